@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Gpu, Profiler } from '../src/index.js';
+
+/** Runs `count` additions of n floats and returns the profiler's trace. */
+async function runAdds(gpu: Gpu, count: number) {
+  const k = await gpu.kernel('elementwise');
+  const n = 1 << 14;
+  const a = gpu.upload(new Float32Array(n).fill(1));
+  const out = gpu.buffer(4 * n);
+  for (let i = 0; i < count; i++)
+    gpu.dispatch(k, { bindings: { a, b: a, out }, uniforms: { n }, workgroups: n / 256, work: { flops: n, bytes: 12 * n }, label: `add #${i}` });
+  await gpu.sync();
+  gpu.release(a);
+  gpu.release(out);
+}
+
+describe('profiler', () => {
+  let gpu: Gpu;
+  beforeAll(async () => {
+    gpu = await Gpu.open();
+  });
+  afterAll(() => gpu?.destroy());
+
+  it('is off by default and records nothing', async () => {
+    expect(gpu.profiler.enabled).toBe(false);
+    await runAdds(gpu, 3);
+    expect(gpu.profiler.records).toHaveLength(0);
+  });
+
+  it('writes Chrome trace JSON with one complete event per dispatch', async () => {
+    gpu.profiler.enabled = true;
+    await runAdds(gpu, 5);
+    const trace = JSON.parse(JSON.stringify(gpu.profiler.chromeTrace()));
+    const events = trace.traceEvents.filter((e: { ph: string }) => e.ph === 'X');
+    expect(events).toHaveLength(5);
+    expect(events.map((e: { args: { label: string } }) => e.args.label)).toEqual(['add #0', 'add #1', 'add #2', 'add #3', 'add #4']);
+    for (const e of events) {
+      expect(e).toMatchObject({ name: 'elementwise', cat: 'dispatch', pid: 1, tid: 1 });
+      expect(e.dur).toBeGreaterThan(0);
+      expect(e.ts).toBeGreaterThanOrEqual(0);
+    }
+    // Dispatches in one queue do not overlap.
+    for (let i = 1; i < events.length; i++) expect(events[i].ts).toBeGreaterThanOrEqual(events[i - 1].ts + events[i - 1].dur - 1e-3);
+    const [row] = gpu.profiler.summary();
+    expect(row).toMatchObject({ kernel: 'elementwise', calls: 5 });
+    expect(row!.gflops).toBeGreaterThan(0);
+    expect(row!.gbps).toBeGreaterThan(0);
+    expect(row!.p50Us).toBeLessThanOrEqual(row!.p95Us);
+    expect(gpu.profiler.table()).toMatch(/profile \((GPU timestamps|CPU wall clock)/);
+  });
+
+  it('times each dispatch on the CPU clock, labelled so, where timestamps are not used', async () => {
+    const cpu = await Gpu.open({ profile: 'cpu-wall' });
+    try {
+      await runAdds(cpu, 4);
+      expect(cpu.profiler.clock).toBe('cpu-wall');
+      expect(cpu.profiler.records).toHaveLength(4);
+      expect(cpu.profiler.table()).toContain('CPU wall clock per dispatch');
+      expect(cpu.profiler.chromeTrace().otherData).toEqual({ clock: 'cpu-wall' });
+    } finally {
+      cpu.destroy();
+    }
+  });
+
+  it('computes quantiles and rates from records', () => {
+    const p = new Profiler('gpu-timestamps', true);
+    [100, 200, 300, 400, 1000].forEach((d, i) => p.record('k', 'k', i * 10_000, i * 10_000 + d * 1000, { flops: 1e6 }));
+    const [row] = p.summary();
+    expect(row).toMatchObject({ calls: 5, totalMs: 2, meanUs: 400, p50Us: 300 });
+    expect(row!.p95Us).toBeCloseTo(880);
+    expect(row!.gflops).toBeCloseTo(5e6 / 2e6);
+    expect(row!.gbps).toBeUndefined();
+  });
+});

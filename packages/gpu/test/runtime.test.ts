@@ -1,0 +1,148 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BindingError, DeviceLostError, Gpu, KernelCompileError, type Kernel } from '../src/index.js';
+
+let gpu: Gpu;
+let add: Kernel;
+beforeAll(async () => {
+  gpu = await Gpu.open();
+  add = await gpu.kernel('elementwise', { OP: 0 });
+});
+afterAll(() => gpu?.destroy());
+
+describe('adapter', () => {
+  it('reports name, features and limits', () => {
+    expect(gpu.report.name.length).toBeGreaterThan(0);
+    expect(gpu.report.limits.maxComputeWorkgroupSizeX).toBeGreaterThan(0);
+    expect(gpu.report.enabledFeatures).toEqual(
+      expect.arrayContaining(gpu.report.features.filter((f) => ['timestamp-query', 'subgroups', 'shader-f16'].includes(f))),
+    );
+    expect(process.env.LP_NUM_THREADS).toBe(gpu.report.threads.LP_NUM_THREADS);
+  });
+});
+
+describe('kernel loader', () => {
+  it('reports a WGSL syntax error as file:line:col', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'mode-')), 'kernels');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'broken.wgsl'), '// a kernel with a typo\n@compute @workgroup_size(1)\nfn main( {\n}\n');
+    const other = await Gpu.open({ kernelsDir: dir });
+    try {
+      const err = await other.kernel('broken').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(KernelCompileError);
+      expect((err as Error).message).toMatch(/^kernels\/broken\.wgsl:3:\d+ error: /);
+      expect((err as KernelCompileError).diagnostics[0]!.line).toBe(3);
+    } finally {
+      other.destroy();
+    }
+  });
+
+  it('names an unknown kernel and an unknown override', async () => {
+    await expect(gpu.kernel('no_such_kernel')).rejects.toThrow(/No kernel "no_such_kernel".*no_such_kernel\.wgsl does not exist/);
+    await expect(gpu.kernel('elementwise', { TILE: 4 })).rejects.toThrow(/kernels\/elementwise\.wgsl: no override constant\(s\) TILE; it declares: OP: u32/);
+  });
+
+  it('caches pipelines by kernel and override values', async () => {
+    expect(await gpu.kernel('elementwise', { OP: 0 })).toBe(add);
+    expect(await gpu.kernel('elementwise', { OP: 2 })).not.toBe(add);
+  });
+});
+
+describe('dispatch checks', () => {
+  const n = 10;
+  const args = () => ({ bindings: { a: gpu.buffer(4 * n), b: gpu.buffer(4 * n), out: gpu.buffer(4 * n) }, uniforms: { n }, workgroups: 1 });
+
+  it('rejects a binding name the kernel does not declare', () => {
+    const a = args();
+    expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, x: a.bindings.a } })).toThrow(BindingError);
+    expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, x: a.bindings.a } })).toThrow(
+      "kernel elementwise: no binding named 'x'; it declares storage bindings: a, b, out",
+    );
+  });
+
+  it('rejects a missing binding, a typed array, a small buffer, a wrong usage', () => {
+    const a = args();
+    const { out, ...noOut } = a.bindings;
+    expect(() => gpu.dispatch(add, { ...a, bindings: noOut as never })).toThrow(
+      "kernel elementwise: binding 'out' (@group(0) @binding(3), var<storage, read_write>) was not passed",
+    );
+    expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, b: new Float32Array(n) as never } })).toThrow(
+      /binding 'b' .* expects a GPUBuffer; got a Float32Array \(upload it with gpu.upload\(\) first\)/,
+    );
+    const mapRead = gpu.device.createBuffer({ size: 64, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'staging' });
+    expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, a: mapRead } })).toThrow(
+      /binding 'a' .* needs a buffer with STORAGE usage; buffer "staging" has usage 0x9/,
+    );
+    mapRead.destroy();
+    expect(out).toBeDefined();
+  });
+
+  it('rejects a buffer written by the kernel and also bound for reading', () => {
+    const a = args();
+    expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, out: a.bindings.a } })).toThrow(
+      /binding 'out' .* is written, and the same buffer is also bound to binding 'a'/,
+    );
+  });
+
+  it('rejects missing, extra and ill-typed uniform fields', () => {
+    const a = args();
+    expect(() => gpu.dispatch(add, { ...a, uniforms: {} })).toThrow('kernel elementwise: uniform field params.n: u32 was not given');
+    expect(() => gpu.dispatch(add, { ...a, uniforms: { n, m: 1 } })).toThrow('uniform params has no field m; its fields: n');
+    expect(() => gpu.dispatch(add, { ...a, uniforms: { n: -1 } })).toThrow('params.n: u32 = -1 is not a u32');
+    expect(() => gpu.dispatch(add, { ...a, workgroups: 1e6 })).toThrow(/workgroup count \[1000000, 1, 1\] invalid/);
+  });
+});
+
+describe('buffer pool', () => {
+  it('a second identical run allocates nothing new', async () => {
+    const run = async () => {
+      const n = 4097;
+      const a = gpu.upload(new Float32Array(n).fill(1));
+      const b = gpu.upload(new Float32Array(n).fill(2));
+      const out = gpu.buffer(4 * n);
+      gpu.dispatch(add, { bindings: { a, b, out }, uniforms: { n }, workgroups: Math.ceil(n / 256) });
+      const result = await gpu.read(out);
+      [a, b, out].forEach((x) => gpu.release(x));
+      return result;
+    };
+    const first = await run();
+    expect(first.length).toBe(4097);
+    expect(first.every((x) => x === 3)).toBe(true);
+    const before = gpu.pool.stats();
+    await run();
+    const after = gpu.pool.stats();
+    expect(after.allocations).toBe(before.allocations);
+    expect(after.poolHits).toBeGreaterThan(before.poolHits);
+    expect(after.liveBytes).toBe(before.liveBytes);
+  });
+
+  it('orders a write after dispatches already recorded', async () => {
+    const n = 8;
+    const a = gpu.upload(new Float32Array(n).fill(1));
+    const b = gpu.upload(new Float32Array(n).fill(1));
+    const out = gpu.buffer(4 * n);
+    gpu.dispatch(add, { bindings: { a, b, out }, uniforms: { n }, workgroups: 1 });
+    gpu.write(a, new Float32Array(n).fill(100)); // must not reach the dispatch above
+    expect([...(await gpu.read(out))]).toEqual(new Array(n).fill(2));
+    expect([...(await gpu.read(a))]).toEqual(new Array(n).fill(100));
+    [a, b, out].forEach((x) => gpu.release(x));
+  });
+});
+
+describe('device loss', () => {
+  it('surfaces as DeviceLostError naming the last kernel', async () => {
+    const g = await Gpu.open();
+    const k = await g.kernel('elementwise');
+    const n = 4;
+    const bindings = { a: g.buffer(16), b: g.buffer(16), out: g.buffer(16) };
+    g.dispatch(k, { bindings, uniforms: { n }, workgroups: 1 });
+    await g.sync();
+    g.device.destroy(); // as a driver reset would
+    await new Promise((r) => setTimeout(r, 50));
+    expect(() => g.dispatch(k, { bindings, uniforms: { n }, workgroups: 1 })).toThrow(DeviceLostError);
+    expect(() => g.buffer(16)).toThrow(/GPU device lost \(destroyed\).*Last kernel dispatched: elementwise/);
+    g.destroy(); // still safe
+  });
+});
