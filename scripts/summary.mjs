@@ -2,17 +2,19 @@
 import { readFileSync } from 'node:fs';
 
 const file = process.argv[2];
+// Failed checks that ran before vitest (typecheck, format), counted by scripts/test.sh.
+const otherFailures = Number(process.argv[3] ?? 0);
 let report;
 try {
   report = JSON.parse(readFileSync(file, 'utf8'));
 } catch (e) {
-  console.log('0 passed, 1 failed');
+  console.log(`0 passed, ${1 + otherFailures} failed`);
   console.error(`summary: no vitest report at ${file}: ${e.message}`);
   process.exit(1);
 }
 // A test file that failed to load has no failing test of its own: count it as one failure.
 const brokenFiles = (report.testResults ?? []).filter((f) => f.status === 'failed' && !f.assertionResults?.some((a) => a.status === 'failed')).length;
-const failed = report.numFailedTests + brokenFiles;
+const failed = report.numFailedTests + brokenFiles + otherFailures;
 const skipped = report.numPendingTests + report.numTodoTests;
 console.log(`${report.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed || report.numPassedTests === 0 ? 1 : 0);

@@ -4,14 +4,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
-status=0
+# Typecheck and format are checks too: each failure counts in the closing line.
+checks_failed=0
 echo "[test] typecheck (tsc -b, strict)"
-npx --no-install tsc -b || status=1
+npx --no-install tsc -b || checks_failed=$((checks_failed + 1))
 echo "[test] format (prettier --check)"
-npx --no-install prettier --check --log-level warn . || status=1
+npx --no-install prettier --check --log-level warn . || checks_failed=$((checks_failed + 1))
 echo "[test] vitest"
 results=$(mktemp)
-npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$results" || status=1
-node scripts/summary.mjs "$results" || status=1
+npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$results"
+node scripts/summary.mjs "$results" "$checks_failed"
+status=$?
 rm -f "$results"
 exit $status

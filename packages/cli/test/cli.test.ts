@@ -8,7 +8,12 @@ import { describe, expect, it } from 'vitest';
 // These run the built CLI (`npm run build`, which scripts/setup.sh does), as a user would.
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const mode = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, [join(root, 'packages/cli/bin/mode.js'), ...args], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+  spawnSync(process.execPath, [join(root, 'packages/cli/bin/mode.js'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, ...env },
+  });
 
 describe('mode CLI', () => {
   it('info names the adapter and its features', () => {
@@ -46,7 +51,9 @@ describe('mode CLI', () => {
   it('without a driver: one error that says why and how to fix it, no stack trace', () => {
     const r = mode(['info'], { VK_ICD_FILENAMES: '/nonexistent/icd.json' });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('mode: NoAdapterError: No WebGPU adapter: VK_ICD_FILENAMES=/nonexistent/icd.json points the Vulkan loader at driver file(s) that do not exist');
+    expect(r.stderr).toContain(
+      'mode: NoAdapterError: No WebGPU adapter: VK_ICD_FILENAMES=/nonexistent/icd.json points the Vulkan loader at driver file(s) that do not exist',
+    );
     expect(r.stderr).toContain('Fix: bash scripts/setup.sh');
     expect(r.stderr).not.toMatch(/at Gpu\.open|at async/);
   });
