@@ -6,10 +6,14 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 export default defineConfig({
   resolve: {
     // Tests run on the TypeScript sources; only the CLI's own tests need `npm run build`.
-    alias: { '@mode/gpu': src('gpu'), '@mode/kernels': src('kernels') },
+    alias: {
+      '@mode/gpu': src('gpu'),
+      '@mode/kernels': src('kernels'),
+      '@mode/bench': fileURLToPath(new URL('./bench/src/index.ts', import.meta.url)),
+    },
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'bench/test/**/*.test.ts', 'test/**/*.test.ts'],
     // Each test file is its own process with its own Dawn instance: no native state shared.
     pool: 'forks',
     testTimeout: 120_000,

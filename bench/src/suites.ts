@@ -1,0 +1,19 @@
+/** Options every suite takes from `mode bench <suite>`. */
+export interface BenchOptions {
+  /** Write a Chrome trace of the run's dispatches here. */
+  trace?: string;
+  /** Fewer sizes and shorter timing, for a quick look (and for tests). */
+  quick?: boolean;
+  /** Re-measure autotuned choices instead of using the cache. */
+  retune?: boolean;
+}
+
+export interface Suite {
+  description: string;
+  /** Runs the suite, prints its table and writes bench/results/; resolves to the results file paths. */
+  run(options: BenchOptions): Promise<{ json: string; markdown: string }>;
+}
+
+/** Every suite `mode bench` knows, by name, loaded on demand: add a line per suite module, e.g.
+ *  `matmul: async () => (await import('./matmul.js')).suite`. */
+export const SUITES: Record<string, () => Promise<Suite>> = {};

@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('run a benchmark suite (no suite: list them); results go to bench/results/')
+    .argument('[suite]', 'suite name')
+    .option('--quick', 'fewer sizes and shorter timing')
+    .option('--retune', 're-measure autotuned choices instead of using the cache')
+    .option('--trace <file>', 'write a Chrome trace-event JSON of the run (opens in Perfetto)')
+    .action(async (suite: string | undefined, opts: { quick?: boolean; retune?: boolean; trace?: string }) => {
+      // The bench package imports every other package: load it only when asked.
+      const { SUITES } = await import('@mode/bench');
+      if (!suite || !SUITES[suite]) {
+        if (suite) console.error(`mode bench: no suite "${suite}"`);
+        console.log('suites:');
+        for (const [name, load] of Object.entries(SUITES)) console.log(`  ${name.padEnd(12)} ${(await load()).description}`);
+        process.exitCode = suite ? 1 : 0;
+        return;
+      }
+      const { json, markdown } = await (await SUITES[suite]()).run(opts);
+      console.log(`results: ${json}\n         ${markdown}`);
+    });
+}

@@ -1,0 +1,21 @@
+import type { Command } from 'commander';
+import { Gpu, type OpenOptions } from '@mode/gpu';
+
+/** Adds the device options every GPU command shares. */
+export function deviceOptions(program: Command): Command {
+  return program
+    .option('--backend <name>', 'Dawn backend: vulkan, metal, d3d12, opengl, null')
+    .option('--adapter <name>', 'require an adapter whose name contains this string (e.g. llvmpipe)')
+    .option('--power <preference>', 'power preference: low-power or high-performance');
+}
+
+/** Opens the device with the program's options, runs `fn`, and destroys the device so the process exits. */
+export async function withDevice(program: Command, extra: Partial<OpenOptions>, fn: (gpu: Gpu) => Promise<number | void>): Promise<void> {
+  const o = program.opts<{ backend?: string; adapter?: string; power?: GPUPowerPreference }>();
+  const gpu = await Gpu.open({ backend: o.backend, adapter: o.adapter, powerPreference: o.power, ...extra });
+  try {
+    process.exitCode = (await fn(gpu)) ?? 0;
+  } finally {
+    gpu.destroy();
+  }
+}
