@@ -453,7 +453,7 @@ export class Gpu {
   }
 
   /** Copies a buffer back to the CPU after running everything recorded; by default the bytes asked for when it was made. */
-  async read<T extends Float32Array | Uint32Array | Int32Array | Uint8Array>(
+  async read<T extends Float32Array | Uint32Array | Int32Array | Uint8Array = Float32Array>(
     buffer: GPUBuffer,
     type: { new (b: ArrayBuffer): T; BYTES_PER_ELEMENT: number } = Float32Array as never,
     length?: number,

@@ -1,4 +1,17 @@
 export { rng, freshSeed, randomArray, nanArray, relativeError } from './check.js';
 export { elementwise, elementwiseReference, ELEMENTWISE_OPS, type ElementwiseOp } from './elementwise.js';
-export { matmulNaive, matmulReference } from './matmul.js';
+export {
+  matmul,
+  matmulWith,
+  matmulNaive,
+  matmulReference,
+  matmulUnsupported,
+  chooseMatmul,
+  autotuner,
+  MATMUL_VARIANTS,
+  type MatmulProblem,
+  type MatmulVariantName,
+} from './matmul.js';
+export { Autotuner, tuneCachePath, type Candidate } from './autotune.js';
+export { tuneKey, pow2Class } from './tune-key.js';
 export { selftest, SELFTEST_CHECKS, type SelftestResult } from './selftest.js';

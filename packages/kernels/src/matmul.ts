@@ -1,26 +1,201 @@
-import type { Gpu } from '@mode/gpu';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Gpu, Kernel } from '@mode/gpu';
+import { Autotuner, type Candidate } from './autotune.js';
+import { tuneKey } from './tune-key.js';
 
-/** C (M×N) = A (M×K) · B (K×N), row-major, with the naive kernel (kernels/matmul_naive.wgsl). */
-export async function matmulNaive(gpu: Gpu, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, m: number, n: number, k: number): Promise<void> {
-  const kernel = await gpu.kernel('matmul_naive');
+/**
+ * C = α·op(A)·op(B) + β·C (+ bias per column, then GELU), batched.
+ * op(A) is M×K (A stored M×K, or K×M when transA); op(B) is K×N (B stored K×N, or N×K when transB).
+ */
+export interface MatmulProblem {
+  m: number;
+  n: number;
+  k: number;
+  transA?: boolean;
+  transB?: boolean;
+  /** Number of matrices; batch i reads A at i·strideA, B at i·strideB, writes C at i·strideC. */
+  batch?: number;
+  /** Elements between batches; 0 broadcasts one matrix to every batch. Default: the matrix size. */
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+  alpha?: number;
+  /** β ≠ 0 reads C; with β = 0 C is write-only (its old contents, even NaN, are ignored). */
+  beta?: number;
+  /** N values added to every row. */
+  bias?: GPUBuffer;
+  gelu?: boolean;
+}
+
+export type MatmulVariantName = 'sg' | 'sg_bt' | 'sg_at' | 'blocked' | 'tiled' | 'naive';
+
+interface Variant {
+  kernel: string;
+  /** Rows × columns of C computed by one invocation. */
+  block: [number, number];
+  needsSubgroup8: boolean;
+  /** Layout this variant is written for; null: any (TRANS_A / TRANS_B overrides). */
+  layout: 'AB' | 'ABt' | 'AtB' | null;
+  /** Extra shape requirements (vec4 access), as a reason when unmet. */
+  requires?: (p: Required<Pick<MatmulProblem, 'm' | 'n' | 'k'>>) => string | null;
+}
+
+const vec4 = (what: string, x: number) => (x % 4 === 0 ? null : `${what} = ${x} is not a multiple of 4 (vec4 loads)`);
+
+/** The matmul variants, from the plain baseline to the register-blocked subgroup kernels. */
+export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
+  sg: { kernel: 'matmul_sg', block: [16, 4], needsSubgroup8: true, layout: 'AB', requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
+  sg_bt: { kernel: 'matmul_sg_bt', block: [16, 4], needsSubgroup8: true, layout: 'ABt', requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
+  sg_at: { kernel: 'matmul_sg_at', block: [16, 4], needsSubgroup8: true, layout: 'AtB', requires: (p) => vec4('M', p.m) ?? vec4('N', p.n) },
+  blocked: { kernel: 'matmul_blocked', block: [4, 4], needsSubgroup8: false, layout: null },
+  tiled: { kernel: 'matmul_tiled', block: [4, 4], needsSubgroup8: false, layout: null },
+  naive: { kernel: 'matmul_naive', block: [1, 1], needsSubgroup8: false, layout: null },
+};
+
+const layoutOf = (p: MatmulProblem) => (p.transA ? 'At' : 'A') + (p.transB ? 'Bt' : 'B');
+
+/** Why `variant` cannot run `p` on this adapter, or null. */
+export function matmulUnsupported(gpu: Gpu, name: MatmulVariantName, p: MatmulProblem): string | null {
+  const v = MATMUL_VARIANTS[name];
+  if (v.layout && v.layout !== layoutOf(p)) return `written for ${v.layout}, not ${layoutOf(p)}`;
+  if (v.needsSubgroup8) {
+    if (!gpu.device.features.has('subgroups')) return 'adapter lacks the subgroups feature';
+    const sg = gpu.report.subgroupSize;
+    if (!sg || sg.min !== 8 || sg.max !== 8) return `needs subgroup size 8, adapter has ${sg ? `${sg.min}–${sg.max}` : 'unknown'}`;
+  }
+  return v.requires?.({ m: p.m, n: p.n, k: p.k }) ?? null;
+}
+
+/** Pipelines by variant; the overrides say which layout and epilogue. */
+async function pipeline(gpu: Gpu, name: MatmulVariantName, p: MatmulProblem): Promise<Kernel> {
+  const v = MATMUL_VARIANTS[name];
+  const overrides: Record<string, boolean> = { HAS_BIAS: !!p.bias, GELU: !!p.gelu };
+  if (v.layout === null) Object.assign(overrides, { TRANS_A: !!p.transA, TRANS_B: !!p.transB });
+  return gpu.kernel(v.kernel, overrides);
+}
+
+// A bias binding must always be bound (reflection lists it); kernels without HAS_BIAS never read it.
+const dummies = new WeakMap<Gpu, GPUBuffer>();
+const dummy = (gpu: Gpu) => dummies.get(gpu) ?? (dummies.set(gpu, gpu.buffer(16, 'matmul no-bias')), dummies.get(gpu)!);
+
+/** Records one matmul with the given variant (checked for support first). */
+export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, p: MatmulProblem): Promise<void> {
+  const why = matmulUnsupported(gpu, name, p);
+  if (why) throw new Error(`matmul variant ${name} cannot run ${p.m}×${p.n}×${p.k} ${layoutOf(p)}: ${why}`);
+  const { m, n, k } = p;
+  if (!(m > 0 && n > 0 && k > 0 && Number.isInteger(m) && Number.isInteger(n) && Number.isInteger(k)))
+    throw new Error(`matmul: M, N, K must be positive integers, got ${m}, ${n}, ${k}`);
+  const batch = p.batch ?? 1;
+  const kernel = await pipeline(gpu, name, p);
+  const v = MATMUL_VARIANTS[name];
   const [wx, wy] = kernel.workgroupSize;
   gpu.dispatch(kernel, {
-    bindings: { a, b, c },
-    uniforms: { m, n, k },
-    workgroups: [Math.ceil(n / wx), Math.ceil(m / wy)],
-    work: { flops: 2 * m * n * k },
-    label: `matmul_naive ${m}×${n}×${k}`,
+    bindings: { a, b, c, bias: p.bias ?? dummy(gpu) },
+    uniforms: {
+      m,
+      n,
+      k,
+      stride_a: p.strideA ?? m * k,
+      stride_b: p.strideB ?? k * n,
+      stride_c: p.strideC ?? m * n,
+      alpha: p.alpha ?? 1,
+      beta: p.beta ?? 0,
+    },
+    workgroups: [Math.ceil(n / (v.block[1] * wx)), Math.ceil(m / (v.block[0] * wy)), batch],
+    work: { flops: 2 * m * n * k * batch },
+    label: `matmul ${name} ${layoutOf(p)} ${batch > 1 ? `${batch}×` : ''}${m}×${n}×${k}`,
   });
 }
 
-/** The CPU float64 reference: C = A·B. */
-export function matmulReference(a: ArrayLike<number>, b: ArrayLike<number>, m: number, n: number, k: number): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let p = 0; p < k; p++) {
-      const aip = a[i * k + p]!;
-      for (let j = 0; j < n; j++) c[i * n + j]! += aip * b[p * n + j]!;
+const sources = new Map<string, string>();
+/** Checksum of the matmul candidate set as this Gpu loads it: a changed kernel invalidates the cache. */
+function candidateChecksum(gpu: Gpu): string {
+  const key = gpu.kernelsDir;
+  let sum = sources.get(key);
+  if (!sum) {
+    const files = Object.fromEntries(
+      Object.entries(MATMUL_VARIANTS).map(([name, v]) => [name, readFileSync(join(gpu.kernelsDir, `${v.kernel}.wgsl`), 'utf8')]),
+    );
+    sum = Autotuner.checksum(files);
+    sources.set(key, sum);
+  }
+  return sum;
+}
+
+export const autotuner = new Autotuner();
+
+/** The fastest variant for this problem's shape class on this adapter (measured once, then cached). */
+export async function chooseMatmul(gpu: Gpu, p: MatmulProblem, tuner = autotuner): Promise<MatmulVariantName> {
+  const key = tuneKey('matmul', { m: p.m, n: p.n, k: p.k, b: p.batch ?? 1 }, layoutOf(p) + (p.bias ? '+bias' : '') + (p.gelu ? '+gelu' : ''));
+  const adapter = Autotuner.adapterId(gpu);
+  const cached = tuner.lookup(adapter, 'matmul', candidateChecksum(gpu), key) as MatmulVariantName | null;
+  if (cached && cached in MATMUL_VARIANTS && !matmulUnsupported(gpu, cached, p)) return cached;
+  // Measured on scratch buffers of the class's own shape, so the user's data is never touched.
+  const scratch = {
+    a: gpu.buffer(4 * p.m * p.k * (p.batch ?? 1)),
+    b: gpu.buffer(4 * p.k * p.n * (p.batch ?? 1)),
+    c: gpu.buffer(4 * p.m * p.n * (p.batch ?? 1)),
+  };
+  const q: MatmulProblem = { ...p, bias: p.bias ? gpu.buffer(4 * p.n) : undefined, beta: 0 };
+  const candidates: Candidate[] = (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[])
+    .filter((name) => name !== 'naive')
+    .map((name) => ({
+      name,
+      unsupported: matmulUnsupported(gpu, name, p),
+      time: async () => {
+        const t0 = performance.now();
+        await matmulWith(gpu, name, scratch.a, scratch.b, scratch.c, q);
+        await gpu.sync();
+        return (performance.now() - t0) / 1e3;
+      },
+    }));
+  try {
+    return (await tuner.pick(adapter, 'matmul', candidateChecksum(gpu), key, candidates)) as MatmulVariantName;
+  } finally {
+    [scratch.a, scratch.b, scratch.c, ...(q.bias ? [q.bias] : [])].forEach((x) => gpu.release(x));
+  }
+}
+
+/** C = α·op(A)·op(B) + β·C (+ bias, GELU) with the autotuned variant for this shape class. */
+export async function matmul(gpu: Gpu, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, p: MatmulProblem): Promise<void> {
+  await matmulWith(gpu, await chooseMatmul(gpu, p), a, b, c, p);
+}
+
+/** The plain baseline (one invocation per output): C = A·B. */
+export async function matmulNaive(gpu: Gpu, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, m: number, n: number, k: number): Promise<void> {
+  await matmulWith(gpu, 'naive', a, b, c, { m, n, k });
+}
+
+const geluRef = (x: number) => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)));
+
+/** The CPU float64 reference of the full operation; `c0` is C before (read when β ≠ 0). */
+export function matmulReference(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  p: MatmulProblem & { biasValues?: ArrayLike<number>; c0?: ArrayLike<number> },
+): Float64Array {
+  const { m, n, k } = p;
+  const batch = p.batch ?? 1;
+  const [sa, sb, sc] = [p.strideA ?? m * k, p.strideB ?? k * n, p.strideC ?? m * n];
+  const alpha = p.alpha ?? 1;
+  const beta = p.beta ?? 0;
+  const out = new Float64Array(sc * (batch - 1) + m * n);
+  for (let z = 0; z < batch; z++) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let q = 0; q < k; q++) {
+          const x = p.transA ? a[z * sa + q * m + i]! : a[z * sa + i * k + q]!;
+          const y = p.transB ? b[z * sb + j * k + q]! : b[z * sb + q * n + j]!;
+          s += x * y;
+        }
+        const at = z * sc + i * n + j;
+        let v = alpha * s + (beta !== 0 ? beta * p.c0![at]! : 0) + (p.biasValues ? p.biasValues[j]! : 0);
+        if (p.gelu) v = geluRef(v);
+        out[at] = v;
+      }
     }
   }
-  return c;
+  return out;
 }

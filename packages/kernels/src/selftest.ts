@@ -1,7 +1,7 @@
 import type { Gpu } from '@mode/gpu';
 import { nanArray, randomArray, relativeError, rng } from './check.js';
 import { elementwise, elementwiseReference, ELEMENTWISE_OPS, type ElementwiseOp } from './elementwise.js';
-import { matmulNaive, matmulReference } from './matmul.js';
+import { MATMUL_VARIANTS, matmulReference, matmulUnsupported, matmulWith, type MatmulProblem, type MatmulVariantName } from './matmul.js';
 
 export interface SelftestResult {
   kernel: string;
@@ -9,6 +9,8 @@ export interface SelftestResult {
   relativeError: number;
   tolerance: number;
   passed: boolean;
+  /** Set when the adapter cannot run the check: the reason. */
+  skipped?: string;
   ms: number;
 }
 
@@ -16,6 +18,8 @@ interface Check {
   kernel: string;
   case: string;
   tolerance: number;
+  /** Why the adapter cannot run this check (reported as skipped), or null. */
+  unsupported?: (gpu: Gpu) => string | null;
   /** Runs the kernel on fresh inputs from `random` (outputs poisoned with NaN) and returns [gpu, reference]. */
   run(gpu: Gpu, random: () => number): Promise<[Float32Array, Float64Array]>;
 }
@@ -36,33 +40,42 @@ const elementwiseCheck = (op: ElementwiseOp, n: number): Check => ({
   },
 });
 
-const matmulCheck = (m: number, n: number, k: number): Check => ({
-  kernel: 'matmul_naive',
-  case: `${m}×${n}×${k}`,
+const matmulCheck = (variant: MatmulVariantName, p: MatmulProblem): Check => ({
+  kernel: MATMUL_VARIANTS[variant].kernel,
+  case: `${p.transA ? 'Aᵀ' : 'A'}·${p.transB ? 'Bᵀ' : 'B'} ${p.m}×${p.n}×${p.k}`,
   tolerance: 1e-5,
+  unsupported: (gpu) => matmulUnsupported(gpu, variant, p),
   async run(gpu, random) {
-    const a = randomArray(m * k, random);
-    const b = randomArray(k * n, random);
-    const [ga, gb, gc] = [gpu.upload(a), gpu.upload(b), gpu.upload(nanArray(m * n))];
-    await matmulNaive(gpu, ga, gb, gc, m, n, k);
-    const out = await gpu.read(gc, Float32Array, m * n);
+    const a = randomArray(p.m * p.k, random);
+    const b = randomArray(p.k * p.n, random);
+    const [ga, gb, gc] = [gpu.upload(a), gpu.upload(b), gpu.upload(nanArray(p.m * p.n))];
+    await matmulWith(gpu, variant, ga, gb, gc, p);
+    const out = await gpu.read(gc);
     [ga, gb, gc].forEach((x) => gpu.release(x));
-    return [out, matmulReference(a, b, m, n, k)];
+    return [out, matmulReference(a, b, p)];
   },
 });
 
 /** One run of each kernel against its CPU float64 reference, odd sizes included. */
 export const SELFTEST_CHECKS: Check[] = [
   ...Object.keys(ELEMENTWISE_OPS).map((op) => elementwiseCheck(op as ElementwiseOp, 1001)),
-  matmulCheck(1, 1, 1),
-  matmulCheck(33, 7, 127),
-  matmulCheck(128, 96, 64),
+  matmulCheck('naive', { m: 33, n: 7, k: 127 }),
+  matmulCheck('blocked', { m: 33, n: 7, k: 127, transA: true, transB: true }),
+  matmulCheck('tiled', { m: 65, n: 33, k: 127, transB: true }),
+  matmulCheck('sg', { m: 129, n: 36, k: 100 }),
+  matmulCheck('sg_bt', { m: 129, n: 36, k: 100, transB: true }),
+  matmulCheck('sg_at', { m: 132, n: 36, k: 99, transA: true }),
 ];
 
 export async function selftest(gpu: Gpu, seed: number): Promise<SelftestResult[]> {
   const results: SelftestResult[] = [];
   const random = rng(seed);
   for (const check of SELFTEST_CHECKS) {
+    const skipped = check.unsupported?.(gpu);
+    if (skipped) {
+      results.push({ kernel: check.kernel, case: check.case, relativeError: NaN, tolerance: check.tolerance, passed: true, skipped, ms: 0 });
+      continue;
+    }
     const t0 = performance.now();
     const [out, ref] = await check.run(gpu, random);
     const err = relativeError(out, ref);

@@ -1,6 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gpu } from '@mode/gpu';
-import { freshSeed, matmulNaive, matmulReference, nanArray, randomArray, relativeError, rng } from '../src/index.js';
+import {
+  freshSeed,
+  MATMUL_VARIANTS,
+  matmulReference,
+  matmulUnsupported,
+  matmulWith,
+  nanArray,
+  randomArray,
+  relativeError,
+  rng,
+  type MatmulProblem,
+  type MatmulVariantName,
+} from '../src/index.js';
 
 const seed = freshSeed();
 console.log(`matmul tests: seed ${seed} (replay with MODE_SEED=${seed})`);
@@ -11,42 +23,80 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-async function run(m: number, n: number, k: number, dispatchRows = m) {
-  const a = randomArray(m * k, random);
-  const b = randomArray(k * n, random);
-  const [ga, gb, gc] = [gpu.upload(a), gpu.upload(b), gpu.upload(nanArray(m * n))];
-  await matmulNaive(gpu, ga, gb, gc, dispatchRows, n, k);
+/** Runs one problem with fresh random inputs and a NaN-poisoned C (unless β ≠ 0); returns the relative error. */
+async function check(variant: MatmulVariantName, p: MatmulProblem & { withBias?: boolean }, opts: { shortRows?: number } = {}) {
+  const batch = p.batch ?? 1;
+  const a = randomArray(p.m * p.k * batch, random);
+  const b = randomArray(p.k * p.n * batch, random);
+  const c0 = p.beta ? randomArray(p.m * p.n * batch, random) : nanArray(p.m * p.n * batch);
+  const biasValues = p.withBias ? randomArray(p.n, random) : undefined;
+  const [ga, gb, gc] = [gpu.upload(a), gpu.upload(b), gpu.upload(c0)];
+  const bias = biasValues ? gpu.upload(biasValues) : undefined;
+  await matmulWith(gpu, variant, ga, gb, gc, { ...p, m: opts.shortRows ?? p.m, bias });
   const out = await gpu.read(gc);
-  [ga, gb, gc].forEach((x) => gpu.release(x));
-  return relativeError(out, matmulReference(a, b, m, n, k));
+  [ga, gb, gc, ...(bias ? [bias] : [])].forEach((x) => gpu.release(x));
+  return relativeError(out, matmulReference(a, b, { ...p, biasValues, c0 }));
 }
 
-describe('matmul_naive matches the float64 reference', () => {
-  const shapes: [number, number, number][] = [
-    [1, 1, 1],
-    [1, 7, 3],
-    [3, 1, 7],
-    [7, 33, 1],
-    [33, 127, 7],
-    [127, 9, 33],
-    [64, 64, 64],
-    [65, 63, 129],
-    [200, 130, 1000],
-  ];
-  for (const [m, n, k] of shapes) {
-    it(`${m}×${n}×${k}`, async () => {
-      expect(await run(m, n, k)).toBeLessThanOrEqual(1e-5);
+const layouts = [
+  { transA: false, transB: false },
+  { transA: false, transB: true },
+  { transA: true, transB: false },
+  { transA: true, transB: true },
+];
+// 1 and primes, and sizes just past each variant's tile edges (sg: 128 rows × 32 columns a workgroup).
+const shapes: [number, number, number][] = [
+  [1, 1, 1],
+  [3, 7, 1],
+  [7, 3, 33],
+  [33, 1, 7],
+  [127, 33, 65],
+  [129, 36, 40],
+  [64, 64, 64],
+  [65, 68, 1000],
+  [132, 36, 100],
+];
+
+for (const name of Object.keys(MATMUL_VARIANTS) as MatmulVariantName[]) {
+  describe(`matmul variant ${name}`, () => {
+    // A variant written for one layout is tested in that layout only.
+    const own = MATMUL_VARIANTS[name].layout;
+    for (const layout of layouts.filter((l) => own === null || own === `${l.transA ? 'At' : 'A'}${l.transB ? 'Bt' : 'B'}`)) {
+      for (const [m, n, k] of shapes) {
+        const p = { m, n, k, ...layout };
+        const label = `${layout.transA ? 'Aᵀ' : 'A'}·${layout.transB ? 'Bᵀ' : 'B'} ${m}×${n}×${k}`;
+        it(label, async (ctx) => {
+          const why = matmulUnsupported(gpu, name, p);
+          if (why) return ctx.skip(why); // the reason is printed in the report
+          expect(await check(name, p)).toBeLessThanOrEqual(1e-5);
+        });
+      }
+    }
+    const bigEnough = { m: 36, n: 40, k: 44 };
+    it('epilogue: α, β·C, bias, GELU, batched with strides', async (ctx) => {
+      const p: MatmulProblem = { ...bigEnough, ...layouts[name === 'sg_bt' ? 1 : name === 'sg_at' ? 2 : 0]!, alpha: 0.5, beta: -1.5, batch: 3, gelu: true };
+      const why = matmulUnsupported(gpu, name, p);
+      if (why) return ctx.skip(why);
+      expect(await check(name, { ...p, withBias: true })).toBeLessThanOrEqual(1e-5);
+      // A broadcast to every batch (stride 0).
+      expect(await check(name, { ...p, strideA: 0, withBias: false })).toBeLessThanOrEqual(1e-5);
     });
-  }
-
-  it('a missed row (NaN-poisoned output) fails the check', async () => {
-    expect(await run(9, 9, 9, 8)).toBe(Infinity);
   });
-});
+}
 
-describe('matmulReference', () => {
-  it('agrees with a hand-computed product', () => {
-    // [1 2; 3 4] · [5 6; 7 8] = [19 22; 43 50]
-    expect([...matmulReference([1, 2, 3, 4], [5, 6, 7, 8], 2, 2, 2)]).toEqual([19, 22, 43, 50]);
+describe('matmul checks can fail', () => {
+  it('rows left unwritten (NaN-poisoned output) give an infinite error', async () => {
+    expect(await check('blocked', { m: 9, n: 9, k: 9 }, { shortRows: 8 })).toBe(Infinity);
+  });
+
+  it('the reference agrees with a hand-computed product', () => {
+    // [1 2; 3 4] · [5 6; 7 8] = [19 22; 43 50]; with Bᵀ: [1 2; 3 4] · [5 7; 6 8] = [17 23; 39 53]
+    expect([...matmulReference([1, 2, 3, 4], [5, 6, 7, 8], { m: 2, n: 2, k: 2 })]).toEqual([19, 22, 43, 50]);
+    expect([...matmulReference([1, 2, 3, 4], [5, 6, 7, 8], { m: 2, n: 2, k: 2, transB: true })]).toEqual([17, 23, 39, 53]);
+  });
+
+  it('a variant that cannot run a problem says why', async () => {
+    expect(matmulUnsupported(gpu, 'sg_bt', { m: 8, n: 8, k: 8 })).toBe('written for ABt, not AB');
+    await expect(matmulWith(gpu, 'sg', gpu.buffer(4), gpu.buffer(4), gpu.buffer(4), { m: 1, n: 3, k: 4 })).rejects.toThrow(/N = 3 is not a multiple of 4/);
   });
 });

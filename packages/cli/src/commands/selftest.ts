@@ -26,7 +26,10 @@ export function register(program: Command): void {
         ]);
         console.log(formatTable(['kernel', 'case', 'rel. error', 'tolerance', 'ms', 'result'], rows));
         const failed = results.filter((r) => !r.passed).length;
-        console.log(`${results.length - failed} of ${results.length} checks passed`);
+        const skipped = results.filter((r) => r.skipped).length;
+        console.log(
+          `${results.length - failed - skipped} of ${results.length - skipped} checks passed${skipped ? ` (${skipped} skipped: this adapter cannot run them)` : ''}`,
+        );
         if (opts.profile) console.log(`\n${gpu.profiler.table()}`);
         if (opts.trace) {
           writeFileSync(`${opts.trace}.tmp`, JSON.stringify(gpu.profiler.chromeTrace()));

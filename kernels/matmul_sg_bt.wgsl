@@ -1,0 +1,114 @@
+// C = α·A·Bᵀ + β·C (+ bias per column, then GELU), batched by workgroup z.
+// A is M×K, B is stored N×K (the layout of x·Wᵀ in a linear layer). Row-major; K % 4 == 0, N % 4 == 0.
+//
+// Like matmul_sg, for CPU-like adapters: a 16×4 block of C per invocation, A shared across
+// the 8 lanes of a subgroup by subgroupBroadcast. Both operands stream along contiguous k as
+// vec4: lane i loads A[row, k0 + 4i … 4i+3], so one load per row serves 32 k-steps, and each
+// lane reads its own 4 rows of B.
+// Needs subgroup size 8.
+enable subgroups;
+
+override HAS_BIAS: bool = false;
+override GELU: bool = false;
+override WG_Y: u32 = 8;
+
+const TM = 16u;
+
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  stride_a: u32,
+  stride_b: u32,
+  stride_c: u32,
+  alpha: f32,
+  beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+
+fn gelu(x: vec4<f32>) -> vec4<f32> {
+  // tanh approximation; the clamp keeps tanh finite in every backend.
+  let inner = 0.7978845608 * (x + 0.044715 * x * x * x);
+  return 0.5 * x * (1.0 + tanh(clamp(inner, vec4(-15.0), vec4(15.0))));
+}
+
+fn row4(a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+  return vec4(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
+}
+
+@compute @workgroup_size(8, WG_Y)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let k4 = p.k / 4u;
+  let n4 = p.n / 4u;
+  let col4 = wg.x * 8u + lid.x;
+  let row0 = (wg.y * WG_Y + lid.y) * TM;
+  let a_base = wg.z * p.stride_a / 4u;
+  let b_base = wg.z * p.stride_b / 4u;
+  // Clamped so out-of-range lanes still load and broadcast: every lane must take part.
+  let col = min(col4, n4 - 1u) * 4u;
+  let brow0 = b_base + col * k4;
+  let brow1 = brow0 + k4;
+  let brow2 = brow1 + k4;
+  let brow3 = brow2 + k4;
+
+  var arow: array<u32, TM>;
+  for (var r = 0u; r < TM; r++) {
+    arow[r] = a_base + min(row0 + r, p.m - 1u) * k4;
+  }
+  var acc: array<vec4<f32>, TM>;
+
+  for (var q0 = 0u; q0 < k4; q0 += 8u) {
+    let ql = q0 + lane;
+    let qc = min(ql, k4 - 1u);
+    var av: array<vec4<f32>, TM>;
+    for (var r = 0u; r < TM; r++) {
+      av[r] = select(vec4(0.0), a[arow[r] + qc], ql < k4);
+    }
+    for (var s = 0u; s < 8u; s++) {
+      // Steps past K re-read B's last vec4 and multiply it by the zeros loaded above.
+      let q = min(q0 + s, k4 - 1u);
+      let b0 = b[brow0 + q];
+      let b1 = b[brow1 + q];
+      let b2 = b[brow2 + q];
+      let b3 = b[brow3 + q];
+      switch s {
+        case 0u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 0u), b0, b1, b2, b3); } }
+        case 1u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 1u), b0, b1, b2, b3); } }
+        case 2u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 2u), b0, b1, b2, b3); } }
+        case 3u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 3u), b0, b1, b2, b3); } }
+        case 4u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 4u), b0, b1, b2, b3); } }
+        case 5u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 5u), b0, b1, b2, b3); } }
+        case 6u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 6u), b0, b1, b2, b3); } }
+        default: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 7u), b0, b1, b2, b3); } }
+      }
+    }
+  }
+
+  if (col4 >= n4) {
+    return;
+  }
+  let c_base = wg.z * p.stride_c / 4u;
+  for (var r = 0u; r < TM; r++) {
+    let row = row0 + r;
+    if (row >= p.m) {
+      break;
+    }
+    let at = c_base + row * n4 + col4;
+    var v = p.alpha * acc[r];
+    if (p.beta != 0.0) {
+      v += p.beta * c[at];
+    }
+    if (HAS_BIAS) {
+      v += bias[col4];
+    }
+    if (GELU) {
+      v = gelu(v);
+    }
+    c[at] = v;
+  }
+}

@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Gpu } from '@mode/gpu';
+
+/**
+ * Picks, per adapter and shape class, the fastest of a kernel family's variants by measuring
+ * them, and remembers the choice in a JSON file. Entries are keyed by adapter and stored with a
+ * checksum of the family's candidate set (names and WGSL sources): change a kernel and its
+ * family's entries are re-measured.
+ *
+ * File: $MODE_TUNE_CACHE, else ~/.cache/mode/autotune.json.
+ */
+export interface Candidate {
+  name: string;
+  /** Why this candidate cannot run the problem on this adapter, or null when it can. */
+  unsupported: string | null;
+  /** Runs the problem once and waits for it; resolves to seconds (GPU time where available). */
+  time: () => Promise<number>;
+}
+
+interface FamilyEntry {
+  checksum: string;
+  choices: Record<string, { variant: string; seconds: Record<string, number>; date: string }>;
+}
+
+interface CacheFile {
+  version: 1;
+  adapters: Record<string, Record<string, FamilyEntry>>;
+}
+
+export const tuneCachePath = (): string => process.env.MODE_TUNE_CACHE ?? join(homedir(), '.cache', 'mode', 'autotune.json');
+
+export class Autotuner {
+  private cache: CacheFile | null = null;
+  /** Re-measure even when the cache has a choice (`mode bench --retune`). */
+  retune = false;
+  /** Set on each pick: what was chosen and whether it came from the cache. */
+  readonly log: { key: string; variant: string; cached: boolean; skipped: string[] }[] = [];
+
+  constructor(
+    readonly path = tuneCachePath(),
+    private readonly warn: (message: string) => void = (m) => console.warn(m),
+  ) {}
+
+  /** The adapter's identity in the cache: name and driver description. */
+  static adapterId(gpu: Gpu): string {
+    return `${gpu.report.name} | ${gpu.report.description} | ${gpu.report.backend}`;
+  }
+
+  /** Checksum of a family's candidate set: its variant names and their WGSL sources. */
+  static checksum(sources: Record<string, string>): string {
+    const h = createHash('sha256');
+    for (const name of Object.keys(sources).sort()) h.update(`${name}\0${sources[name]}\0`);
+    return h.digest('hex').slice(0, 16);
+  }
+
+  /** The cached choice for `key` (null when absent or measured with other candidate sources). */
+  lookup(adapter: string, family: string, checksum: string, key: string): string | null {
+    if (this.retune) return null;
+    const entry = this.load().adapters[adapter]?.[family];
+    return entry?.checksum === checksum ? (entry.choices[key]?.variant ?? null) : null;
+  }
+
+  /** The cached choice for `key`, or measure every supported candidate and store the fastest. */
+  async pick(adapter: string, family: string, checksum: string, key: string, candidates: Candidate[]): Promise<string> {
+    const supported = candidates.filter((c) => c.unsupported === null);
+    const skipped = candidates.filter((c) => c.unsupported !== null).map((c) => `${c.name}: ${c.unsupported}`);
+    if (supported.length === 0) throw new Error(`autotune ${key}: no variant can run this problem here (${skipped.join('; ')})`);
+    const known = this.lookup(adapter, family, checksum, key);
+    if (known && supported.some((c) => c.name === known)) {
+      this.log.push({ key, variant: known, cached: true, skipped });
+      return known;
+    }
+    const cache = this.load();
+    const entry = (cache.adapters[adapter] ??= {})[family];
+    const fresh = entry?.checksum === checksum ? entry : undefined;
+    const seconds: Record<string, number> = {};
+    for (const c of supported) {
+      await c.time(); // first run compiles and warms caches
+      const runs = [await c.time(), await c.time(), await c.time()];
+      seconds[c.name] = Math.min(...runs);
+    }
+    const variant = Object.entries(seconds).sort((a, b) => a[1] - b[1])[0]![0];
+    const family_ = fresh ?? { checksum, choices: {} };
+    family_.choices[key] = { variant, seconds, date: new Date().toISOString() };
+    cache.adapters[adapter]![family] = family_;
+    this.save();
+    this.log.push({ key, variant, cached: false, skipped });
+    return variant;
+  }
+
+  /** Every cached choice for an adapter (for `mode info`). */
+  choices(adapter: string): Record<string, Record<string, string>> {
+    const families = this.load().adapters[adapter] ?? {};
+    return Object.fromEntries(Object.entries(families).map(([f, e]) => [f, Object.fromEntries(Object.entries(e.choices).map(([k, c]) => [k, c.variant]))]));
+  }
+
+  private load(): CacheFile {
+    if (this.cache) return this.cache;
+    let text: string | null = null;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch {
+      /* no cache yet */
+    }
+    if (text !== null) {
+      try {
+        const parsed = JSON.parse(text) as CacheFile;
+        if (parsed?.version !== 1 || typeof parsed.adapters !== 'object' || parsed.adapters === null) throw new Error('not an autotune cache (version 1)');
+        this.cache = parsed;
+        return parsed;
+      } catch (e) {
+        this.warn(`autotune: ${this.path} is corrupt (${(e as Error).message}); rebuilding it`);
+      }
+    }
+    this.cache = { version: 1, adapters: {} };
+    return this.cache;
+  }
+
+  private save(): void {
+    mkdirSync(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.cache, null, 1));
+    renameSync(tmp, this.path);
+  }
+}
