@@ -108,17 +108,17 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
   });
 }
 
-const sources = new Map<string, string>();
+// Per device: read the sources once per Gpu (a new Gpu sees edited kernels).
+const checksums = new WeakMap<Gpu, string>();
 /** Checksum of the matmul candidate set as this Gpu loads it: a changed kernel invalidates the cache. */
 function candidateChecksum(gpu: Gpu): string {
-  const key = gpu.kernelsDir;
-  let sum = sources.get(key);
+  let sum = checksums.get(gpu);
   if (!sum) {
     const files = Object.fromEntries(
       Object.entries(MATMUL_VARIANTS).map(([name, v]) => [name, readFileSync(join(gpu.kernelsDir, `${v.kernel}.wgsl`), 'utf8')]),
     );
     sum = Autotuner.checksum(files);
-    sources.set(key, sum);
+    checksums.set(gpu, sum);
   }
   return sum;
 }
@@ -127,7 +127,9 @@ export const autotuner = new Autotuner();
 
 /** The fastest variant for this problem's shape class on this adapter (measured once, then cached). */
 export async function chooseMatmul(gpu: Gpu, p: MatmulProblem, tuner = autotuner): Promise<MatmulVariantName> {
-  const key = tuneKey('matmul', { m: p.m, n: p.n, k: p.k, b: p.batch ?? 1 }, layoutOf(p) + (p.bias ? '+bias' : '') + (p.gelu ? '+gelu' : ''));
+  // Which dimensions are multiples of 4 decides which variants apply: part of the key.
+  const aligned = [p.m, p.n, p.k].map((x) => (x % 4 === 0 ? '4' : '1')).join('');
+  const key = tuneKey('matmul', { m: p.m, n: p.n, k: p.k, b: p.batch ?? 1 }, `${layoutOf(p)}/${aligned}${p.bias ? '+bias' : ''}${p.gelu ? '+gelu' : ''}`);
   const adapter = Autotuner.adapterId(gpu);
   const cached = tuner.lookup(adapter, 'matmul', candidateChecksum(gpu), key) as MatmulVariantName | null;
   if (cached && cached in MATMUL_VARIANTS && !matmulUnsupported(gpu, cached, p)) return cached;
