@@ -29,16 +29,24 @@ export function nanArray(n: number): Float32Array {
   return new Float32Array(n).fill(NaN);
 }
 
-/** ‖out − ref‖₂ / ‖ref‖₂ in float64; NaN anywhere in `out` (an unwritten element) gives Infinity. */
+/**
+ * ‖out − ref‖₂ / ‖ref‖₂ in float64 over the finite reference values; NaN anywhere in `out` (an
+ * unwritten element) gives Infinity, and so does an infinite reference value that `out` misses.
+ */
 export function relativeError(out: ArrayLike<number>, ref: ArrayLike<number>): number {
   if (out.length !== ref.length) throw new Error(`relativeError: lengths differ (${out.length} vs ${ref.length})`);
   let num = 0;
   let den = 0;
   for (let i = 0; i < ref.length; i++) {
     const o = out[i]!;
+    const r = ref[i]!;
     if (Number.isNaN(o)) return Infinity;
-    num += (o - ref[i]!) ** 2;
-    den += ref[i]! ** 2;
+    if (!Number.isFinite(r)) {
+      if (o !== r) return Infinity;
+      continue;
+    }
+    num += (o - r) ** 2;
+    den += r ** 2;
   }
   return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
 }

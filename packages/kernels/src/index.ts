@@ -15,3 +15,13 @@ export {
 export { Autotuner, tuneCachePath, type Candidate } from './autotune.js';
 export { tuneKey, pow2Class } from './tune-key.js';
 export { selftest, SELFTEST_CHECKS, type SelftestResult } from './selftest.js';
+export {
+  attentionForward,
+  attentionBackward,
+  attentionReference,
+  attentionBackwardReference,
+  attentionFlops,
+  ATTENTION_VARIANTS,
+  type AttentionProblem,
+  type AttentionVariantName,
+} from './attention.js';

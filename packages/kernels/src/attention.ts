@@ -1,0 +1,206 @@
+import type { Gpu, Kernel } from '@mode/gpu';
+
+/**
+ * Multi-head scaled dot-product attention, flash style: per (batch·head) h,
+ *   O_h = softmax(scale·Q_h·K_hᵀ + mask)·V_h
+ * with the log-sum-exp of each row saved for the backward pass; the Lq×Lk scores are never stored.
+ * Layout (row-major): Q, O, dQ, dO [bh, lq, d]; K, V, dK, dV [bh, lk, d]; LSE [bh, lq];
+ * mask [bh / heads, lk] of u32 (0 = padding key). Causal: query i sees keys j ≤ i.
+ */
+export interface AttentionProblem {
+  /** batch × heads */
+  bh: number;
+  /** Heads per batch item: the key-padding mask row of h is h / heads. Default 1. */
+  heads?: number;
+  lq: number;
+  /** Default lq. */
+  lk?: number;
+  d: number;
+  causal?: boolean;
+  /** Default 1/√d. */
+  scale?: number;
+  mask?: GPUBuffer;
+}
+
+export type AttentionVariantName = 'portable';
+
+interface Variant {
+  forward: string;
+  dq: string;
+  dkv: string;
+  /** Query (or key) rows per invocation and invocations per workgroup along x. */
+  rowsPerWorkgroup: number;
+  unsupported: (gpu: Gpu, p: AttentionProblem) => string | null;
+}
+
+export const ATTENTION_VARIANTS: Record<AttentionVariantName, Variant> = {
+  portable: {
+    forward: 'attention_fwd',
+    dq: 'attention_bwd_dq',
+    dkv: 'attention_bwd_dkv',
+    rowsPerWorkgroup: 64,
+    unsupported: (_gpu, p) => (p.d > 256 ? `head dim ${p.d} > 256` : null),
+  },
+};
+
+function uniforms(p: AttentionProblem) {
+  return { bh: p.bh, heads: p.heads ?? 1, lq: p.lq, lk: p.lk ?? p.lq, d: p.d, scale: p.scale ?? 1 / Math.sqrt(p.d) };
+}
+
+function validate(p: AttentionProblem): void {
+  for (const [name, x] of Object.entries({ bh: p.bh, lq: p.lq, lk: p.lk ?? p.lq, d: p.d, heads: p.heads ?? 1 })) {
+    if (!Number.isInteger(x) || x < 1) throw new Error(`attention: ${name} must be a positive integer, got ${x}`);
+  }
+  if (p.bh % (p.heads ?? 1) !== 0) throw new Error(`attention: bh = ${p.bh} is not a multiple of heads = ${p.heads}`);
+}
+
+// The mask binding is always bound (reflection lists it); without HAS_MASK it is never read.
+const noMask = new WeakMap<Gpu, GPUBuffer>();
+const maskOf = (gpu: Gpu, p: AttentionProblem) => p.mask ?? noMask.get(gpu) ?? (noMask.set(gpu, gpu.buffer(16, 'attention no-mask')), noMask.get(gpu)!);
+
+const pipeline = (gpu: Gpu, name: string, p: AttentionProblem): Promise<Kernel> => gpu.kernel(name, { CAUSAL: !!p.causal, HAS_MASK: !!p.mask });
+
+/** FLOPs of one forward pass: 2·d for each score and 2·d for each weighted value, over the visible pairs. */
+export function attentionFlops(p: AttentionProblem): number {
+  const lk = p.lk ?? p.lq;
+  const pairs = p.causal ? (Math.min(p.lq, lk) * (Math.min(p.lq, lk) + 1)) / 2 + Math.max(0, p.lq - lk) * lk : p.lq * lk;
+  return 4 * p.d * pairs * p.bh;
+}
+
+/** Records the forward pass: writes O and LSE. */
+export async function attentionForward(
+  gpu: Gpu,
+  q: GPUBuffer,
+  k: GPUBuffer,
+  v: GPUBuffer,
+  o: GPUBuffer,
+  lse: GPUBuffer,
+  p: AttentionProblem,
+  variant: AttentionVariantName = 'portable',
+): Promise<void> {
+  validate(p);
+  const vt = ATTENTION_VARIANTS[variant];
+  const why = vt.unsupported(gpu, p);
+  if (why) throw new Error(`attention variant ${variant}: ${why}`);
+  const kernel = await pipeline(gpu, vt.forward, p);
+  gpu.dispatch(kernel, {
+    bindings: { q, k, v, mask: maskOf(gpu, p), o, lse },
+    uniforms: uniforms(p),
+    workgroups: [Math.ceil(p.lq / vt.rowsPerWorkgroup), p.bh],
+    work: { flops: attentionFlops(p) },
+    label: `attention fwd ${variant} ${p.bh}×${p.lq}×${p.lk ?? p.lq}×${p.d}${p.causal ? ' causal' : ''}`,
+  });
+}
+
+/** Records the backward pass: writes dQ, dK, dV from dO and the forward's O and LSE. */
+export async function attentionBackward(
+  gpu: Gpu,
+  t: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; o: GPUBuffer; lse: GPUBuffer; dO: GPUBuffer; dQ: GPUBuffer; dK: GPUBuffer; dV: GPUBuffer },
+  p: AttentionProblem,
+  variant: AttentionVariantName = 'portable',
+): Promise<void> {
+  validate(p);
+  const vt = ATTENTION_VARIANTS[variant];
+  const why = vt.unsupported(gpu, p);
+  if (why) throw new Error(`attention variant ${variant}: ${why}`);
+  const lk = p.lk ?? p.lq;
+  const delta = gpu.buffer(4 * p.bh * p.lq, 'attention delta');
+  const mask = maskOf(gpu, p);
+  const flops = attentionFlops(p);
+  gpu.dispatch(await pipeline(gpu, vt.dq, p), {
+    bindings: { q: t.q, k: t.k, v: t.v, mask, o: t.o, lse: t.lse, d_o: t.dO, d_q: t.dQ, delta },
+    uniforms: uniforms(p),
+    workgroups: [Math.ceil(p.lq / vt.rowsPerWorkgroup), p.bh],
+    work: { flops: (flops * 3) / 2 }, // s, dP and dQ: 3 products of 2·d per pair
+    label: `attention dQ ${variant}`,
+  });
+  gpu.dispatch(await pipeline(gpu, vt.dkv, p), {
+    bindings: { q: t.q, k: t.k, v: t.v, mask, delta, lse: t.lse, d_o: t.dO, d_k: t.dK, d_v: t.dV },
+    uniforms: uniforms(p),
+    workgroups: [Math.ceil(lk / vt.rowsPerWorkgroup), p.bh],
+    work: { flops: flops * 2 }, // s, dP, dV and dK: 4 products of 2·d per pair
+    label: `attention dK dV ${variant}`,
+  });
+  // Safe before the dispatches run: whatever reuses it is recorded (and so runs) after them.
+  gpu.release(delta);
+}
+
+/** Visible keys of query i. */
+function visible(p: AttentionProblem, maskValues: ArrayLike<number> | undefined, h: number, i: number, j: number): boolean {
+  if (p.causal && j > i) return false;
+  return !maskValues || maskValues[Math.floor(h / (p.heads ?? 1)) * (p.lk ?? p.lq) + j] !== 0;
+}
+
+/** CPU float64 reference of the forward pass (materialises each row's probabilities). */
+export function attentionReference(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, p: AttentionProblem & { maskValues?: ArrayLike<number> }) {
+  const { bh, lq, d } = p;
+  const lk = p.lk ?? lq;
+  const scale = p.scale ?? 1 / Math.sqrt(d);
+  const o = new Float64Array(bh * lq * d);
+  const lse = new Float64Array(bh * lq);
+  const probs = new Float64Array(bh * lq * lk);
+  for (let h = 0; h < bh; h++) {
+    for (let i = 0; i < lq; i++) {
+      const s = new Float64Array(lk).fill(-Infinity);
+      for (let j = 0; j < lk; j++) {
+        if (!visible(p, p.maskValues, h, i, j)) continue;
+        let x = 0;
+        for (let c = 0; c < d; c++) x += q[(h * lq + i) * d + c]! * k[(h * lk + j) * d + c]!;
+        s[j] = x * scale;
+      }
+      const m = Math.max(...s);
+      if (m === -Infinity) {
+        lse[h * lq + i] = -Infinity;
+        continue;
+      }
+      let l = 0;
+      for (let j = 0; j < lk; j++) l += Math.exp(s[j]! - m);
+      lse[h * lq + i] = m + Math.log(l);
+      for (let j = 0; j < lk; j++) {
+        const w = Math.exp(s[j]! - lse[h * lq + i]!);
+        probs[(h * lq + i) * lk + j] = w;
+        for (let c = 0; c < d; c++) o[(h * lq + i) * d + c]! += w * v[(h * lk + j) * d + c]!;
+      }
+    }
+  }
+  return { o, lse, probs };
+}
+
+/** CPU float64 reference of the backward pass, by the textbook formulas on the materialised probabilities. */
+export function attentionBackwardReference(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  dO: ArrayLike<number>,
+  p: AttentionProblem & { maskValues?: ArrayLike<number> },
+) {
+  const { bh, lq, d } = p;
+  const lk = p.lk ?? lq;
+  const scale = p.scale ?? 1 / Math.sqrt(d);
+  const { probs } = attentionReference(q, k, v, p);
+  const dq = new Float64Array(bh * lq * d);
+  const dk = new Float64Array(bh * lk * d);
+  const dv = new Float64Array(bh * lk * d);
+  for (let h = 0; h < bh; h++) {
+    for (let i = 0; i < lq; i++) {
+      const row = (h * lq + i) * lk;
+      const dp = new Float64Array(lk);
+      let rowDot = 0;
+      for (let j = 0; j < lk; j++) {
+        for (let c = 0; c < d; c++) dp[j]! += dO[(h * lq + i) * d + c]! * v[(h * lk + j) * d + c]!;
+        rowDot += probs[row + j]! * dp[j]!;
+      }
+      for (let j = 0; j < lk; j++) {
+        const pij = probs[row + j]!;
+        if (pij === 0) continue;
+        const ds = pij * (dp[j]! - rowDot) * scale;
+        for (let c = 0; c < d; c++) {
+          dq[(h * lq + i) * d + c]! += ds * k[(h * lk + j) * d + c]!;
+          dk[(h * lk + j) * d + c]! += ds * q[(h * lq + i) * d + c]!;
+          dv[(h * lk + j) * d + c]! += pij * dO[(h * lq + i) * d + c]!;
+        }
+      }
+    }
+  }
+  return { dq, dk, dv };
+}
