@@ -4,7 +4,7 @@
 //
 // For CPU-like adapters, as matmul_sg: a 16×4 block of C per invocation. At one k, the
 // block's 16 rows of op(A) are 4 contiguous vec4s of A; lane i loads those of k0 + i and
-// subgroupBroadcast shares them, so 4 loads serve 8 k-steps. Needs subgroup size 8.
+// subgroupShuffle shares them, so 4 loads serve 8 k-steps. Needs subgroup size 8.
 enable subgroups;
 
 override HAS_BIAS: bool = false;
@@ -66,17 +66,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     let a3 = select(vec4(0.0), a[at + c3], live);
     for (var s = 0u; s < 8u; s++) {
       let bv = b[b_base + min(k0 + s, last) * n4 + bcol];
-      var x: array<vec4<f32>, 4>;
-      switch s {
-        case 0u: { x = array(subgroupBroadcast(a0, 0u), subgroupBroadcast(a1, 0u), subgroupBroadcast(a2, 0u), subgroupBroadcast(a3, 0u)); }
-        case 1u: { x = array(subgroupBroadcast(a0, 1u), subgroupBroadcast(a1, 1u), subgroupBroadcast(a2, 1u), subgroupBroadcast(a3, 1u)); }
-        case 2u: { x = array(subgroupBroadcast(a0, 2u), subgroupBroadcast(a1, 2u), subgroupBroadcast(a2, 2u), subgroupBroadcast(a3, 2u)); }
-        case 3u: { x = array(subgroupBroadcast(a0, 3u), subgroupBroadcast(a1, 3u), subgroupBroadcast(a2, 3u), subgroupBroadcast(a3, 3u)); }
-        case 4u: { x = array(subgroupBroadcast(a0, 4u), subgroupBroadcast(a1, 4u), subgroupBroadcast(a2, 4u), subgroupBroadcast(a3, 4u)); }
-        case 5u: { x = array(subgroupBroadcast(a0, 5u), subgroupBroadcast(a1, 5u), subgroupBroadcast(a2, 5u), subgroupBroadcast(a3, 5u)); }
-        case 6u: { x = array(subgroupBroadcast(a0, 6u), subgroupBroadcast(a1, 6u), subgroupBroadcast(a2, 6u), subgroupBroadcast(a3, 6u)); }
-        default: { x = array(subgroupBroadcast(a0, 7u), subgroupBroadcast(a1, 7u), subgroupBroadcast(a2, 7u), subgroupBroadcast(a3, 7u)); }
-      }
+      let x = array(subgroupShuffle(a0, s), subgroupShuffle(a1, s), subgroupShuffle(a2, s), subgroupShuffle(a3, s));
       for (var j = 0u; j < 4u; j++) {
         acc[4u * j] = fma(vec4(x[j].x), bv, acc[4u * j]);
         acc[4u * j + 1u] = fma(vec4(x[j].y), bv, acc[4u * j + 1u]);

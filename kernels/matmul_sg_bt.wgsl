@@ -2,7 +2,7 @@
 // A is M×K, B is stored N×K (the layout of x·Wᵀ in a linear layer). Row-major; K % 4 == 0, N % 4 == 0.
 //
 // Like matmul_sg, for CPU-like adapters: a 16×4 block of C per invocation, A shared across
-// the 8 lanes of a subgroup by subgroupBroadcast. Both operands stream along contiguous k as
+// the 8 lanes of a subgroup by subgroupShuffle. Both operands stream along contiguous k as
 // vec4: lane i loads A[row, k0 + 4i … 4i+3], so one load per row serves 32 k-steps, and each
 // lane reads its own 4 rows of B.
 // Needs subgroup size 8.
@@ -76,16 +76,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       let b1 = b[brow1 + q];
       let b2 = b[brow2 + q];
       let b3 = b[brow3 + q];
-      switch s {
-        case 0u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 0u), b0, b1, b2, b3); } }
-        case 1u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 1u), b0, b1, b2, b3); } }
-        case 2u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 2u), b0, b1, b2, b3); } }
-        case 3u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 3u), b0, b1, b2, b3); } }
-        case 4u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 4u), b0, b1, b2, b3); } }
-        case 5u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 5u), b0, b1, b2, b3); } }
-        case 6u: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 6u), b0, b1, b2, b3); } }
-        default: { for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupBroadcast(av[r], 7u), b0, b1, b2, b3); } }
-      }
+      for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupShuffle(av[r], s), b0, b1, b2, b3); }
     }
   }
 
