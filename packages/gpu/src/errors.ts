@@ -13,7 +13,7 @@ export class KernelCompileError extends GpuError {
   override name = 'KernelCompileError';
   constructor(
     message: string,
-    readonly diagnostics: { file: string; line: number; column: number; message: string }[],
+    readonly diagnostics: { file: string; line: number; column: number; severity: 'error' | 'warning' | 'info'; message: string }[],
   ) {
     super(message);
   }

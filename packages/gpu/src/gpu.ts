@@ -227,10 +227,11 @@ export class Gpu {
     const module = this.device.createShaderModule({ code: source, label: file });
     const messages = (await module.getCompilationInfo()).messages;
     await this.device.popErrorScope();
-    const errors = messages.filter((m) => m.type === 'error');
-    if (errors.length) {
-      const diagnostics = errors.map((m) => ({ file, line: m.lineNum, column: m.linePos, message: m.message }));
-      throw new KernelCompileError(diagnostics.map((d) => `${d.file}:${d.line}:${d.column} error: ${d.message}`).join('\n'), diagnostics);
+    if (messages.some((m) => m.type === 'error')) {
+      // The notes after an error say why (e.g. which value made control flow non-uniform): keep them.
+      const diagnostics = messages.map((m) => ({ file, line: m.lineNum, column: m.linePos, severity: m.type, message: m.message }));
+      const text = diagnostics.map((d) => `${d.file}:${d.line}:${d.column} ${d.severity === 'info' ? 'note' : d.severity}: ${d.message}`).join('\n');
+      throw new KernelCompileError(text, diagnostics);
     }
     const entry = { info: reflectKernel(name, file, source), module };
     this.kernelInfos.set(name, entry);

@@ -22,15 +22,23 @@ export interface AttentionProblem {
   mask?: GPUBuffer;
 }
 
-export type AttentionVariantName = 'portable';
+export type AttentionVariantName = 'portable' | 'sg';
 
 interface Variant {
   forward: string;
   dq: string;
   dkv: string;
-  /** Query (or key) rows per invocation and invocations per workgroup along x. */
+  /** Query (or key) rows per workgroup along x. */
   rowsPerWorkgroup: number;
+  /** Override constants beyond CAUSAL and HAS_MASK. */
+  overrides?: (p: AttentionProblem) => Record<string, number>;
   unsupported: (gpu: Gpu, p: AttentionProblem) => string | null;
+}
+
+function subgroup8(gpu: Gpu): string | null {
+  if (!gpu.device.features.has('subgroups')) return 'adapter lacks the subgroups feature';
+  const sg = gpu.report.subgroupSize;
+  return sg && sg.min === 8 && sg.max === 8 ? null : `needs subgroup size 8, adapter has ${sg ? `${sg.min}–${sg.max}` : 'unknown'}`;
 }
 
 export const ATTENTION_VARIANTS: Record<AttentionVariantName, Variant> = {
@@ -40,6 +48,14 @@ export const ATTENTION_VARIANTS: Record<AttentionVariantName, Variant> = {
     dkv: 'attention_bwd_dkv',
     rowsPerWorkgroup: 64,
     unsupported: (_gpu, p) => (p.d > 256 ? `head dim ${p.d} > 256` : null),
+  },
+  sg: {
+    forward: 'attention_fwd_sg',
+    dq: 'attention_bwd_dq_sg',
+    dkv: 'attention_bwd_dkv_sg',
+    rowsPerWorkgroup: 64, // 16 rows per subgroup × WG_Y = 4
+    overrides: (p) => ({ D: p.d }),
+    unsupported: (gpu, p) => subgroup8(gpu) ?? (p.d === 32 || p.d === 64 ? null : `head dim ${p.d} is not 32 or 64`),
   },
 };
 
@@ -58,7 +74,8 @@ function validate(p: AttentionProblem): void {
 const noMask = new WeakMap<Gpu, GPUBuffer>();
 const maskOf = (gpu: Gpu, p: AttentionProblem) => p.mask ?? noMask.get(gpu) ?? (noMask.set(gpu, gpu.buffer(16, 'attention no-mask')), noMask.get(gpu)!);
 
-const pipeline = (gpu: Gpu, name: string, p: AttentionProblem): Promise<Kernel> => gpu.kernel(name, { CAUSAL: !!p.causal, HAS_MASK: !!p.mask });
+const pipeline = (gpu: Gpu, name: string, p: AttentionProblem, extra: Record<string, number> = {}): Promise<Kernel> =>
+  gpu.kernel(name, { CAUSAL: !!p.causal, HAS_MASK: !!p.mask, ...extra });
 
 /** FLOPs of one forward pass: 2·d for each score and 2·d for each weighted value, over the visible pairs. */
 export function attentionFlops(p: AttentionProblem): number {
@@ -82,7 +99,7 @@ export async function attentionForward(
   const vt = ATTENTION_VARIANTS[variant];
   const why = vt.unsupported(gpu, p);
   if (why) throw new Error(`attention variant ${variant}: ${why}`);
-  const kernel = await pipeline(gpu, vt.forward, p);
+  const kernel = await pipeline(gpu, vt.forward, p, vt.overrides?.(p));
   gpu.dispatch(kernel, {
     bindings: { q, k, v, mask: maskOf(gpu, p), o, lse },
     uniforms: uniforms(p),
@@ -107,14 +124,14 @@ export async function attentionBackward(
   const delta = gpu.buffer(4 * p.bh * p.lq, 'attention delta');
   const mask = maskOf(gpu, p);
   const flops = attentionFlops(p);
-  gpu.dispatch(await pipeline(gpu, vt.dq, p), {
+  gpu.dispatch(await pipeline(gpu, vt.dq, p, vt.overrides?.(p)), {
     bindings: { q: t.q, k: t.k, v: t.v, mask, o: t.o, lse: t.lse, d_o: t.dO, d_q: t.dQ, delta },
     uniforms: uniforms(p),
     workgroups: [Math.ceil(p.lq / vt.rowsPerWorkgroup), p.bh],
     work: { flops: (flops * 3) / 2 }, // s, dP and dQ: 3 products of 2·d per pair
     label: `attention dQ ${variant}`,
   });
-  gpu.dispatch(await pipeline(gpu, vt.dkv, p), {
+  gpu.dispatch(await pipeline(gpu, vt.dkv, p, vt.overrides?.(p)), {
     bindings: { q: t.q, k: t.k, v: t.v, mask, delta, lse: t.lse, d_o: t.dO, d_k: t.dK, d_v: t.dV },
     uniforms: uniforms(p),
     workgroups: [Math.ceil(lk / vt.rowsPerWorkgroup), p.bh],
