@@ -25,3 +25,4 @@ export {
   type AttentionProblem,
   type AttentionVariantName,
 } from './attention.js';
+export { infoNCE, infoNCEReference, type InfoNCEProblem, type InfoNCEInputs, type InfoNCEOutputs } from './infonce.js';
