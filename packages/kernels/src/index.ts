@@ -26,3 +26,4 @@ export {
   type AttentionVariantName,
 } from './attention.js';
 export { infoNCE, infoNCEReference, type InfoNCEProblem, type InfoNCEInputs, type InfoNCEOutputs } from './infonce.js';
+export { softmax, softmaxReference } from './softmax.js';
