@@ -400,13 +400,21 @@ export class Gpu {
   /** Writes `data` at `offset`, ordered after every dispatch already recorded. */
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
     this.check();
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 !== 0) {
+      // WebGPU copies whole 4-byte words (e.g. an odd number of f16 values): pad with zeros.
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      bytes = padded;
+    }
+    if (offset + bytes.byteLength > buffer.size)
+      throw new GpuError(`write: ${data.byteLength} bytes at offset ${offset} do not fit buffer "${buffer.label}" (${buffer.size} bytes)`);
     if (!this.encoder && this.commandBuffers.length === 0) {
       this.device.queue.writeBuffer(buffer, offset, bytes);
       return;
     }
     // queue.writeBuffer would land before the recorded dispatches run: copy inside the encoder.
-    const size = Math.ceil(bytes.byteLength / 4) * 4;
+    const size = bytes.byteLength;
     const staging = this.device.createBuffer({ size, usage: 0x4, mappedAtCreation: true, label: 'staging' });
     new Uint8Array(staging.getMappedRange()).set(bytes);
     staging.unmap();
@@ -454,7 +462,7 @@ export class Gpu {
   }
 
   /** Copies a buffer back to the CPU after running everything recorded; by default the bytes asked for when it was made. */
-  async read<T extends Float32Array | Uint32Array | Int32Array | Uint8Array = Float32Array>(
+  async read<T extends Float32Array | Uint32Array | Int32Array | Uint16Array | Uint8Array = Float32Array>(
     buffer: GPUBuffer,
     type: { new (b: ArrayBuffer): T; BYTES_PER_ELEMENT: number } = Float32Array as never,
     length?: number,

@@ -50,3 +50,53 @@ export function relativeError(out: ArrayLike<number>, ref: ArrayLike<number>): n
   }
   return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
 }
+
+/** Rounds float32 values to the nearest float16 and returns their bit patterns (Node 20 has no Float16Array). */
+export function toF16Bits(values: ArrayLike<number>): Uint16Array {
+  const out = new Uint16Array(values.length);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let i = 0; i < values.length; i++) {
+    f[0] = values[i]!;
+    const x = u[0]!;
+    const sign = (x >>> 16) & 0x8000;
+    const exp = ((x >>> 23) & 0xff) - 127 + 15;
+    let mant = x & 0x7fffff;
+    if (((x >>> 23) & 0xff) === 0xff)
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0); // inf, NaN
+    else if (exp >= 0x1f)
+      out[i] = sign | 0x7c00; // overflow to inf
+    else if (exp <= 0) {
+      if (exp < -10)
+        out[i] = sign; // underflow to zero
+      else {
+        mant |= 0x800000; // subnormal: shift in the implicit bit, round to nearest even
+        const shift = 14 - exp;
+        const half = 1 << (shift - 1);
+        let m = mant >>> shift;
+        const rest = mant & ((1 << shift) - 1);
+        if (rest > half || (rest === half && m & 1)) m++;
+        out[i] = sign | m;
+      }
+    } else {
+      let h = sign | (exp << 10) | (mant >>> 13);
+      const rest = mant & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // may carry into the exponent: still correct
+      out[i] = h;
+    }
+  }
+  return out;
+}
+
+/** float16 bit patterns to numbers. */
+export function fromF16Bits(bits: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i]!;
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >>> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    out[i] = exp === 0 ? sign * mant * 2 ** -24 : exp === 0x1f ? (mant ? NaN : sign * Infinity) : sign * (1 + mant / 1024) * 2 ** (exp - 15);
+  }
+  return out;
+}

@@ -1,4 +1,4 @@
-export { rng, freshSeed, randomArray, nanArray, relativeError } from './check.js';
+export { rng, freshSeed, randomArray, nanArray, relativeError, toF16Bits, fromF16Bits } from './check.js';
 export { elementwise, elementwiseReference, ELEMENTWISE_OPS, type ElementwiseOp } from './elementwise.js';
 export {
   matmul,

@@ -26,9 +26,11 @@ export interface MatmulProblem {
   /** N values added to every row. */
   bias?: GPUBuffer;
   gelu?: boolean;
+  /** Element type of A, B, bias and C. f16 needs the adapter's shader-f16 feature. Default f32. */
+  dtype?: 'f32' | 'f16';
 }
 
-export type MatmulVariantName = 'sg' | 'sg_bt' | 'sg_at' | 'blocked' | 'tiled' | 'naive';
+export type MatmulVariantName = 'sg' | 'sg_bt' | 'sg_at' | 'blocked' | 'tiled' | 'naive' | 'blocked_f16';
 
 interface Variant {
   kernel: string;
@@ -37,6 +39,7 @@ interface Variant {
   needsSubgroup8: boolean;
   /** Layout this variant is written for; null: any (TRANS_A / TRANS_B overrides). */
   layout: 'AB' | 'ABt' | 'AtB' | null;
+  dtype?: 'f16';
   /** Extra shape requirements (vec4 access), as a reason when unmet. */
   requires?: (p: Required<Pick<MatmulProblem, 'm' | 'n' | 'k'>>) => string | null;
 }
@@ -51,6 +54,7 @@ export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
   blocked: { kernel: 'matmul_blocked', block: [4, 4], needsSubgroup8: false, layout: null },
   tiled: { kernel: 'matmul_tiled', block: [4, 4], needsSubgroup8: false, layout: null },
   naive: { kernel: 'matmul_naive', block: [1, 1], needsSubgroup8: false, layout: null },
+  blocked_f16: { kernel: 'matmul_blocked_f16', block: [4, 4], needsSubgroup8: false, layout: null, dtype: 'f16' },
 };
 
 const layoutOf = (p: MatmulProblem) => (p.transA ? 'At' : 'A') + (p.transB ? 'Bt' : 'B');
@@ -58,6 +62,9 @@ const layoutOf = (p: MatmulProblem) => (p.transA ? 'At' : 'A') + (p.transB ? 'Bt
 /** Why `variant` cannot run `p` on this adapter, or null. */
 export function matmulUnsupported(gpu: Gpu, name: MatmulVariantName, p: MatmulProblem): string | null {
   const v = MATMUL_VARIANTS[name];
+  const dtype = p.dtype ?? 'f32';
+  if ((v.dtype ?? 'f32') !== dtype) return `written for ${v.dtype ?? 'f32'}, not ${dtype}`;
+  if (dtype === 'f16' && !gpu.device.features.has('shader-f16')) return 'adapter lacks the shader-f16 feature';
   if (v.layout && v.layout !== layoutOf(p)) return `written for ${v.layout}, not ${layoutOf(p)}`;
   if (v.needsSubgroup8) {
     if (!gpu.device.features.has('subgroups')) return 'adapter lacks the subgroups feature';
@@ -77,7 +84,7 @@ async function pipeline(gpu: Gpu, name: MatmulVariantName, p: MatmulProblem): Pr
 
 // A bias binding must always be bound (reflection lists it); kernels without HAS_BIAS never read it.
 const dummies = new WeakMap<Gpu, GPUBuffer>();
-const dummy = (gpu: Gpu) => dummies.get(gpu) ?? (dummies.set(gpu, gpu.buffer(16, 'matmul no-bias')), dummies.get(gpu)!);
+const dummy = (gpu: Gpu) => dummies.get(gpu) ?? (dummies.set(gpu, gpu.buffer(16, 'matmul no-bias')), dummies.get(gpu)!); // 16 bytes serve f32 and f16
 
 /** Records one matmul with the given variant (checked for support first). */
 export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, p: MatmulProblem): Promise<void> {
@@ -104,7 +111,7 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
     },
     workgroups: [Math.ceil(n / (v.block[1] * wx)), Math.ceil(m / (v.block[0] * wy)), batch],
     work: { flops: 2 * m * n * k * batch },
-    label: `matmul ${name} ${layoutOf(p)} ${batch > 1 ? `${batch}×` : ''}${m}×${n}×${k}`,
+    label: `matmul ${name} ${layoutOf(p)} ${batch > 1 ? `${batch}×` : ''}${m}×${n}×${k}${p.dtype === 'f16' ? ' f16' : ''}`,
   });
 }
 
@@ -129,7 +136,12 @@ export const autotuner = new Autotuner();
 export async function chooseMatmul(gpu: Gpu, p: MatmulProblem, tuner = autotuner): Promise<MatmulVariantName> {
   // Which dimensions are multiples of 4 decides which variants apply: part of the key.
   const aligned = [p.m, p.n, p.k].map((x) => (x % 4 === 0 ? '4' : '1')).join('');
-  const key = tuneKey('matmul', { m: p.m, n: p.n, k: p.k, b: p.batch ?? 1 }, `${layoutOf(p)}/${aligned}${p.bias ? '+bias' : ''}${p.gelu ? '+gelu' : ''}`);
+  const key = tuneKey(
+    'matmul',
+    { m: p.m, n: p.n, k: p.k, b: p.batch ?? 1 },
+    `${layoutOf(p)}/${aligned}${p.bias ? '+bias' : ''}${p.gelu ? '+gelu' : ''}`,
+    p.dtype ?? 'f32',
+  );
   const adapter = Autotuner.adapterId(gpu);
   const cached = tuner.lookup(adapter, 'matmul', candidateChecksum(gpu), key) as MatmulVariantName | null;
   if (cached && cached in MATMUL_VARIANTS && !matmulUnsupported(gpu, cached, p)) return cached;
