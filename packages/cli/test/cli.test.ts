@@ -25,6 +25,8 @@ describe('mode CLI', () => {
     expect(text.stdout).toContain(`adapter       ${report.name}`);
     expect(text.stdout).toMatch(/LP_NUM_THREADS=\d+/);
     expect(text.stdout).toContain('maxComputeWorkgroupStorageSize');
+    expect(text.stdout).toMatch(/^autotune {6}\S+autotune\.json/m);
+    expect(report.autotune.cache).toMatch(/autotune\.json$/);
     if (report.isCpu) expect(`${report.name} ${report.description}`).toMatch(/llvmpipe/);
   });
 
