@@ -45,7 +45,10 @@ describe('mode CLI', () => {
     expect(r.status).toBe(0);
     const checks = Number(r.stdout.match(/(\d+) of \d+ checks passed/)![1]);
     const events = JSON.parse(readFileSync(file, 'utf8')).traceEvents.filter((e: { ph: string }) => e.ph === 'X');
-    expect(events).toHaveLength(checks); // each check dispatches its kernel once
+    // Every check dispatches at least once (some several: k-means also computes norms); the
+    // one-event-per-dispatch rule itself is tested in packages/gpu/test/profiler.test.ts.
+    expect(events.length).toBeGreaterThanOrEqual(checks);
+    expect(events.every((e: { name: string; dur: number }) => e.name && e.dur >= 0)).toBe(true);
     expect(r.stdout).toMatch(/profile \(GPU timestamps|CPU wall clock/);
     expect(r.stdout).toMatch(/matmul_naive +1 /);
   });
