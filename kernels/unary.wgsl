@@ -1,0 +1,69 @@
+// Elementwise unary ops and their backward, over n contiguous elements, chosen by OP.
+// Forward (reads x):  0 alpha·x + beta, 1 exp, 2 log, 3 sqrt, 4 relu, 5 gelu (tanh form, as the
+//   matmul epilogue), 6 tanh, 7 sigmoid, 8 clamp to [alpha, beta], 9 fill with beta.
+// Backward (reads dy and x = the tensor the forward saved): 16 exp: dy·y, 17 log: dy / x,
+//   18 sqrt: dy / (2y), 19 relu: dy where y > 0, 20 gelu: dy·gelu'(x), 21 tanh: dy·(1 − y²),
+//   22 sigmoid: dy·y·(1 − y), 24 clamp: dy where alpha ≤ x ≤ beta.
+// Forward ops never read dy (bind x there too).
+
+override OP: u32 = 0;
+
+struct Params {
+  n: u32,
+  alpha: f32,
+  beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+const K0: f32 = 0.7978845608028654; // √(2/π)
+const K1: f32 = 0.044715;
+
+// tanh without overflow: e^(−2|x|) ≤ 1 for every x.
+fn tanh_(v: f32) -> f32 {
+  let e = exp(-2.0 * abs(v));
+  return sign(v) * (1.0 - e) / (1.0 + e);
+}
+
+fn gelu(v: f32) -> f32 {
+  return 0.5 * v * (1.0 + tanh_(K0 * (v + K1 * v * v * v)));
+}
+
+fn gelu_grad(v: f32) -> f32 {
+  let t = tanh_(K0 * (v + K1 * v * v * v));
+  return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * K0 * (1.0 + 3.0 * K1 * v * v);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let i = gid.x + gid.y * groups.x * 256u;
+  if (i >= p.n) {
+    return;
+  }
+  let v = x[i];
+  var r = 0.0;
+  switch OP {
+    case 0u: { r = p.alpha * v + p.beta; }
+    case 1u: { r = exp(v); }
+    case 2u: { r = log(v); }
+    case 3u: { r = sqrt(v); }
+    case 4u: { r = max(v, 0.0); }
+    case 5u: { r = gelu(v); }
+    case 6u: { r = tanh_(v); }
+    case 7u: { r = 1.0 / (1.0 + exp(-v)); }
+    case 8u: { r = clamp(v, p.alpha, p.beta); }
+    case 9u: { r = p.beta; }
+    case 16u: { r = dy[i] * v; }
+    case 17u: { r = dy[i] / v; }
+    case 18u: { r = dy[i] * 0.5 / v; }
+    case 19u: { r = select(0.0, dy[i], v > 0.0); }
+    case 20u: { r = dy[i] * gelu_grad(v); }
+    case 21u: { r = dy[i] * (1.0 - v * v); }
+    case 22u: { r = dy[i] * v * (1.0 - v); }
+    default: { r = select(0.0, dy[i], v >= p.alpha && v <= p.beta); }
+  }
+  out[i] = r;
+}

@@ -1,0 +1,140 @@
+import type { Command } from 'commander';
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+export function register(program: Command): void {
+  const data = program.command('data').description('data sets: build the default shards, import your own, verify shards');
+
+  data
+    .command('prepare')
+    .description('build the default data sets (emoji, clip art, Fashion-MNIST, MNIST, OpenMoji), tokenizer and EDA synonyms into a cache folder')
+    .option('--out <dir>', 'cache folder (default $MODE_DATA_DIR or ~/.cache/mode/data)')
+    .option('--only <sets>', 'comma-separated subset: emoji,clipart,fashion-mnist,mnist,openmoji')
+    .option('--force', 'rebuild sets that are already there')
+    .option('--skip-bad', 'count and report bad records instead of stopping at the first')
+    .option('--vocab-size <n>', 'BPE vocabulary size (specials and bytes included)', '4096')
+    .option('--limit <n>', 'at most n records per set and split (a quick look)')
+    .action(async (opts: { out?: string; only?: string; force?: boolean; skipBad?: boolean; vocabSize: string; limit?: string }) => {
+      const { prepare, SOURCES, defaultDataDir } = await import('@mode/data');
+      const { default: cliProgress } = await import('cli-progress');
+      const only = opts.only?.split(',').map((s) => s.trim()) as (typeof SOURCES)[number][] | undefined;
+      const unknown = only?.filter((s) => !(SOURCES as readonly string[]).includes(s));
+      if (unknown?.length) throw Object.assign(new Error(`unknown set(s) ${unknown.join(', ')}; sets: ${SOURCES.join(', ')}`), { userFacing: true });
+      const out = opts.out ?? defaultDataDir();
+      console.log(`mode data prepare → ${out}`);
+      let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
+      const rows: string[] = [];
+      const result = await prepare({
+        out,
+        only,
+        force: opts.force,
+        skipBad: opts.skipBad,
+        vocabSize: Number(opts.vocabSize),
+        limit: opts.limit ? Number(opts.limit) : undefined,
+        onStart: (source, total) => {
+          bar?.stop();
+          // cli-progress draws only on a terminal: elsewhere (CI logs) say what is being built.
+          if (!process.stderr.isTTY) console.log(`  building ${source} (${total})`);
+          bar = new cliProgress.SingleBar(
+            { format: `${source.padEnd(14)} {bar} {percentage}% {value}/{total} {duration_formatted}`, hideCursor: true, noTTYOutput: false, etaBuffer: 50 },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(total, 0);
+        },
+        onProgress: (e) => bar?.update(e.done),
+        onDone: (source, info, reused) => {
+          bar?.stop();
+          bar = undefined;
+          const splits = Object.entries(info.splits)
+            .map(([s, v]) => `${s} ${v.count}`)
+            .join(', ');
+          const bytes = Object.values(info.splits).reduce((a, v) => a + v.bytes, 0);
+          const skipped = Object.entries(info.skipped ?? {})
+            .filter(([, n]) => n)
+            .map(([why, n]) => `${n} ${why}`)
+            .join(', ');
+          const classes = info.classes ? `, ${info.classes.length} classes` : '';
+          rows.push(
+            `  ${source.padEnd(14)} ${info.kind.padEnd(15)} ${splits}${classes}   ${mb(bytes)}${reused ? '   (already there)' : `   ${info.seconds}s`}${skipped ? `   left out: ${skipped}` : ''}`,
+          );
+        },
+      });
+      bar?.stop();
+      console.log('\ndata sets');
+      for (const r of rows) console.log(r);
+      if (result.tokenizer)
+        console.log(`  tokenizer      BPE, ${result.tokenizer.vocabSize} ids, trained on ${result.tokenizer.captions} captions → ${result.tokenizer.path}`);
+      if (result.synonyms) console.log(`  synonyms       ${result.synonyms.words} words with WordNet synonyms → ${result.synonyms.path}`);
+      console.log(`total ${mb(result.bytes)} in ${out}, ${result.seconds.toFixed(1)} s`);
+      if (result.bad.count) console.log(result.bad.summary());
+    });
+
+  data
+    .command('import')
+    .description('import a JSONL manifest ({"image": path, "text": ...} or {"image": path, "label": ...}) as a data set')
+    .argument('<manifest>', 'JSONL file; image paths relative to it')
+    .requiredOption('--out <dir>', 'data set folder to write')
+    .option('--name <name>', 'data set name (default: the manifest file name)')
+    .option('--classes <list>', 'classification: class names in label order, comma-separated (default: sorted distinct labels)')
+    .option('--template <t...>', 'classification: prompt template(s), {} for the class name')
+    .option('--skip-bad', 'count and report bad records instead of stopping at the first')
+    .action(async (manifest: string, opts: { out: string; name?: string; classes?: string; template?: string[]; skipBad?: boolean }) => {
+      const { importManifest, BadRecords } = await import('@mode/data');
+      const bad = opts.skipBad ? new BadRecords() : undefined;
+      const info = await importManifest(manifest, {
+        out: opts.out,
+        name: opts.name,
+        bad,
+        classes: opts.classes?.split(',').map((s) => s.trim()),
+        templates: opts.template,
+      });
+      const splits = Object.entries(info.splits).map(([s, v]) => `${s} ${v.count} (${v.shards.length} shard${v.shards.length === 1 ? '' : 's'})`);
+      console.log(`${info.name}: ${info.kind}, ${splits.join(', ')}${info.classes ? `, ${info.classes.length} classes` : ''} → ${opts.out}`);
+      if (bad) console.log(bad.summary());
+    });
+
+  data
+    .command('verify')
+    .description('read every record of data sets or shards: decode each PNG, check captions and labels')
+    .argument('[paths...]', 'data set folders or .tar/.tar.gz shards (default: every set in the cache)')
+    .option('--out <dir>', 'cache folder whose sets to verify when no paths are given')
+    .option('--skip-bad', 'count and report bad records instead of stopping at the first')
+    .action(async (paths: string[], opts: { out?: string; skipBad?: boolean }) => {
+      const { BadRecords, DataError, datasetShards, decodePng, defaultDataDir, readDatasetInfo, readShards, report, toClass, toPair } =
+        await import('@mode/data');
+      const { existsSync, readdirSync, statSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const root = opts.out ?? defaultDataDir();
+      const targets = paths.length
+        ? paths
+        : existsSync(root)
+          ? readdirSync(root)
+              .map((d) => join(root, d))
+              .filter((d) => existsSync(join(d, 'dataset.json')))
+          : [];
+      if (!targets.length) throw Object.assign(new Error(`nothing to verify in ${root}. Fix: npx mode data prepare`), { userFacing: true });
+      const bad = opts.skipBad ? new BadRecords() : undefined;
+      for (const t of targets) {
+        const isSet = statSync(t).isDirectory();
+        const info = isSet ? readDatasetInfo(t) : undefined;
+        const shards = isSet ? datasetShards(t) : [t];
+        let n = 0;
+        const before = bad?.count ?? 0;
+        for await (const raw of readShards(shards, { bad })) {
+          try {
+            const rec = raw.files.cls || info?.kind === 'classification' ? toClass(raw, info?.classes?.length) : toPair(raw);
+            decodePng(rec.png, { file: raw.shard, record: raw.key });
+            n++;
+          } catch (e) {
+            if (!(e instanceof DataError)) throw e;
+            report(e, bad);
+          }
+        }
+        console.log(`${t}: ${n} records ok${bad ? `, ${bad.count - before} bad` : ''}`);
+      }
+      if (bad?.count) {
+        console.log(bad.summary());
+        process.exitCode = 1;
+      }
+    });
+}

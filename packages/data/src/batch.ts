@@ -1,0 +1,144 @@
+/**
+ * Turning a list of stored records into model inputs: PNG decode, augmentation (or CLIP's eval
+ * transform), normalisation to CHW, tokenisation, EDA. Pure and deterministic given the seed and
+ * each sample's position, so the same batch comes out in-process or on a worker thread.
+ */
+import { augmentView, type AugmentConfig } from './augment.js';
+import { eda } from './eda.js';
+import { DataError, type BadRecord } from './errors.js';
+import { CLIP_MEAN, CLIP_STD, centerCropResize, normalizeCHW, toFloat } from './image.js';
+import { decodePng } from './png.js';
+import { Rng } from './rng.js';
+import { Tokenizer, type TokenizerJSON } from './tokenizer.js';
+import type { SynonymTable } from './wordnet.js';
+
+/** Everything a batch builder needs; plain data, so it can be sent to a worker. */
+export interface BatchSpec {
+  kind: 'pairs' | 'classification';
+  imageSize: number;
+  /** Augmented views per image (DeCLIP: 2). Ignored without `augment`. */
+  views: 1 | 2;
+  /** DeCLIP augmentations; null for CLIP's eval transform (shorter side to size, centre crop). */
+  augment: AugmentConfig | null;
+  seed: number;
+  mean: readonly number[];
+  std: readonly number[];
+  /** Transparent pixels are composited over this colour (RGB in [0, 1]). */
+  background: [number, number, number];
+  tokenizer: TokenizerJSON | null;
+  contextLength: number;
+  /** EDA: a second caption per pair, edited with one of the three operations. */
+  eda: { synonyms: SynonymTable; p: number } | null;
+  skipBad: boolean;
+}
+
+export interface JobSample {
+  key: string;
+  /** Shard the record came from (named in errors). */
+  source: string;
+  png: Uint8Array;
+  text?: string;
+  label?: number;
+  json?: unknown;
+}
+
+export interface BatchJob {
+  epoch: number;
+  /** Position of the job's first sample in the epoch's order: seeds each sample's randomness. */
+  start: number;
+  samples: JobSample[];
+}
+
+export interface Batch {
+  /** Samples in the batch (fewer than asked when bad records were skipped, or at the end of an epoch). */
+  size: number;
+  epoch: number;
+  keys: string[];
+  /** size × 3 × imageSize × imageSize, normalised. */
+  images: Float32Array;
+  /** The second augmented view, when `views` is 2. */
+  images2?: Float32Array;
+  texts?: string[];
+  /** size × contextLength token ids (start, tokens, end, padding 0). */
+  tokens?: Int32Array;
+  edaTexts?: string[];
+  edaTokens?: Int32Array;
+  labels?: Int32Array;
+  json?: unknown[];
+  /** Records of this batch skipped as bad (`skipBad`). */
+  bad: BadRecord[];
+}
+
+/** Buffers to transfer (not copy) when posting a batch between threads. */
+export const transferList = (b: Batch): ArrayBuffer[] =>
+  [b.images, b.images2, b.tokens, b.edaTokens, b.labels].filter((a): a is Float32Array | Int32Array => !!a).map((a) => a.buffer as ArrayBuffer);
+
+export const DEFAULT_SPEC: Omit<BatchSpec, 'kind'> = {
+  imageSize: 64,
+  views: 1,
+  augment: null,
+  seed: 0,
+  mean: CLIP_MEAN,
+  std: CLIP_STD,
+  background: [1, 1, 1],
+  tokenizer: null,
+  contextLength: 77,
+  eda: null,
+  skipBad: false,
+};
+
+export class BatchBuilder {
+  private readonly tokenizer: Tokenizer | undefined;
+
+  constructor(readonly spec: BatchSpec) {
+    this.tokenizer = spec.tokenizer ? Tokenizer.fromJSON(spec.tokenizer) : undefined;
+  }
+
+  build(job: BatchJob): Batch {
+    const { spec } = this;
+    const S = spec.imageSize;
+    const per = 3 * S * S;
+    const views = spec.augment ? spec.views : 1;
+    const kept: { s: JobSample; index: number; pixels: Float32Array[] }[] = [];
+    const bad: BadRecord[] = [];
+    job.samples.forEach((s, i) => {
+      const index = job.start + i;
+      try {
+        const img = toFloat(decodePng(s.png, { file: s.source, record: s.key }), spec.background);
+        const pixels: Float32Array[] = [];
+        for (let v = 0; v < views; v++) {
+          const out = spec.augment ? augmentView(img, S, new Rng([spec.seed, job.epoch, index, v]), spec.augment) : centerCropResize(img, S);
+          pixels.push(normalizeCHW(out, new Float32Array(per), 0, spec.mean, spec.std));
+        }
+        kept.push({ s, index, pixels });
+      } catch (e) {
+        if (!(e instanceof DataError) || !spec.skipBad) throw e;
+        bad.push(e.toJSON());
+      }
+    });
+    const n = kept.length;
+    const images = new Float32Array(n * per);
+    const images2 = views === 2 ? new Float32Array(n * per) : undefined;
+    kept.forEach((k, i) => {
+      images.set(k.pixels[0]!, i * per);
+      images2?.set(k.pixels[1]!, i * per);
+    });
+    const batch: Batch = { size: n, epoch: job.epoch, keys: kept.map((k) => k.s.key), images, bad };
+    if (images2) batch.images2 = images2;
+    if (spec.kind === 'classification') {
+      batch.labels = Int32Array.from(kept, (k) => k.s.label ?? -1);
+      return batch;
+    }
+    batch.texts = kept.map((k) => k.s.text ?? '');
+    batch.json = kept.map((k) => k.s.json);
+    if (spec.eda) {
+      const { synonyms, p } = spec.eda;
+      batch.edaTexts = kept.map((k) => eda(k.s.text ?? '', new Rng([spec.seed, job.epoch, k.index, 0x0eda]), { synonyms, p }));
+    }
+    if (this.tokenizer) {
+      batch.tokens = this.tokenizer.tokenize(batch.texts, spec.contextLength);
+      if (batch.edaTexts) batch.edaTokens = this.tokenizer.tokenize(batch.edaTexts, spec.contextLength);
+    }
+    return batch;
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Float images and the deterministic parts of the pipeline: alpha compositing, crop + resize
+ * (separable triangle filter, widened when shrinking so it averages like PIL's antialiased
+ * bilinear), and normalisation to CHW.
+ */
+import type { RgbaImage } from './png.js';
+
+/** RGB, row-major HWC, values in [0, 1]. */
+export interface FloatImage {
+  width: number;
+  height: number;
+  data: Float32Array;
+}
+
+/** OpenAI CLIP's normalisation constants (RGB). */
+export const CLIP_MEAN: readonly [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
+export const CLIP_STD: readonly [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
+
+/** RGBA → RGB floats, compositing over `background` (default white: clip art and emoji are drawn on paper). */
+export function toFloat(img: RgbaImage, background: readonly [number, number, number] = [1, 1, 1]): FloatImage {
+  const n = img.width * img.height;
+  const out = new Float32Array(n * 3);
+  const src = img.data;
+  const [br, bg, bb] = background;
+  for (let i = 0; i < n; i++) {
+    const a = src[i * 4 + 3]! / 255;
+    const na = 1 - a;
+    out[i * 3] = (src[i * 4]! / 255) * a + br * na;
+    out[i * 3 + 1] = (src[i * 4 + 1]! / 255) * a + bg * na;
+    out[i * 3 + 2] = (src[i * 4 + 2]! / 255) * a + bb * na;
+  }
+  return { width: img.width, height: img.height, data: out };
+}
+
+/** Float RGB → 8-bit RGB (for writing PNGs of augmented views). */
+export function toBytes(img: FloatImage): Uint8Array {
+  const out = new Uint8Array(img.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.round(Math.min(1, Math.max(0, img.data[i]!)) * 255);
+  return out;
+}
+
+interface Taps {
+  start: Int32Array;
+  count: Int32Array;
+  weights: Float32Array;
+  stride: number;
+}
+
+/** Filter taps mapping source span [x0, x0 + span) onto `out` pixels (pixel centres at +0.5). */
+function taps(srcSize: number, x0: number, span: number, out: number): Taps {
+  const scale = span / out;
+  const support = Math.max(1, scale); // triangle radius in source pixels
+  const stride = Math.ceil(2 * support) + 2;
+  const start = new Int32Array(out);
+  const count = new Int32Array(out);
+  const weights = new Float32Array(out * stride);
+  for (let i = 0; i < out; i++) {
+    const centre = x0 + (i + 0.5) * scale;
+    const lo = Math.max(0, Math.floor(centre - support));
+    const hi = Math.min(srcSize - 1, Math.ceil(centre + support));
+    let total = 0;
+    let k = 0;
+    for (let x = lo; x <= hi && k < stride; x++, k++) {
+      const w = Math.max(0, 1 - Math.abs(x + 0.5 - centre) / support);
+      weights[i * stride + k] = w;
+      total += w;
+    }
+    if (total === 0) {
+      // Centre outside the image: take the nearest edge pixel.
+      const edge = Math.min(srcSize - 1, Math.max(0, Math.floor(centre)));
+      start[i] = edge;
+      count[i] = 1;
+      weights[i * stride] = 1;
+      continue;
+    }
+    for (let j = 0; j < k; j++) weights[i * stride + j]! /= total;
+    start[i] = lo;
+    count[i] = k;
+  }
+  return { start, count, weights, stride };
+}
+
+/**
+ * Resamples the region (x, y, w, h) of `src` (fractional allowed) to `outW`×`outH`: a crop and a
+ * resize in one pass, separable, horizontal first.
+ */
+export function resample(src: FloatImage, x: number, y: number, w: number, h: number, outW: number, outH: number): FloatImage {
+  const tx = taps(src.width, x, w, outW);
+  const ty = taps(src.height, y, h, outH);
+  // Only the source rows the vertical taps touch are filtered horizontally.
+  const rowLo = ty.start[0]!;
+  let rowHi = rowLo;
+  for (let i = 0; i < outH; i++) rowHi = Math.max(rowHi, ty.start[i]! + ty.count[i]! - 1);
+  const rows = rowHi - rowLo + 1;
+  const tmp = new Float32Array(rows * outW * 3);
+  const s = src.data;
+  const sw = src.width;
+  for (let r = 0; r < rows; r++) {
+    const rowBase = (rowLo + r) * sw * 3;
+    for (let i = 0; i < outW; i++) {
+      let a = 0;
+      let b = 0;
+      let c = 0;
+      const st = tx.start[i]!;
+      const wb = i * tx.stride;
+      for (let k = 0; k < tx.count[i]!; k++) {
+        const wt = tx.weights[wb + k]!;
+        const p = rowBase + (st + k) * 3;
+        a += s[p]! * wt;
+        b += s[p + 1]! * wt;
+        c += s[p + 2]! * wt;
+      }
+      const o = (r * outW + i) * 3;
+      tmp[o] = a;
+      tmp[o + 1] = b;
+      tmp[o + 2] = c;
+    }
+  }
+  const out = new Float32Array(outW * outH * 3);
+  for (let j = 0; j < outH; j++) {
+    const st = ty.start[j]! - rowLo;
+    const wb = j * ty.stride;
+    const o = j * outW * 3;
+    for (let k = 0; k < ty.count[j]!; k++) {
+      const wt = ty.weights[wb + k]!;
+      const p = (st + k) * outW * 3;
+      for (let i = 0; i < outW * 3; i++) out[o + i]! += tmp[p + i]! * wt;
+    }
+  }
+  return { width: outW, height: outH, data: out };
+}
+
+/** Resizes the whole image. */
+export const resize = (src: FloatImage, outW: number, outH: number): FloatImage => resample(src, 0, 0, src.width, src.height, outW, outH);
+
+/** CLIP's evaluation transform: shorter side to `size`, then the centre `size`×`size` square. */
+export function centerCropResize(src: FloatImage, size: number): FloatImage {
+  const side = Math.min(src.width, src.height);
+  return resample(src, (src.width - side) / 2, (src.height - side) / 2, side, side, size, size);
+}
+
+/**
+ * (x − mean) / std per channel, written planar (CHW) into `out` at `offset` (floats); returns `out`.
+ * This is the layout the model's first layer reads: batch × 3 × H × W.
+ */
+export function normalizeCHW(
+  img: FloatImage,
+  out: Float32Array = new Float32Array(img.data.length),
+  offset = 0,
+  mean: readonly number[] = CLIP_MEAN,
+  std: readonly number[] = CLIP_STD,
+): Float32Array {
+  const n = img.width * img.height;
+  const d = img.data;
+  for (let c = 0; c < 3; c++) {
+    const m = mean[c]!;
+    const inv = 1 / std[c]!;
+    const base = offset + c * n;
+    for (let i = 0; i < n; i++) out[base + i] = (d[i * 3 + c]! - m) * inv;
+  }
+  return out;
+}

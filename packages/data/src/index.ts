@@ -1,0 +1,66 @@
+export { DataError, BadRecords, report, type BadRecord } from './errors.js';
+export { Rng, mixSeed, hashString } from './rng.js';
+export { ShardWriter, readShard, readShards, listShards, splitName, safeKey, type RawSample, type ShardWriterOptions, type ReadOptions } from './shards.js';
+export { toPair, toClass, decodeUtf8, firstInvalidUtf8, type PairRecord, type ClassRecord } from './records.js';
+export { decodePng, encodePng, type RgbaImage } from './png.js';
+export { toFloat, toBytes, resample, resize, centerCropResize, normalizeCHW, CLIP_MEAN, CLIP_STD, type FloatImage } from './image.js';
+export {
+  augmentView,
+  randomResizedCrop,
+  colorJitter,
+  grayscale,
+  gaussianBlur,
+  hflip,
+  adjustBrightness,
+  adjustContrast,
+  adjustSaturation,
+  adjustHue,
+  DECLIP_AUGMENT,
+  type AugmentConfig,
+} from './augment.js';
+export { Tokenizer, maskTokens, SPECIAL, SPECIAL_TOKENS, type TokenizerJSON, type TrainOptions } from './tokenizer.js';
+export { eda, synonymReplacement, randomSwap, randomDeletion, EDA_OPS, type EdaOp, type EdaOptions } from './eda.js';
+export { loadWordNet, loadFrequencies, buildSynonymTable, wordnetDir, type WordNet, type SynonymTable, type SynonymTableOptions } from './wordnet.js';
+export {
+  DatasetBuilder,
+  readDatasetInfo,
+  datasetShards,
+  DATASET_FORMAT,
+  type DatasetInfo,
+  type SplitInfo,
+  type PairSample,
+  type LabelledSample,
+} from './dataset.js';
+export { readManifest, importManifest, loadImage, type ManifestRecord, type ImportOptions } from './manifest.js';
+export { BatchBuilder, transferList, DEFAULT_SPEC, type Batch, type BatchJob, type BatchSpec, type JobSample } from './batch.js';
+export { DataLoader, openPairs, openClassification, defaultWorkerUrl, type LoaderOptions, type OpenOptions } from './loader.js';
+export {
+  prepare,
+  defaultDataDir,
+  loadTokenizer,
+  loadSynonyms,
+  folderBytes,
+  SOURCES,
+  IMPORTER_VERSION,
+  type SourceName,
+  type PrepareOptions,
+  type PrepareResult,
+  type ProgressEvent,
+} from './prepare.js';
+export { emojiEntries, emojiPairs, emojiCaption, loadEmojiSheet, cropEmoji, type EmojiEntry } from './sources/emoji.js';
+export {
+  scanClipart,
+  renderClipart,
+  clipartMeta,
+  clipartCaption,
+  fileWords,
+  listSvgs,
+  decodeXml,
+  type ClipartEntry,
+  type ClipartMeta,
+} from './sources/clipart.js';
+export { openmojiItems, renderOpenmoji, OPENMOJI_TEMPLATES, type OpenMojiItem } from './sources/openmoji.js';
+export { parseIdx, readIdxSplit, idxSamples, mnistSet, fashionMnistSet, type IdxArray, type IdxSet } from './sources/idx.js';
+export { renderSvg, fixSvgNamespace, isBlank } from './sources/render.js';
+export { OPENCLIPART_DIR, FASHION_MNIST_DIR, packageDir } from './sources/paths.js';
+export { renderInOrder, renderTask, renderWorkerUrl, type RenderTask, type RenderResult } from './render-pool.js';

@@ -1,0 +1,280 @@
+/**
+ * The data loader: streams shards (order shuffled per epoch, then a shuffle buffer, as
+ * WebDataset does), groups records into batch jobs, and builds batches on worker threads
+ * ahead of the consumer (`prefetch` batches in flight) so the device is not left waiting.
+ * Batches come out in the same order with the same contents whatever the worker count.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { DECLIP_AUGMENT, type AugmentConfig } from './augment.js';
+import { BatchBuilder, DEFAULT_SPEC, type Batch, type BatchJob, type BatchSpec, type JobSample } from './batch.js';
+import { datasetShards, readDatasetInfo } from './dataset.js';
+import { BadRecords, DataError, report } from './errors.js';
+import { toClass, toPair } from './records.js';
+import { Rng, hashString } from './rng.js';
+import { readShards } from './shards.js';
+import type { Tokenizer } from './tokenizer.js';
+import type { SynonymTable } from './wordnet.js';
+
+export interface LoaderOptions {
+  shards: string[];
+  kind: 'pairs' | 'classification';
+  batchSize: number;
+  imageSize?: number;
+  seed?: number;
+  /** DeCLIP augmentations (true: the defaults); false for CLIP's eval transform. Default false. */
+  augment?: boolean | AugmentConfig;
+  views?: 1 | 2;
+  tokenizer?: Tokenizer;
+  contextLength?: number;
+  /** A second caption per pair edited by EDA. */
+  eda?: { synonyms: SynonymTable; p?: number };
+  shuffle?: boolean;
+  /** Records held for shuffling across shard boundaries. */
+  shuffleBuffer?: number;
+  /** Passes over the data (Infinity: endless). */
+  epochs?: number;
+  dropLast?: boolean;
+  /** Count and report bad records (`loader.bad`) instead of throwing. */
+  skipBad?: boolean;
+  /** Worker threads building batches; 0 builds them in-process. Default 1. */
+  workers?: number;
+  /** Batches built ahead of the consumer. Default 2 per worker (2 in-process). */
+  prefetch?: number;
+  /** Hold out a deterministic fraction of records by key hash: `take` selects which side. */
+  holdout?: { fraction: number; take: 'train' | 'val' };
+  /** Classification: labels must be below this. */
+  numClasses?: number;
+  mean?: readonly number[];
+  std?: readonly number[];
+  /** Worker entry; default `prefetch-worker.js` beside this module (present in dist/ only). */
+  workerUrl?: URL;
+}
+
+/** The compiled worker entry beside this module, or undefined when running from TypeScript sources. */
+export function defaultWorkerUrl(): URL | undefined {
+  const url = new URL('./prefetch-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(url)) ? url : undefined;
+}
+
+interface WorkerReply {
+  id: number;
+  batch?: Batch;
+  error?: { data?: { file: string; record: string | number | undefined; reason: string }; message?: string };
+}
+
+interface Pending {
+  promise: Promise<Batch>;
+}
+
+export class DataLoader implements AsyncIterable<Batch> {
+  readonly bad: BadRecords | undefined;
+  readonly spec: BatchSpec;
+  /** 'worker' when batches are built on worker threads, 'in-process' otherwise. */
+  readonly mode: 'worker' | 'in-process';
+  private readonly workerUrl: URL | undefined;
+  private readonly workers: number;
+
+  constructor(readonly options: LoaderOptions) {
+    this.bad = options.skipBad ? new BadRecords() : undefined;
+    const augment = options.augment === true ? DECLIP_AUGMENT : options.augment || null;
+    this.spec = {
+      ...DEFAULT_SPEC,
+      kind: options.kind,
+      imageSize: options.imageSize ?? DEFAULT_SPEC.imageSize,
+      views: options.views ?? 1,
+      augment,
+      seed: options.seed ?? 0,
+      mean: options.mean ?? DEFAULT_SPEC.mean,
+      std: options.std ?? DEFAULT_SPEC.std,
+      tokenizer: options.tokenizer ? options.tokenizer.toJSON() : null,
+      contextLength: options.contextLength ?? 77,
+      eda: options.eda ? { synonyms: options.eda.synonyms, p: options.eda.p ?? 0.1 } : null,
+      skipBad: !!options.skipBad,
+    };
+    const requested = options.workers ?? 1;
+    this.workerUrl = requested > 0 ? (options.workerUrl ?? defaultWorkerUrl()) : undefined;
+    this.workers = this.workerUrl ? requested : 0;
+    this.mode = this.workers > 0 ? 'worker' : 'in-process';
+  }
+
+  /** Batch jobs in order: per epoch, shards shuffled, records through a shuffle buffer, cut into batches. */
+  async *jobs(): AsyncGenerator<BatchJob> {
+    const o = this.options;
+    const seed = o.seed ?? 0;
+    const epochs = o.epochs ?? 1;
+    const shuffle = o.shuffle ?? true;
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      const shards = shuffle ? new Rng([seed, epoch, 0x5a]).shuffle(o.shards.slice()) : o.shards;
+      const rng = new Rng([seed, epoch, 0xb0]);
+      const buffer: JobSample[] = [];
+      const size = shuffle ? (o.shuffleBuffer ?? 1000) : 0;
+      let batch: JobSample[] = [];
+      let start = 0;
+      const emit = function* (s: JobSample): Generator<BatchJob> {
+        batch.push(s);
+        if (batch.length === o.batchSize) {
+          yield { epoch, start, samples: batch };
+          start += batch.length;
+          batch = [];
+        }
+      };
+      for await (const raw of readShards(shards, { bad: this.bad })) {
+        const s = this.toJobSample(raw);
+        if (!s) continue;
+        if (size <= 0) {
+          yield* emit(s);
+          continue;
+        }
+        if (buffer.length < size) {
+          buffer.push(s);
+          continue;
+        }
+        const i = rng.int(size);
+        const out = buffer[i]!;
+        buffer[i] = s;
+        yield* emit(out);
+      }
+      rng.shuffle(buffer);
+      for (const s of buffer) yield* emit(s);
+      if (batch.length && !o.dropLast) yield { epoch, start, samples: batch };
+    }
+  }
+
+  private toJobSample(raw: Parameters<typeof toPair>[0]): JobSample | undefined {
+    const o = this.options;
+    if (o.holdout) {
+      const inVal = hashString(raw.key) / 4294967296 < o.holdout.fraction;
+      if (inVal !== (o.holdout.take === 'val')) return undefined;
+    }
+    try {
+      // Copy out of tar-stream's buffers: a view would drag its whole backing store to the worker.
+      if (o.kind === 'classification') {
+        const r = toClass(raw, o.numClasses);
+        return { key: r.key, source: r.source, png: new Uint8Array(r.png), label: r.label };
+      }
+      const r = toPair(raw);
+      return { key: r.key, source: r.source, png: new Uint8Array(r.png), text: r.text, json: r.json };
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+      report(e, this.bad);
+      return undefined;
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Batch> {
+    const build = this.workers > 0 ? this.workerPool() : this.inProcess();
+    const depth = Math.max(1, this.options.prefetch ?? 2 * Math.max(1, this.workers));
+    const queue: Pending[] = [];
+    const jobs = this.jobs();
+    let done = false;
+    const fill = async () => {
+      while (!done && queue.length < depth) {
+        const next = await jobs.next();
+        if (next.done) {
+          done = true;
+          break;
+        }
+        const promise = build.run(next.value);
+        promise.catch(() => undefined); // surfaced when awaited in order
+        queue.push({ promise });
+      }
+    };
+    try {
+      await fill();
+      while (queue.length) {
+        const batch = await queue.shift()!.promise;
+        await fill();
+        for (const b of batch.bad) this.bad?.add(b);
+        yield batch;
+      }
+    } finally {
+      await jobs.return(undefined);
+      await build.close();
+    }
+  }
+
+  private inProcess(): { run(job: BatchJob): Promise<Batch>; close(): Promise<void> } {
+    const builder = new BatchBuilder(this.spec);
+    return {
+      // Yield to the event loop between batches, as a worker's reply would.
+      run: (job) =>
+        new Promise((resolve, reject) =>
+          setImmediate(() => {
+            try {
+              resolve(builder.build(job));
+            } catch (e) {
+              reject(e);
+            }
+          }),
+        ),
+      close: async () => undefined,
+    };
+  }
+
+  private workerPool(): { run(job: BatchJob): Promise<Batch>; close(): Promise<void> } {
+    const waiting = new Map<number, { resolve(b: Batch): void; reject(e: unknown): void }>();
+    const workers = Array.from({ length: this.workers }, () => {
+      const w = new Worker(this.workerUrl!, { workerData: { spec: this.spec } });
+      w.on('message', (msg: WorkerReply) => {
+        const p = waiting.get(msg.id);
+        if (!p) return;
+        waiting.delete(msg.id);
+        if (msg.batch) p.resolve(msg.batch);
+        else if (msg.error?.data) p.reject(DataError.fromJSON(msg.error.data));
+        else p.reject(new Error(`loader worker: ${msg.error?.message ?? 'unknown error'}`));
+      });
+      w.on('error', (e) => {
+        for (const p of waiting.values()) p.reject(e);
+        waiting.clear();
+      });
+      w.on('exit', (code) => {
+        if (!waiting.size) return;
+        for (const p of waiting.values()) p.reject(new Error(`loader worker exited (code ${code}) with batches in flight`));
+        waiting.clear();
+      });
+      return w;
+    });
+    let next = 0;
+    return {
+      run: (job) =>
+        new Promise<Batch>((resolve, reject) => {
+          const id = next++;
+          waiting.set(id, { resolve, reject });
+          workers[id % workers.length]!.postMessage(
+            { id, job },
+            job.samples.map((s) => s.png.buffer as ArrayBuffer),
+          );
+        }),
+      close: async () => {
+        await Promise.all(workers.map((w) => w.terminate()));
+      },
+    };
+  }
+}
+
+export type OpenOptions = Omit<LoaderOptions, 'shards' | 'kind' | 'numClasses'>;
+
+/** A loader over a pairs data set folder (e.g. `~/.cache/mode/data/emoji`). */
+export function openPairs(dir: string | string[], options: OpenOptions): DataLoader {
+  const dirs = Array.isArray(dir) ? dir : [dir];
+  const shards = dirs.flatMap((d) => {
+    const info = readDatasetInfo(d);
+    if (info.kind !== 'pairs') throw Object.assign(new Error(`${d} holds a ${info.kind} set, not image-text pairs`), { userFacing: true });
+    return datasetShards(d);
+  });
+  return new DataLoader({ ...options, shards, kind: 'pairs' });
+}
+
+/** A loader over one split of a classification set; `classes` and `templates` come with it. */
+export function openClassification(
+  dir: string,
+  split: string,
+  options: OpenOptions,
+): { loader: DataLoader; classes: string[]; templates: string[]; count: number } {
+  const info = readDatasetInfo(dir);
+  if (info.kind !== 'classification' || !info.classes) throw Object.assign(new Error(`${dir} is not a classification set`), { userFacing: true });
+  const loader = new DataLoader({ shuffle: false, ...options, shards: datasetShards(dir, split), kind: 'classification', numClasses: info.classes.length });
+  return { loader, classes: info.classes, templates: info.templates ?? ['a photo of a {}.'], count: info.splits[split]!.count };
+}

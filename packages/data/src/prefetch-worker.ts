@@ -1,0 +1,22 @@
+/**
+ * Worker-thread entry for the loader: builds batches off the main thread. Runs only from
+ * the compiled `dist/prefetch-worker.js` (a worker cannot load TypeScript); from sources the
+ * loader builds batches in-process instead.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { BatchBuilder, transferList, type BatchJob, type BatchSpec } from './batch.js';
+import { DataError } from './errors.js';
+
+const builder = new BatchBuilder((workerData as { spec: BatchSpec }).spec);
+
+parentPort!.on('message', (msg: { id: number; job: BatchJob }) => {
+  try {
+    const batch = builder.build(msg.job);
+    parentPort!.postMessage({ id: msg.id, batch }, transferList(batch));
+  } catch (e) {
+    parentPort!.postMessage({
+      id: msg.id,
+      error: e instanceof DataError ? { data: e.toJSON() } : { message: e instanceof Error ? (e.stack ?? e.message) : String(e) },
+    });
+  }
+});

@@ -1,0 +1,48 @@
+import type { Gpu } from '@mode/gpu';
+import { grid } from './grid.js';
+
+/** One AdamW step's hyper-parameters; `step` is t ≥ 1 (for the bias corrections). */
+export interface AdamWParams {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  step: number;
+}
+
+/** Records one in-place AdamW update of n parameters with their moments m and v. */
+export async function adamw(gpu: Gpu, t: { grad: GPUBuffer; param: GPUBuffer; m: GPUBuffer; v: GPUBuffer }, n: number, h: AdamWParams): Promise<void> {
+  if (!(Number.isInteger(h.step) && h.step >= 1)) throw new RangeError(`adamw: step must be an integer ≥ 1, got ${h.step}`);
+  const kernel = await gpu.kernel('adamw');
+  gpu.dispatch(kernel, {
+    bindings: t,
+    uniforms: {
+      n,
+      lr: h.lr,
+      beta1: h.beta1,
+      beta2: h.beta2,
+      eps: h.eps,
+      wd: h.weightDecay,
+      bc1: 1 - h.beta1 ** h.step,
+      bc2: 1 - h.beta2 ** h.step,
+    },
+    workgroups: grid(n, 256),
+    work: { flops: 12 * n, bytes: 28 * n },
+    label: `adamw n=${n}`,
+  });
+}
+
+/** CPU float64 reference: the new parameters and moments. */
+export function adamwReference(grad: ArrayLike<number>, param: ArrayLike<number>, m: ArrayLike<number>, v: ArrayLike<number>, h: AdamWParams) {
+  const n = param.length;
+  const [p2, m2, v2] = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];
+  for (let i = 0; i < n; i++) {
+    m2[i] = h.beta1 * m[i]! + (1 - h.beta1) * grad[i]!;
+    v2[i] = h.beta2 * v[i]! + (1 - h.beta2) * grad[i]! ** 2;
+    const mh = m2[i]! / (1 - h.beta1 ** h.step);
+    const vh = v2[i]! / (1 - h.beta2 ** h.step);
+    p2[i] = param[i]! * (1 - h.lr * h.weightDecay) - (h.lr * mh) / (Math.sqrt(vh) + h.eps);
+  }
+  return { param: p2, m: m2, v: v2 };
+}

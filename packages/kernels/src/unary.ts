@@ -1,0 +1,81 @@
+import type { Gpu } from '@mode/gpu';
+import { grid } from './grid.js';
+
+/**
+ * Ops of kernels/unary.wgsl. Forward ops read x; the `*_bwd` ops read dy and the tensor the
+ * forward saved (the output y for exp, sqrt, relu, tanh, sigmoid; the input x for log, gelu, clamp).
+ */
+export const UNARY_OPS = {
+  affine: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  relu: 4,
+  gelu: 5,
+  tanh: 6,
+  sigmoid: 7,
+  clamp: 8,
+  fill: 9,
+  exp_bwd: 16,
+  log_bwd: 17,
+  sqrt_bwd: 18,
+  relu_bwd: 19,
+  gelu_bwd: 20,
+  tanh_bwd: 21,
+  sigmoid_bwd: 22,
+  clamp_bwd: 24,
+} as const;
+export type UnaryOp = keyof typeof UNARY_OPS;
+
+/** alpha, beta: affine's scale and shift, clamp's bounds, fill's value (beta). */
+export interface UnaryParams {
+  alpha?: number;
+  beta?: number;
+}
+
+/** Records out[i] = op(x[i]) (or op's backward from dy[i] and x[i]) for i < n. */
+export async function unary(gpu: Gpu, op: UnaryOp, x: GPUBuffer, out: GPUBuffer, n: number, params: UnaryParams = {}, dy: GPUBuffer = x): Promise<void> {
+  const kernel = await gpu.kernel('unary', { OP: UNARY_OPS[op] });
+  gpu.dispatch(kernel, {
+    bindings: { x, dy, out },
+    uniforms: { n, alpha: params.alpha ?? 1, beta: params.beta ?? 0 },
+    workgroups: grid(n, 256),
+    work: { flops: n, bytes: 8 * n },
+    label: `unary ${op} n=${n}`,
+  });
+}
+
+const K0 = Math.sqrt(2 / Math.PI);
+const K1 = 0.044715;
+export const geluReference = (v: number) => 0.5 * v * (1 + Math.tanh(K0 * (v + K1 * v ** 3)));
+const geluGrad = (v: number) => {
+  const t = Math.tanh(K0 * (v + K1 * v ** 3));
+  return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * K0 * (1 + 3 * K1 * v * v);
+};
+
+/** CPU float64 reference. */
+export function unaryReference(op: UnaryOp, x: ArrayLike<number>, params: UnaryParams = {}, dy: ArrayLike<number> = x): Float64Array {
+  const a = params.alpha ?? 1;
+  const b = params.beta ?? 0;
+  const f: Record<UnaryOp, (v: number, g: number) => number> = {
+    affine: (v) => a * v + b,
+    exp: Math.exp,
+    log: Math.log,
+    sqrt: Math.sqrt,
+    relu: (v) => Math.max(v, 0),
+    gelu: geluReference,
+    tanh: Math.tanh,
+    sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+    clamp: (v) => Math.min(Math.max(v, a), b),
+    fill: () => b,
+    exp_bwd: (v, g) => g * v,
+    log_bwd: (v, g) => g / v,
+    sqrt_bwd: (v, g) => (g * 0.5) / v,
+    relu_bwd: (v, g) => (v > 0 ? g : 0),
+    gelu_bwd: (v, g) => g * geluGrad(v),
+    tanh_bwd: (v, g) => g * (1 - v * v),
+    sigmoid_bwd: (v, g) => g * v * (1 - v),
+    clamp_bwd: (v, g) => (v >= a && v <= b ? g : 0),
+  };
+  return Float64Array.from({ length: x.length }, (_, i) => f[op](x[i]!, dy[i]!));
+}
