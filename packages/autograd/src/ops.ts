@@ -1,7 +1,18 @@
 import {
   contiguousStrides,
   logSoftmax as logSoftmaxKernel,
-  matmul as matmulKernel, reduce as reduceKernel, softmax as softmaxKernel, softmaxBackward, strided, unary, type MatmulProblem, type ReduceOp, type StridedOp, type UnaryOp, type UnaryParams } from '@mode/kernels';
+  matmul as matmulKernel,
+  reduce as reduceKernel,
+  softmax as softmaxKernel,
+  softmaxBackward,
+  strided,
+  unary,
+  type MatmulProblem,
+  type ReduceOp,
+  type StridedOp,
+  type UnaryOp,
+  type UnaryParams,
+} from '@mode/kernels';
 import { record, Tensor } from './tensor.js';
 
 /**
@@ -70,7 +81,13 @@ function broadcastStrides(shape: readonly number[], out: readonly number[]): num
 function binaryRaw(op: StridedOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShape(a.shape, b.shape);
   const out = Tensor.empty(a.engine, shape, 'f32', op);
-  stridedInto(op, shape, { t: a, strides: broadcastStrides(a.shape, shape) }, { t: b, strides: broadcastStrides(b.shape, shape) }, { t: out, strides: contiguousStrides(shape) });
+  stridedInto(
+    op,
+    shape,
+    { t: a, strides: broadcastStrides(a.shape, shape) },
+    { t: b, strides: broadcastStrides(b.shape, shape) },
+    { t: out, strides: contiguousStrides(shape) },
+  );
   return out;
 }
 
@@ -95,7 +112,7 @@ export function unaryRaw(op: UnaryOp, x: Tensor, params: UnaryParams = {}, dy?: 
 function reduceRaw(op: ReduceOp, x: Tensor, axes: number[], mean = false): Tensor {
   let cur = x;
   let shape = [...x.shape];
-  for (let i = 0; i < axes.length; ) {
+  for (let i = 0; i < axes.length;) {
     let j = i + 1;
     while (j < axes.length && axes[j] === axes[j - 1]! + 1) j++;
     const [lo, hi] = [axes[i]!, axes[j - 1]! + 1];
@@ -388,4 +405,3 @@ export function logSoftmax(x: Tensor): Tensor {
   e.enqueue('log_softmax', () => logSoftmaxKernel(e.gpu, xb, ob, rowsOf(x)));
   return record('log_softmax', out, [x], [out], (g, [y]) => [softmaxBwd(y!, g, true)]);
 }
-

@@ -157,9 +157,7 @@ export class Tensor {
   get buffer(): GPUBuffer {
     const b = this.storage.buffer;
     if (this.disposed_ || !b)
-      throw new Error(
-        `${this.describe()} was disposed (backward() frees the graph it walks: read what you need first, or call keep() on the tensor)`,
-      );
+      throw new Error(`${this.describe()} was disposed (backward() frees the graph it walks: read what you need first, or call keep() on the tensor)`);
     return b;
   }
 
@@ -396,7 +394,9 @@ export function tensor(data: ArrayLike<number>, shape?: readonly number[], opts:
   if (numel(s) !== data.length) throw new RangeError(`tensor: ${data.length} values do not fill shape [${s}] (${numel(s)} elements)`);
   const dtype = opts.dtype ?? 'f32';
   const eng = opts.engine ?? currentEngine();
-  if (dtype === 'u32') for (let i = 0; i < data.length; i++) if (!(Number.isInteger(data[i]) && data[i]! >= 0 && data[i]! <= 0xffffffff)) throw new RangeError(`tensor: value ${data[i]} at ${i} is not a u32`);
+  if (dtype === 'u32')
+    for (let i = 0; i < data.length; i++)
+      if (!(Number.isInteger(data[i]) && data[i]! >= 0 && data[i]! <= 0xffffffff)) throw new RangeError(`tensor: value ${data[i]} at ${i} is not a u32`);
   const typed = dtype === 'u32' ? Uint32Array.from(data) : Float32Array.from(data);
   return new Tensor(new Storage(eng, eng.upload(typed, 'tensor')), s, dtype, !!opts.requiresGrad);
 }
@@ -409,7 +409,8 @@ function fill(eng: Engine, shape: readonly number[], value: number, requiresGrad
   return t;
 }
 
-export const full = (shape: readonly number[], value: number, opts: CreateOptions = {}) => fill(opts.engine ?? currentEngine(), shape, value, !!opts.requiresGrad);
+export const full = (shape: readonly number[], value: number, opts: CreateOptions = {}) =>
+  fill(opts.engine ?? currentEngine(), shape, value, !!opts.requiresGrad);
 export const zeros = (shape: readonly number[], opts: CreateOptions = {}) => full(shape, 0, opts);
 export const ones = (shape: readonly number[], opts: CreateOptions = {}) => full(shape, 1, opts);
 
