@@ -2,29 +2,28 @@
 // infonce_grad: with z_ij = scale·x_i·y_j,
 //   g_ij = wx·(exp(z_ij − lse_x(i)) − [j = tx(i)]) + wy·(exp(z_ij − lse_y(j)) − [i = ty(j)])
 //   dX_i = scale · Σ_j g_ij y_j,     and row i's share of ∂L/∂scale: Σ_j g_ij z_ij / scale.
-// D % 32 == 0 (D % 64 == 0 when OWN = 2).
+// d % 64 == 0.
 //
 // A subgroup of 8 lanes owns 16 rows of X and walks the rows of Y 32 at a time (4 per lane):
 //   1. S = X·Yᵀ for 16 rows × 32 keys, as infonce_lse_sg;
 //   2. G from S and the saved statistics (each lane its own 4 keys);
-//   3. dX += G·Y, one D-chunk of 32·OWN columns at a time: each lane owns OWN vec4s of the
-//      chunk in every row, as attention_bwd_dq_sg does for all of D (D/32 vec4s).
-// All of dX (16 rows × D) does not fit one subgroup's registers for D = 512, so each chunk's
-// accumulator is loaded from dx, updated over the 32 keys and stored back: 2 accesses of dx
-// per 32·16 FMAs, no workgroup memory and no barrier. Needs subgroup size 8. Deterministic.
+//   3. dX += scale·G·Y, one 64-column chunk of d at a time: each lane owns 2 vec4s of the chunk
+//      in every row (as attention_bwd_dq_sg owns D/32 vec4s of all of D), G's 4 keys per lane handed
+//      round with subgroupShuffle.
+// All of dX (16 rows × d) does not fit one subgroup's registers for d = 512, so each chunk's
+// accumulator is loaded from dx, updated over the 32 keys and stored back: 2 accesses of dx per
+// 32 FMAs, no workgroup memory and no barrier. Needs subgroup size 8. Deterministic.
 enable subgroups;
 // The loop bounds derive from uniforms and constants only, and every branch around a subgroup
 // operation depends on local_invocation_id.y, which the 8 lanes of a subgroup share (workgroup
 // 8 × WG_Y, subgroups of 8): the control flow is subgroup-uniform; the analysis cannot see that.
 diagnostic(off, subgroup_uniformity);
 
-override D: u32 = 512;
 override WG_Y: u32 = 4;
-// vec4s per lane of each D-chunk in phase 3 (chunk width 32·OWN).
-override OWN: u32 = 2;
 
 const TR = 16u;
-const MAX_OWN = 2u;
+// vec4s per lane of each 64-column chunk of dX in phase 3.
+const OWN = 2u;
 
 struct Params {
   nx: u32,
@@ -48,7 +47,11 @@ struct Params {
 
 @compute @workgroup_size(8, WG_Y)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
-  let d4 = D / 4u;
+  // d is a uniform, not an override: one pipeline serves every d (each compile takes seconds).
+  let d4 = p.d / 4u;
+  // 8, as a value the compiler cannot fold: unrolling the loops over it made lavapipe's shader
+  // compile take about twice as long, for no measurable speed (d >= 64 here).
+  let eight = min(8u, p.d);
   let scale = exp(logit_scale[0]);
   let row0 = (wg.x * WG_Y + lid.y) * TR;
   // Rows of this subgroup that exist (the rest are computed on clamped rows, never stored).
@@ -82,7 +85,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       for (var r = 0u; r < TR; r++) {
         xv[r] = x[xrow[r] + c0 + lane];
       }
-      for (var t = 0u; t < 8u; t++) {
+      for (var t = 0u; t < eight; t++) {
         let y0 = y[yrow[0] + c0 + t];
         let y1 = y[yrow[1] + c0 + t];
         let y2 = y[yrow[2] + c0 + t];
@@ -115,18 +118,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       s[r] = g * scale;
     }
 
-    // 3. dX += scale·G·Y, chunk by chunk along D.
+    // 3. dX += scale·G·Y, chunk by chunk along d.
     for (var c0 = 0u; c0 < d4; c0 += 8u * OWN) {
       let col = c0 + lane * OWN;
-      var acc = array<vec4<f32>, TR * MAX_OWN>();
-      if (j0 > 0u) {
-        for (var r = 0u; r < rows; r++) {
-          for (var e = 0u; e < OWN; e++) {
-            acc[r * MAX_OWN + e] = dx[(row0 + r) * d4 + col + e];
-          }
+      // The first block starts from 0 (dx holds anything); select, not a branch, was faster to
+      // compile. Rows past nx load their clamped row and are never stored.
+      var acc = array<vec4<f32>, TR * OWN>();
+      for (var r = 0u; r < TR; r++) {
+        for (var e = 0u; e < OWN; e++) {
+          acc[r * OWN + e] = select(vec4(0.0), dx[xrow[r] + col + e], j0 > 0u);
         }
       }
-      for (var src = 0u; src < 8u; src++) {
+      for (var src = 0u; src < eight; src++) {
         var w = array<vec4<f32>, TR>();
         for (var r = 0u; r < TR; r++) {
           w[r] = subgroupShuffle(s[r], src);
@@ -136,14 +139,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
           for (var e = 0u; e < OWN; e++) {
             let yv = y[yr + e];
             for (var r = 0u; r < TR; r++) {
-              acc[r * MAX_OWN + e] = fma(vec4(w[r][jj]), yv, acc[r * MAX_OWN + e]);
+              acc[r * OWN + e] = fma(vec4(w[r][jj]), yv, acc[r * OWN + e]);
             }
           }
         }
       }
-      for (var r = 0u; r < rows; r++) {
+      for (var r = 0u; r < TR; r++) {
         for (var e = 0u; e < OWN; e++) {
-          dx[(row0 + r) * d4 + col + e] = acc[r * MAX_OWN + e];
+          if (r < rows) {
+            dx[(row0 + r) * d4 + col + e] = acc[r * OWN + e];
+          }
         }
       }
     }

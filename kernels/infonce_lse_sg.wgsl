@@ -1,6 +1,6 @@
 // InfoNCE statistics of the rows of Z = scale·X·Yᵀ for CPU-like adapters (lavapipe); same
-// contract as infonce_lse: for each row i of X (nx × D) against every row of Y (ny × D), the
-// log-sum-exp lse_i = log Σ_j exp(z_ij) and the target logit z_i,t(i). D % 32 == 0.
+// contract as infonce_lse: for each row i of X (nx × d) against every row of Y (ny × d), the
+// log-sum-exp lse_i = log Σ_j exp(z_ij) and the target logit z_i,t(i). d % 32 == 0.
 //
 // A subgroup of 8 lanes owns 16 rows of X and walks the rows of Y 32 at a time (4 per lane), as
 // phases 1–2 of attention_fwd_sg:
@@ -16,7 +16,6 @@ enable subgroups;
 // 8 × WG_Y, subgroups of 8): the control flow is subgroup-uniform; the analysis cannot see that.
 diagnostic(off, subgroup_uniformity);
 
-override D: u32 = 512;
 override WG_Y: u32 = 4;
 
 const TR = 16u;
@@ -39,7 +38,8 @@ struct Params {
 
 @compute @workgroup_size(8, WG_Y)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
-  let d4 = D / 4u;
+  // d is a uniform, not an override: one pipeline serves every d (each compile takes seconds).
+  let d4 = p.d / 4u;
   let scale = exp(logit_scale[0]);
   let row0 = (wg.x * WG_Y + lid.y) * TR;
 

@@ -22,4 +22,5 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   loader: async () => (await import('./loader.js')).suite,
   curator: async () => (await import('./curator.js')).suite,
   kmeans: async () => (await import('./kmeans.js')).suite,
+  infonce: async () => (await import('./infonce.js')).suite,
 };

@@ -1,4 +1,4 @@
-import { Gpu, type OpenOptions } from '@mode/gpu';
+import { Gpu, sizeClass, type OpenOptions } from '@mode/gpu';
 
 /**
  * The device the tensors live on, with one ordered queue of GPU work.
@@ -7,9 +7,16 @@ import { Gpu, type OpenOptions } from '@mode/gpu';
  * compile a pipeline or autotune a matmul, which is asynchronous. So each op enqueues its
  * recording here and the queue runs the recordings one after another, in program order; `read()`
  * and `sync()` wait for the queue. Buffers are acquired from the pool at op time (a tensor has
- * its buffer from the start) and released at once: whatever reuses a released buffer is
- * recorded after every op that used it, so the GPU runs them in that order too. Uploads go
- * through the queue for the same reason.
+ * its buffer from the start), but released through the queue: the pool then only hands out a
+ * buffer once every op that used it has been recorded, so whoever reuses it (a later op, or a
+ * kernel's own temporary acquired while it is recorded) runs after them on the GPU. Releasing at
+ * once is not safe: a kernel recorded late could take, as a temporary, a buffer that the very
+ * dispatch it records still reads. Uploads go through the queue for the same reason.
+ *
+ * Between the two, a buffer released at op time may be taken again at op time (`recycled`):
+ * every user of its old contents was queued before the release, every user of the new ones
+ * after, so the queue order is the GPU order. Each release has its own token, so that a buffer
+ * taken back and released again goes to the pool only at its last release's place in the queue.
  */
 export class Engine {
   private tail: Promise<void> = Promise.resolve();
@@ -49,12 +56,25 @@ export class Engine {
     await this.gpu.sync();
   }
 
+  /** Buffers released at op time whose queued release has not run yet, by size class. */
+  private readonly recycled = new Map<number, { buffer: GPUBuffer }[]>();
+
   alloc(bytes: number, label: string): GPUBuffer {
-    return this.gpu.buffer(Math.max(4, bytes), label);
+    const token = this.recycled.get(sizeClass(Math.max(4, bytes)))?.pop();
+    return token ? token.buffer : this.gpu.buffer(Math.max(4, bytes), label);
   }
 
   release(buffer: GPUBuffer): void {
-    this.gpu.release(buffer);
+    const token = { buffer };
+    const list = this.recycled.get(buffer.size) ?? [];
+    this.recycled.set(buffer.size, list);
+    list.push(token);
+    this.enqueue('release', () => {
+      const i = list.indexOf(token);
+      if (i < 0) return; // taken back by alloc(): its new owner releases it
+      list.splice(i, 1);
+      this.gpu.release(buffer);
+    });
   }
 
   upload(data: Float32Array | Uint32Array, label: string): GPUBuffer {
@@ -63,7 +83,11 @@ export class Engine {
     return buffer;
   }
 
-  async read<T extends Float32Array | Uint32Array>(buffer: GPUBuffer, type: { new (b: ArrayBuffer): T; BYTES_PER_ELEMENT: number }, length: number): Promise<T> {
+  async read<T extends Float32Array | Uint32Array>(
+    buffer: GPUBuffer,
+    type: { new (b: ArrayBuffer): T; BYTES_PER_ELEMENT: number },
+    length: number,
+  ): Promise<T> {
     await this.flush();
     return this.gpu.read(buffer, type, length);
   }

@@ -3,6 +3,7 @@ import {
   attentionBackward,
   attentionForward,
   checkIndices,
+  contiguousStrides,
   crossEntropy as crossEntropyKernel,
   crossEntropyBackward,
   dropout as dropoutKernel,
@@ -17,9 +18,8 @@ import {
   type AttentionProblem,
   type NormalizeProblem,
 } from '@mode/kernels';
-import { add, div, mul, normAxis, sqrt, stridedInto, sub, sum, unaryRaw, mean } from './ops.js';
-import { nextSeed, noGrad, record, tidy, Tensor } from './tensor.js';
-import { contiguousStrides } from '@mode/kernels';
+import { add, div, mul, normAxis, sqrt, stridedInto, sub, sum, mean } from './ops.js';
+import { full, nextSeed, noGrad, record, Storage, tidy, Tensor } from './tensor.js';
 
 /** Ops built on the fused kernels (normalisation, cross-entropy, embedding, dropout, attention, InfoNCE). */
 
@@ -39,7 +39,7 @@ function indexTensor(values: ArrayLike<number> | Tensor, like: Tensor, what: str
     return { t: values, cpu: null, owned: false };
   }
   const cpu = Uint32Array.from(values as ArrayLike<number>);
-  const t = new Tensor(new (like.storage.constructor as new (e: typeof like.engine, b: GPUBuffer) => Tensor['storage'])(like.engine, like.engine.upload(cpu, what)), [cpu.length], 'u32', false, false);
+  const t = new Tensor(new Storage(like.engine, like.engine.upload(cpu, what)), [cpu.length], 'u32', false, false);
   return { t, cpu, owned: true };
 }
 
@@ -104,7 +104,7 @@ export function batchNorm(x: Tensor, o: BatchNormOptions): Tensor {
         const m = o.momentum ?? 0.1;
         noGrad(() => {
           // var = 1/rstd² − eps (biased), × N/(N−1) for the running estimate
-          const biased = unaryRaw('affine', div(unaryRaw('fill', st.rstd, { beta: 1 }), mul(st.rstd, st.rstd)), { alpha: 1, beta: -eps });
+          const biased = sub(div(full(st.rstd.shape, 1, { engine: x.engine }), mul(st.rstd, st.rstd)), eps);
           assign(o.runningMean!, add(mul(o.runningMean!, 1 - m), mul(st.mean, m)));
           assign(o.runningVar!, add(mul(o.runningVar!, 1 - m), mul(biased, (m * N) / (N - 1))));
         });
@@ -145,7 +145,8 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number> | Tensor
     tv = Array.from({ length: rows }, (_, i) => {
       const t = targets[i]!;
       if (t === ignore) return IGNORE_TARGET;
-      if (!Number.isInteger(t) || t < 0 || t >= n) throw new RangeError(`crossEntropy: target ${t} at row ${i} is not a class in 0…${n - 1} (nor ignoreIndex ${ignore})`);
+      if (!Number.isInteger(t) || t < 0 || t >= n)
+        throw new RangeError(`crossEntropy: target ${t} at row ${i} is not a class in 0…${n - 1} (nor ignoreIndex ${ignore})`);
       valid++;
       return t;
     });
@@ -288,7 +289,9 @@ export function infoNCE(x: Tensor, y: Tensor, logitScale: Tensor, opts: { symmet
   const b = { x: x.buffer, y: y.buffer, logitScale: logitScale.buffer, ...(tg ? { targets: tg.t.buffer } : {}) };
   const outs = { loss: pair.buffer, ...(dx ? { dx: dx.buffer, dy: dy!.buffer } : {}) };
   e.enqueue('infoNCE', () => infoNCEKernel(e.gpu, b, p, outs));
-  const loss = pair.view([]);
+  // The loss is the pair's first element: a scalar on the same storage.
+  pair.storage.ref();
+  const loss = new Tensor(pair.storage, []);
   const out = record('infonce', loss, [x, y, logitScale], dx ? [dx, dy!, pair] : [], (g, [sdx, sdy, sp]) => {
     const ds = Tensor.empty(e, logitScale.shape, 'f32', 'infonce dscale');
     stridedInto('copy', [1], { t: sp!, offset: 1, strides: [1] }, null, { t: ds, strides: [1] });

@@ -1,5 +1,6 @@
 import {
   contiguousStrides,
+  fill,
   logSoftmax as logSoftmaxKernel,
   matmul as matmulKernel,
   reduce as reduceKernel,
@@ -287,7 +288,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   return record('slice', out, [x], [], (g) => {
     const full = Tensor.empty(g.engine, x.shape, 'f32', 'slice bwd');
     const fb = full.buffer;
-    g.engine.enqueue('slice bwd zero', () => unary(g.engine.gpu, 'fill', fb, fb, full.size, { beta: 0 }, fb));
+    g.engine.enqueue('slice bwd zero', () => fill(g.engine.gpu, fb, full.size, 0));
     stridedInto('copy', shape, { t: g, strides: contiguousStrides(shape) }, null, { t: full, offset: start * xs[ax]!, strides: xs });
     return [full];
   });

@@ -1,4 +1,4 @@
-import { rng, unary } from '@mode/kernels';
+import { fill as fillKernel, rng } from '@mode/kernels';
 import { engine as currentEngine, type Engine } from './engine.js';
 import * as ops from './ops.js';
 
@@ -207,6 +207,15 @@ export class Tensor {
     return new Tensor(this.storage, this.shape, this.dtype);
   }
 
+  /** Overwrites the values in place (same element count), ordered after all queued work. */
+  set(data: ArrayLike<number>): this {
+    if (data.length !== this.size) throw new RangeError(`set: ${data.length} values for ${this.describe()} (${this.size} elements)`);
+    const b = this.buffer;
+    const typed = this.dtype === 'u32' ? Uint32Array.from(data) : data instanceof Float32Array ? data.slice() : Float32Array.from(data);
+    this.engine.enqueue('set', () => this.engine.gpu.write(b, typed));
+    return this;
+  }
+
   /** A new handle on the same data with another shape of the same size (reshape without a graph). */
   view(shape: readonly number[]): Tensor {
     this.buffer;
@@ -229,6 +238,7 @@ export class Tensor {
    * unless kept: the graph is consumed, as in PyTorch without retain_graph.
    */
   backward(grad?: Tensor): void {
+    if (this.disposed_) throw new Error(`backward(): ${this.describe()} was disposed (a backward() already consumed its graph; retain_graph is not supported)`);
     if (!this.requiresGrad) throw new Error(`backward(): ${this.describe()} does not require grad (no input of its graph has requiresGrad)`);
     if (!grad && this.size !== 1) throw new Error(`backward(): ${this.describe()} is not a scalar; pass its gradient`);
     if (grad && grad.shape.join() !== this.shape.join()) throw new Error(`backward(): gradient [${grad.shape}] does not match ${this.describe()}`);
@@ -256,7 +266,9 @@ export class Tensor {
           g.dispose();
         }
         node.saved.forEach((s) => s.dispose());
+        // Consumed: a kept intermediate stays as plain data, outside any graph.
         t.node = null;
+        t.requiresGrad = false;
         if (!t.kept_) t.dispose();
       }
       // What is left are leaves: their gradients accumulate across backward() calls.
@@ -397,14 +409,14 @@ export function tensor(data: ArrayLike<number>, shape?: readonly number[], opts:
   if (dtype === 'u32')
     for (let i = 0; i < data.length; i++)
       if (!(Number.isInteger(data[i]) && data[i]! >= 0 && data[i]! <= 0xffffffff)) throw new RangeError(`tensor: value ${data[i]} at ${i} is not a u32`);
-  const typed = dtype === 'u32' ? Uint32Array.from(data) : Float32Array.from(data);
+  const typed = dtype === 'u32' ? Uint32Array.from(data) : data instanceof Float32Array ? data.slice() : Float32Array.from(data);
   return new Tensor(new Storage(eng, eng.upload(typed, 'tensor')), s, dtype, !!opts.requiresGrad);
 }
 
 function fill(eng: Engine, shape: readonly number[], value: number, requiresGrad = false): Tensor {
   const t = Tensor.empty(eng, shape, 'f32', 'full');
   const b = t.buffer;
-  eng.enqueue('fill', () => unary(eng.gpu, 'fill', b, b, t.size, { beta: value }, b));
+  eng.enqueue('fill', () => fillKernel(eng.gpu, b, t.size, value));
   t.requiresGrad = requiresGrad;
   return t;
 }

@@ -1,5 +1,6 @@
 import type { Gpu } from '@mode/gpu';
 import { grid } from './grid.js';
+import { fill } from './unary.js';
 
 /** n indices into a [vocab, d] table. */
 export interface EmbeddingProblem {
@@ -56,13 +57,7 @@ export async function embeddingBackward(
   t: { dy: GPUBuffer; order: GPUBuffer; starts: GPUBuffer; rows: GPUBuffer; dTable: GPUBuffer },
   p: EmbeddingProblem & { unique: number },
 ): Promise<void> {
-  const fill = await gpu.kernel('unary', { OP: 9 });
-  gpu.dispatch(fill, {
-    bindings: { x: t.dy, dy: t.dy, out: t.dTable }, // fill reads neither x nor dy
-    uniforms: { n: p.vocab * p.d, alpha: 1, beta: 0 },
-    workgroups: grid(p.vocab * p.d, 256),
-    label: 'embedding bwd zero',
-  });
+  await fill(gpu, t.dTable, p.vocab * p.d, 0);
   const kernel = await gpu.kernel('embedding_bwd');
   gpu.dispatch(kernel, {
     bindings: { dy: t.dy, order: t.order, starts: t.starts, rows: t.rows, d_table: t.dTable },

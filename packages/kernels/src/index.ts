@@ -51,6 +51,7 @@ export {
   infoNCE,
   infoNCEReference,
   infoNCEUnsupported,
+  infoNCEFlops,
   chooseInfoNCE,
   INFONCE_VARIANTS,
   type InfoNCEProblem,
@@ -62,7 +63,7 @@ export { softmax, softmaxReference } from './softmax.js';
 // Kernels of the autograd (@mode/autograd): strided broadcasting ops, unary ops, reductions,
 // normalisation, (log-)softmax and cross-entropy, embedding, dropout, AdamW.
 export { strided, stridedReference, contiguousStrides, coalesce, STRIDED_OPS, type StridedOp, type StridedView, type StridedProblem } from './strided.js';
-export { unary, unaryReference, geluReference, UNARY_OPS, type UnaryOp, type UnaryParams } from './unary.js';
+export { unary, fill, unaryReference, geluReference, UNARY_OPS, type UnaryOp, type UnaryParams } from './unary.js';
 export { reduce, reduceReference, REDUCE_OPS, type ReduceOp, type ReduceProblem } from './reduce.js';
 export { normalize, normalizeBackward, normalizeReference, type NormalizeProblem } from './normalize.js';
 export {

@@ -52,7 +52,15 @@ interface Variant {
   overrides?: (p: InfoNCEProblem) => { lse: Record<string, number>; grad: Record<string, number> };
   /** Why this adapter or problem cannot use the variant, or null. */
   unsupported: (gpu: Gpu, p: InfoNCEProblem) => string | null;
+  /** Passes over the b×m logits (each 2·b·m·d FLOPs) of the loss, or of loss, dx and dy. */
+  passes: (p: InfoNCEProblem, backward: boolean) => number;
+  /** The same in words, for benchmark tables. */
+  passesText: string;
 }
+
+// Statistics: one pass per direction; each gradient: the scores again, then G·Y.
+const recomputePasses = (p: InfoNCEProblem, backward: boolean) => (p.symmetric ? 2 : 1) + (backward ? 4 : 0);
+const recomputeText = 'forward 2 (row and column log-sum-exp: S each), forward+backward 6 (+ S and G·Y for dX, S and Gᵀ·X for dY)';
 
 function subgroup8(gpu: Gpu): string | null {
   if (!gpu.device.features.has('subgroups')) return 'adapter lacks the subgroups feature';
@@ -66,15 +74,28 @@ export const INFONCE_VARIANTS: Record<InfoNCEVariantName, Variant> = {
     lse: 'infonce_lse_sg',
     grad: 'infonce_grad_sg',
     rowsPerWorkgroup: 64, // 16 rows per subgroup × WG_Y = 4
-    overrides: (p) => ({ lse: { D: p.d }, grad: { D: p.d, OWN: p.d % 64 === 0 ? 2 : 1 } }),
-    unsupported: (gpu, p) => subgroup8(gpu) ?? (p.d % 32 === 0 ? null : `d = ${p.d} is not a multiple of 32`),
+    unsupported: (gpu, p) => subgroup8(gpu) ?? (p.d % 64 === 0 ? null : `d = ${p.d} is not a multiple of 64`),
+    passes: recomputePasses,
+    passesText: recomputeText,
   },
-  portable: { lse: 'infonce_lse', grad: 'infonce_grad', rowsPerWorkgroup: 64, unsupported: () => null },
+  portable: {
+    lse: 'infonce_lse',
+    grad: 'infonce_grad',
+    rowsPerWorkgroup: 64,
+    unsupported: () => null,
+    passes: recomputePasses,
+    passesText: recomputeText,
+  },
 };
 
 /** Why `variant` cannot run `p` on this adapter, or null. */
 export function infoNCEUnsupported(gpu: Gpu, variant: InfoNCEVariantName, p: InfoNCEProblem): string | null {
   return INFONCE_VARIANTS[variant].unsupported(gpu, p);
+}
+
+/** FLOPs a variant does for the loss (backward: and dx, dy): 2·b·m·d per pass over the logits. */
+export function infoNCEFlops(p: InfoNCEProblem, backward: boolean, variant: InfoNCEVariantName): number {
+  return INFONCE_VARIANTS[variant].passes(p, backward) * 2 * p.b * p.m * p.d;
 }
 
 /** The default variant: the first supported one in INFONCE_VARIANTS' order (portable always is). */

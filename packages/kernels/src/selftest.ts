@@ -1,6 +1,7 @@
 import type { Gpu } from '@mode/gpu';
 import { nanArray, randomArray, relativeError, rng } from './check.js';
 import { elementwise, elementwiseReference, ELEMENTWISE_OPS, type ElementwiseOp } from './elementwise.js';
+import { INFONCE_VARIANTS, infoNCE, infoNCEReference, infoNCEUnsupported, type InfoNCEProblem, type InfoNCEVariantName } from './infonce.js';
 import { MATMUL_VARIANTS, matmulReference, matmulUnsupported, matmulWith, type MatmulProblem, type MatmulVariantName } from './matmul.js';
 import {
   checkAssignment,
@@ -105,6 +106,26 @@ const kmeansUpdateCheck = (p: KmeansProblem): Check => ({
   },
 });
 
+/** Loss, ∂loss/∂logit_scale, dx and dy of one InfoNCE problem, concatenated. */
+const infoNCECheck = (variant: InfoNCEVariantName, p: InfoNCEProblem): Check => ({
+  kernel: `${INFONCE_VARIANTS[variant].lse} + ${INFONCE_VARIANTS[variant].grad}`,
+  case: `${p.symmetric ? 'symmetric' : 'one-directional'} ${p.b}×${p.m}×${p.d}`,
+  tolerance: 1e-4,
+  unsupported: (gpu) => infoNCEUnsupported(gpu, variant, p),
+  async run(gpu, random) {
+    const x = randomArray(p.b * p.d, random);
+    const y = randomArray(p.m * p.d, random);
+    const logitScale = Math.log(1 / 0.07);
+    const g = { x: gpu.upload(x), y: gpu.upload(y), logitScale: gpu.upload(new Float32Array([logitScale])) };
+    const out = { loss: gpu.upload(nanArray(2)), dx: gpu.upload(nanArray(p.b * p.d)), dy: gpu.upload(nanArray(p.m * p.d)) };
+    await infoNCE(gpu, g, p, out, variant);
+    const got = [await gpu.read(out.loss), await gpu.read(out.dx), await gpu.read(out.dy)];
+    [...Object.values(g), ...Object.values(out)].forEach((b) => gpu.release(b));
+    const ref = infoNCEReference(x, y, logitScale, p);
+    return [Float32Array.from(got.flatMap((a) => [...a])), Float64Array.from([ref.loss, ref.dLogitScale, ...ref.dx, ...ref.dy])];
+  },
+});
+
 /** One run of each kernel against its CPU float64 reference, odd sizes included. */
 export const SELFTEST_CHECKS: Check[] = [
   ...Object.keys(ELEMENTWISE_OPS).map((op) => elementwiseCheck(op as ElementwiseOp, 1001)),
@@ -119,6 +140,8 @@ export const SELFTEST_CHECKS: Check[] = [
   kmeansAssignCheck('tiled', { n: 129, k: 65, d: 17 }),
   kmeansAssignCheck('sg', { n: 129, k: 33, d: 36 }),
   kmeansUpdateCheck({ n: 1000, k: 33, d: 7 }),
+  infoNCECheck('portable', { b: 33, m: 33, d: 17, symmetric: true }),
+  infoNCECheck('sg', { b: 33, m: 33, d: 128, symmetric: true }),
 ];
 
 export async function selftest(gpu: Gpu, seed: number): Promise<SelftestResult[]> {

@@ -65,7 +65,13 @@ export async function strided(gpu: Gpu, op: StridedOp, a: GPUBuffer, b: GPUBuffe
   const n = p.shape.reduce((x, y) => x * y, 1);
   if (!Number.isInteger(n) || n < 1 || p.shape.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`strided ${op}: bad shape [${p.shape}]`);
   const c = coalesce(p.shape, [p.a.strides, bView.strides, p.out.strides]);
-  if (c.shape.length > 4) throw new Error(`strided ${op}: shape [${p.shape}] needs ${c.shape.length} axes after merging; the kernel takes 4`);
+  if (c.shape.length > 4) {
+    // The kernel takes 4 axes: one dispatch per index of the leading extra axis.
+    const views = [p.a, bView, p.out];
+    const rest = (i: number, k: number): StridedView => ({ offset: (views[i]!.offset ?? 0) + k * c.strides[i]![0]!, strides: c.strides[i]!.slice(1) });
+    for (let k = 0; k < c.shape[0]!; k++) await strided(gpu, op, a, b, out, { shape: c.shape.slice(1), a: rest(0, k), b: rest(1, k), out: rest(2, k) });
+    return;
+  }
   const pad = (xs: number[], fill: number) => [...new Array<number>(4 - xs.length).fill(fill), ...xs];
   const kernel = await gpu.kernel('strided', { OP: STRIDED_OPS[op] });
   gpu.dispatch(kernel, {

@@ -79,3 +79,13 @@ export function unaryReference(op: UnaryOp, x: ArrayLike<number>, params: UnaryP
   };
   return Float64Array.from({ length: x.length }, (_, i) => f[op](x[i]!, dy[i]!));
 }
+
+// fill reads neither x nor dy, but both must be bound, and not to the buffer it writes.
+const dummies = new WeakMap<Gpu, GPUBuffer>();
+
+/** Records out[i] = value for i < n. */
+export async function fill(gpu: Gpu, out: GPUBuffer, n: number, value: number): Promise<void> {
+  let dummy = dummies.get(gpu);
+  if (!dummy) dummies.set(gpu, (dummy = gpu.buffer(16, 'fill dummy input')));
+  await unary(gpu, 'fill', dummy, out, n, { beta: value }, dummy);
+}

@@ -1,6 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gpu } from '@mode/gpu';
-import { freshSeed, infoNCE, infoNCEReference, nanArray, randomArray, relativeError, rng, type InfoNCEProblem } from '../src/index.js';
+import {
+  chooseInfoNCE,
+  freshSeed,
+  infoNCE,
+  infoNCEReference,
+  infoNCEUnsupported,
+  INFONCE_VARIANTS,
+  nanArray,
+  randomArray,
+  relativeError,
+  rng,
+  type InfoNCEProblem,
+  type InfoNCEVariantName,
+} from '../src/index.js';
 
 const seed = freshSeed();
 console.log(`infoNCE tests: seed ${seed} (replay with MODE_SEED=${seed})`);
@@ -11,7 +24,8 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.destroy());
 
-async function run(p: InfoNCEProblem, logitScale: number, withTargets = false) {
+/** Random inputs, NaN-poisoned outputs; the loss alone when `backward` is false. */
+async function run(variant: InfoNCEVariantName, p: InfoNCEProblem, logitScale: number, withTargets: boolean, backward = true) {
   const x = randomArray(p.b * p.d, random);
   const y = randomArray(p.m * p.d, random);
   const targets = withTargets ? Uint32Array.from({ length: p.b }, () => Math.floor(random() * p.m)) : undefined;
@@ -21,39 +35,87 @@ async function run(p: InfoNCEProblem, logitScale: number, withTargets = false) {
     logitScale: gpu.upload(new Float32Array([logitScale])),
     targets: targets ? gpu.upload(targets) : undefined,
   };
-  const out = { loss: gpu.upload(nanArray(2)), dx: gpu.upload(nanArray(p.b * p.d)), dy: gpu.upload(nanArray(p.m * p.d)) };
-  await infoNCE(gpu, g, p, out);
+  const out = {
+    loss: gpu.upload(nanArray(2)),
+    dx: backward ? gpu.upload(nanArray(p.b * p.d)) : undefined,
+    dy: backward ? gpu.upload(nanArray(p.m * p.d)) : undefined,
+  };
+  await infoNCE(gpu, g, p, out, variant);
   const [loss, dLogitScale] = await gpu.read(out.loss);
   const ref = infoNCEReference(x, y, logitScale, p, targets);
-  const errors = {
-    loss: relativeError([loss!], [ref.loss]),
-    dx: relativeError(await gpu.read(out.dx), ref.dx),
-    dy: relativeError(await gpu.read(out.dy), ref.dy),
-    dLogitScale: relativeError([dLogitScale!], [ref.dLogitScale]),
-  };
+  const errors: Record<string, number> = { loss: relativeError([loss!], [ref.loss]) };
+  if (backward) {
+    errors.dx = relativeError(await gpu.read(out.dx!), ref.dx);
+    errors.dy = relativeError(await gpu.read(out.dy!), ref.dy);
+    errors.dLogitScale = relativeError([dLogitScale!], [ref.dLogitScale]);
+  } else {
+    errors.dLogitScaleIsZero = dLogitScale === 0 ? 0 : Infinity;
+  }
   [...Object.values(g), ...Object.values(out)].forEach((b) => b && gpu.release(b));
   return errors;
 }
 
-describe('infoNCE matches the float64 reference (loss and every gradient)', () => {
-  const cases: [InfoNCEProblem, number, boolean][] = [
-    [{ b: 1, m: 1, d: 1, symmetric: true }, 0.5, false],
-    [{ b: 3, m: 3, d: 7, symmetric: true }, Math.log(1 / 0.07), false],
-    [{ b: 33, m: 33, d: 64, symmetric: true }, 2, false],
-    [{ b: 127, m: 127, d: 33, symmetric: true }, 1, false],
-    [{ b: 7, m: 33, d: 16, symmetric: false }, 1.5, true], // queries against more keys (gathered negatives)
-    [{ b: 65, m: 3, d: 5, symmetric: false }, 0.1, true],
-  ];
-  for (const [p, scale, withTargets] of cases) {
-    it(`${p.symmetric ? 'symmetric' : 'one-directional'} b=${p.b} m=${p.m} d=${p.d} logit_scale=${scale.toFixed(2)}`, async () => {
-      const e = await run(p, scale, withTargets);
+// Sizes at and just past the 16-row subgroup, 32-key block and 64-row workgroup edges; d a
+// multiple of 64 (every variant) or odd (the portable one only).
+const cases: [InfoNCEProblem, number, boolean][] = [
+  [{ b: 1, m: 1, d: 64, symmetric: true }, 0.5, false],
+  [{ b: 3, m: 3, d: 64, symmetric: true }, Math.log(1 / 0.07), false],
+  [{ b: 17, m: 17, d: 128, symmetric: true }, 2, false],
+  [{ b: 33, m: 33, d: 64, symmetric: true }, 2, false],
+  [{ b: 127, m: 127, d: 64, symmetric: true }, 1, false],
+  [{ b: 65, m: 65, d: 512, symmetric: true }, Math.log(1 / 0.07), false],
+  [{ b: 3, m: 3, d: 7, symmetric: true }, 1, false],
+  [{ b: 7, m: 33, d: 64, symmetric: false }, 1.5, true], // queries against more keys (gathered negatives)
+  [{ b: 65, m: 3, d: 128, symmetric: false }, 0.1, true],
+  [{ b: 1, m: 127, d: 64, symmetric: false }, 1, true],
+  [{ b: 127, m: 33, d: 33, symmetric: false }, 1, true],
+];
+
+for (const variant of Object.keys(INFONCE_VARIANTS) as InfoNCEVariantName[]) {
+  describe(`infoNCE variant ${variant} matches the float64 reference (loss and every gradient)`, () => {
+    for (const [p, scale, withTargets] of cases) {
+      it(`${p.symmetric ? 'symmetric' : 'one-directional'} b=${p.b} m=${p.m} d=${p.d} logit_scale=${scale.toFixed(2)}`, async (ctx) => {
+        const why = infoNCEUnsupported(gpu, variant, p);
+        if (why) return ctx.skip(why);
+        const e = await run(variant, p, scale, withTargets);
+        for (const [name, err] of Object.entries(e)) expect(err, name).toBeLessThanOrEqual(1e-4);
+      });
+    }
+
+    it('the loss alone (no dx, dy): ∂loss/∂logit_scale is 0', async (ctx) => {
+      const p = { b: 33, m: 33, d: 64, symmetric: true };
+      const why = infoNCEUnsupported(gpu, variant, p);
+      if (why) return ctx.skip(why);
+      const e = await run(variant, p, 2, false, false);
       for (const [name, err] of Object.entries(e)) expect(err, name).toBeLessThanOrEqual(1e-4);
     });
-  }
+  });
+}
 
+describe('infoNCE variants', () => {
   it('refuses a symmetric loss with b ≠ m', async () => {
     const g = { x: gpu.buffer(16), y: gpu.buffer(16), logitScale: gpu.buffer(4) };
     await expect(infoNCE(gpu, g, { b: 2, m: 3, d: 2, symmetric: true }, { loss: gpu.buffer(8) })).rejects.toThrow(/b \(2\) must equal m \(3\)/);
+  });
+
+  it('an unsupported variant is refused with its reason; the default falls back to portable', async () => {
+    const p = { b: 3, m: 3, d: 7, symmetric: true };
+    const g = { x: gpu.buffer(4 * 21), y: gpu.buffer(4 * 21), logitScale: gpu.buffer(4) };
+    await expect(infoNCE(gpu, g, p, { loss: gpu.buffer(8) }, 'sg')).rejects.toThrow(/infoNCE variant sg: .*(multiple of 64|subgroup)/);
+    expect(chooseInfoNCE(gpu, p)).toBe('portable');
+    // Where the adapter has 8-wide subgroups (lavapipe), d = 512 runs the subgroup kernels.
+    const big = { b: 8, m: 8, d: 512, symmetric: true };
+    expect(chooseInfoNCE(gpu, big)).toBe(infoNCEUnsupported(gpu, 'sg', big) ? 'portable' : 'sg');
+  });
+
+  it('a wrong logit scale is caught (the check can fail)', async () => {
+    const p = { b: 5, m: 5, d: 8, symmetric: true };
+    const x = randomArray(40, random);
+    const y = randomArray(40, random);
+    const right = infoNCEReference(x, y, 1, p);
+    const wrong = infoNCEReference(x, y, 1.01, p);
+    expect(relativeError(Float32Array.from(wrong.dx), right.dx)).toBeGreaterThan(1e-4);
+    expect(relativeError([wrong.loss], [right.loss])).toBeGreaterThan(1e-4);
   });
 });
 

@@ -1,0 +1,203 @@
+/**
+ * InfoNCE (the symmetric CLIP loss) at B = 256…8192, d = 512: forward (loss) and
+ * forward+backward (loss, dX, dY, ∂loss/∂logit_scale), every InfoNCE variant side by side, the
+ * A·Bᵀ matmul of the same shape as the yardstick, and the peers' own implementations.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import { Gpu } from '@mode/gpu';
+import {
+  chooseInfoNCE,
+  infoNCE,
+  infoNCEFlops,
+  infoNCEUnsupported,
+  INFONCE_VARIANTS,
+  matmulUnsupported,
+  matmulWith,
+  type InfoNCEProblem,
+  type InfoNCEVariantName,
+} from '@mode/kernels';
+import { openPeers } from './compare.js';
+import { FLOPS, INFO_NCE_SCALE, infoNCEInputs, type Peer } from './peers/index.js';
+import { textTable, writeResults } from './results.js';
+import type { Suite } from './suites.js';
+import { timeAsync } from './timing.js';
+
+const D = 512;
+/** The portable kernel (one invocation per row, ~0.5 GFLOP/s) is only timed up to here. */
+const PORTABLE_MAX_B = 1024;
+/** A peer is skipped where its previous size's time, scaled by the FLOPs, predicts more than this per call. */
+const PEER_LIMIT_S = 20;
+
+interface Runner {
+  name: string;
+  /** Runs once and waits for the GPU; resolves to the seconds the GPU spent (timestamps). */
+  run: () => Promise<number>;
+}
+
+/**
+ * Median GPU seconds per call, the runners interleaved round by round so that load from other
+ * processes on the machine falls on all of them alike. Calls shorter than 0.2 s are repeated
+ * within a round.
+ */
+async function interleaved(runners: Runner[], rounds: number): Promise<Map<string, { median: number; spread: number }>> {
+  const reps = new Map<string, number>();
+  for (const r of runners) {
+    await r.run(); // warm-up: compiles the pipelines
+    const t = await r.run();
+    reps.set(r.name, Math.max(1, Math.min(20, Math.ceil(0.2 / Math.max(t, 1e-4)))));
+  }
+  const samples = new Map<string, number[]>(runners.map((r) => [r.name, []]));
+  for (let i = 0; i < rounds; i++) {
+    for (const r of runners) {
+      const n = reps.get(r.name)!;
+      let total = 0;
+      for (let k = 0; k < n; k++) total += await r.run();
+      samples.get(r.name)!.push(total / n);
+    }
+  }
+  const out = new Map<string, { median: number; spread: number }>();
+  for (const [name, s] of samples) {
+    s.sort((a, b) => a - b);
+    const median = s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+    out.set(name, { median, spread: (100 * (s[s.length - 1]! - s[0]!)) / median });
+  }
+  return out;
+}
+
+/** Seconds of GPU time of everything `fn` records (the profiler's timestamps). */
+async function gpuSeconds(gpu: Gpu, fn: () => Promise<void>): Promise<number> {
+  gpu.profiler.clear();
+  await fn();
+  await gpu.sync();
+  return gpu.profiler.records.reduce((s, r) => s + r.durationNs, 0) / 1e9;
+}
+
+export const suite: Suite = {
+  description: 'InfoNCE (symmetric CLIP loss) B = 256–8192, d = 512, forward and forward+backward: every variant, the A·Bᵀ matmul, the peers',
+  async run(options) {
+    const gpu = await Gpu.open({ profile: true });
+    try {
+      const { peers, notes } = await openPeers(gpu);
+      notes.forEach((n) => console.log(`peer ${n}`));
+      const sizes = options.quick ? [256, 512, 1024] : [256, 512, 1024, 2048, 4096, 8192];
+      const rounds = options.quick ? 3 : 5;
+      const rows: Record<string, string | number | null>[] = [];
+      const lastPeerSeconds = new Map<string, { seconds: number; flops: number }>();
+      for (const B of sizes) {
+        const p: InfoNCEProblem = { b: B, m: B, d: D, symmetric: true };
+        const { img, txt } = infoNCEInputs(B, B, D);
+        const inp = { x: gpu.upload(img), y: gpu.upload(txt), logitScale: gpu.upload(new Float32Array([Math.log(INFO_NCE_SCALE)])) };
+        const out = { loss: gpu.buffer(8), dx: gpu.buffer(4 * B * D), dy: gpu.buffer(4 * B * D) };
+        // The yardstick: C = A·Bᵀ with A, B of B × d (one score pass), n capped so that C stays
+        // within one storage binding (128 MiB).
+        const mm = { m: B, n: Math.min(B, 2048), k: D, transB: true };
+        const c = gpu.buffer(4 * mm.m * mm.n);
+        const chosen = chooseInfoNCE(gpu, p);
+        const variants = (Object.keys(INFONCE_VARIANTS) as InfoNCEVariantName[]).filter(
+          (v) => !infoNCEUnsupported(gpu, v, p) && (v !== 'portable' || B <= (options.quick ? 512 : PORTABLE_MAX_B)),
+        );
+        for (const backward of [false, true]) {
+          const outputs = backward ? out : { loss: out.loss };
+          const runners: Runner[] = variants.map((v) => ({ name: v, run: () => gpuSeconds(gpu, () => infoNCE(gpu, inp, p, outputs, v)) }));
+          if (!matmulUnsupported(gpu, 'sg_bt', mm))
+            runners.push({ name: 'A·Bᵀ', run: () => gpuSeconds(gpu, () => matmulWith(gpu, 'sg_bt', inp.x, inp.y, c, mm)) });
+          const t = await interleaved(runners, rounds);
+          // Memory: the chosen variant's peak pool bytes over one call (inputs and outputs included).
+          gpu.pool.resetPeak();
+          await infoNCE(gpu, inp, p, outputs, chosen);
+          await gpu.sync();
+          const peak = gpu.pool.stats().peakLiveBytes;
+
+          const flops = infoNCEFlops(p, backward, chosen);
+          const useful = FLOPS.infoNCE(B, B, D, backward);
+          const ours = t.get(chosen)!.median;
+          const mmRate = t.has('A·Bᵀ') ? (2 * mm.m * mm.n * mm.k) / t.get('A·Bᵀ')!.median / 1e9 : null;
+          const rate = flops / ours / 1e9;
+          const row: Record<string, string | number | null> = {
+            case: `${backward ? 'fwd+bwd' : 'fwd'} B=${B} d=${D}`,
+            variant: chosen,
+            ms: ours * 1e3,
+            'GFLOP/s (as done)': rate,
+            'spread %': t.get(chosen)!.spread,
+            'useful GFLOP/s': useful / ours / 1e9,
+            'A·Bᵀ GFLOP/s': mmRate,
+            '× A·Bᵀ (as done)': mmRate ? rate / mmRate : null,
+          };
+          for (const v of Object.keys(INFONCE_VARIANTS) as InfoNCEVariantName[]) {
+            if (v === chosen) continue;
+            const tv = t.get(v);
+            row[`${v} ms`] = tv ? tv.median * 1e3 : infoNCEUnsupported(gpu, v, p) ? 'unsupported' : 'skipped (slow)';
+            row[`× ${v}`] = tv ? tv.median / ours : null;
+          }
+          for (const peer of peers) row[`× ${peer.name}`] = await peerRatio(peer, B, backward, ours, lastPeerSeconds);
+          row['peak MiB'] = peak / 2 ** 20;
+          row['B·d MiB'] = (4 * B * D) / 2 ** 20;
+          rows.push(row);
+          console.log(
+            Object.entries(row)
+              .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toPrecision(3) : v}`)
+              .join('  '),
+          );
+        }
+        [...Object.values(inp), ...Object.values(out), c].forEach((b) => gpu.release(b));
+      }
+      const passes = Object.entries(INFONCE_VARIANTS)
+        .map(([name, v]) => `${name}: ${v.passesText}`)
+        .join('; ');
+      const results = {
+        suite: 'infonce',
+        adapter: gpu.report.name,
+        date: new Date().toISOString(),
+        method:
+          `Symmetric CLIP loss, b = m = B, d = ${D}, rows L2-normalised, scale 1/0.07 (the peers' inputs). ` +
+          `FLOPs as done: 2·B²·d per pass over the B×B logits (a score pass S = X·Yᵀ, or a product with the recomputed G), passes per variant: ${passes}. ` +
+          `useful GFLOP/s counts the peers' rule instead (forward one B×B×d matmul, forward+backward three). ` +
+          `Times: GPU timestamps (profiler) summed over the call's dispatches, median of ${rounds} rounds in which every variant and the yardstick run in turn ` +
+          `(calls under 0.2 s repeated within a round), one process, one adapter (${gpu.report.description}), LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}; ` +
+          `spread % = (max − min) / median over the rounds. A·Bᵀ = our matmul_sg_bt on B × min(B, 2048) × d (the score pass alone). ` +
+          `× columns are time ratios (theirs / ours). Portable timed up to B = ${options.quick ? 512 : PORTABLE_MAX_B}. ` +
+          `Peers: wall time per run() (numpy: its own in-process median), skipped where their previous size predicts more than ${PEER_LIMIT_S} s a call; ${notes.join(' | ')}. ` +
+          `peak MiB: the pool's peak live bytes over one call of the chosen variant, inputs and outputs (4·B·d floats) included: no B×B buffer.`,
+        columns: [...new Set(rows.flatMap((r) => Object.keys(r)))],
+        rows,
+      };
+      console.log(`\n${textTable(results)}`);
+      if (options.trace) {
+        writeFileSync(`${options.trace}.tmp`, JSON.stringify(gpu.profiler.chromeTrace()));
+        renameSync(`${options.trace}.tmp`, options.trace);
+      }
+      return writeResults(results);
+    } finally {
+      gpu.destroy();
+    }
+  },
+};
+
+/** The peer's time over ours at this size, or why it was not measured. */
+async function peerRatio(
+  peer: Peer,
+  B: number,
+  backward: boolean,
+  ours: number,
+  last: Map<string, { seconds: number; flops: number }>,
+): Promise<number | string> {
+  if (!(await peer.available()).ok) return 'n/a';
+  if (!peer.infoNCE) return 'no such op';
+  const key = `${peer.name} ${backward}`;
+  const flops = FLOPS.infoNCE(B, B, D, backward);
+  const prev = last.get(key);
+  if (prev) {
+    const predicted = (prev.seconds * flops) / prev.flops;
+    if (predicted > PEER_LIMIT_S) return `skipped (~${predicted.toFixed(0)} s a call)`;
+  }
+  const op = await peer.infoNCE(B, B, D, backward);
+  try {
+    const seconds = op.selfTimed
+      ? (await op.selfTimed({ maxTime: 1, minSamples: 3 })).median
+      : (await timeAsync(() => op.run(), { maxTime: 1, minSamples: 3 })).median;
+    last.set(key, { seconds, flops });
+    return seconds / ours;
+  } finally {
+    await op.dispose();
+  }
+}
