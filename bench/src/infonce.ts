@@ -7,6 +7,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { Gpu } from '@mode/gpu';
 import {
   chooseInfoNCE,
+  chunkColumns,
   infoNCE,
   infoNCEFlops,
   infoNCEUnsupported,
@@ -27,6 +28,8 @@ const D = 512;
 const PORTABLE_MAX_B = 1024;
 /** A peer is skipped where its previous size's time, scaled by the FLOPs, predicts more than this per call. */
 const PEER_LIMIT_S = 20;
+/** FLOP/s above this CPU's peak (2 cores): a peer reporting more did not run the op. */
+const IMPLAUSIBLE_FLOPS = 1e12;
 
 interface Runner {
   name: string;
@@ -102,11 +105,12 @@ export const suite: Suite = {
           if (!matmulUnsupported(gpu, 'sg_bt', mm))
             runners.push({ name: 'A·Bᵀ', run: () => gpuSeconds(gpu, () => matmulWith(gpu, 'sg_bt', inp.x, inp.y, c, mm)) });
           const t = await interleaved(runners, rounds);
-          // Memory: the chosen variant's peak pool bytes over one call (inputs and outputs included).
+          // Memory: what one call of the chosen variant allocates beyond its inputs and outputs.
+          const live = gpu.pool.stats().liveBytes;
           gpu.pool.resetPeak();
           await infoNCE(gpu, inp, p, outputs, chosen);
           await gpu.sync();
-          const peak = gpu.pool.stats().peakLiveBytes;
+          const scratch = gpu.pool.stats().peakLiveBytes - live;
 
           const flops = infoNCEFlops(p, backward, chosen);
           const useful = FLOPS.infoNCE(B, B, D, backward);
@@ -130,8 +134,9 @@ export const suite: Suite = {
             row[`× ${v}`] = tv ? tv.median / ours : null;
           }
           for (const peer of peers) row[`× ${peer.name}`] = await peerRatio(peer, B, backward, ours, lastPeerSeconds);
-          row['peak MiB'] = peak / 2 ** 20;
+          row['scratch MiB'] = scratch / 2 ** 20;
           row['B·d MiB'] = (4 * B * D) / 2 ** 20;
+          row['B×B MiB'] = (4 * B * B) / 2 ** 20;
           rows.push(row);
           console.log(
             Object.entries(row)
@@ -156,8 +161,11 @@ export const suite: Suite = {
           `(calls under 0.2 s repeated within a round), one process, one adapter (${gpu.report.description}), LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}; ` +
           `spread % = (max − min) / median over the rounds. A·Bᵀ = our matmul_sg_bt on B × min(B, 2048) × d (the score pass alone). ` +
           `× columns are time ratios (theirs / ours). Portable timed up to B = ${options.quick ? 512 : PORTABLE_MAX_B}. ` +
-          `Peers: wall time per run() (numpy: its own in-process median), skipped where their previous size predicts more than ${PEER_LIMIT_S} s a call; ${notes.join(' | ')}. ` +
-          `peak MiB: the pool's peak live bytes over one call of the chosen variant, inputs and outputs (4·B·d floats) included: no B×B buffer.`,
+          `Peers: wall time per run() (numpy: its own in-process median), skipped where their previous size predicts more than ${PEER_LIMIT_S} s a call, "implausible" where a call took less time than ` +
+          `${IMPLAUSIBLE_FLOPS / 1e12} TFLOP/s would (it cannot have run); ${notes.join(' | ')}. ` +
+          `sg_chunk's chunk of columns: ${chunkColumns({ b: 8192, m: 8192, d: D, symmetric: true })} at B ≥ 1024 (G ≤ 2·B·d floats). ` +
+          `scratch MiB: the pool's peak live bytes over one call of the chosen variant minus what was live before it (inputs, outputs): ` +
+          `O(B·d), against the B×B logits' B×B MiB, which no variant allocates.`,
         columns: [...new Set(rows.flatMap((r) => Object.keys(r)))],
         rows,
       };
@@ -195,6 +203,8 @@ async function peerRatio(
     const seconds = op.selfTimed
       ? (await op.selfTimed({ maxTime: 1, minSamples: 3 })).median
       : (await timeAsync(() => op.run(), { maxTime: 1, minSamples: 3 })).median;
+    // Faster than this 2-core machine can multiply: the peer did not do the work (seen: jax-js at B = 8192).
+    if (flops / seconds > IMPLAUSIBLE_FLOPS) return `implausible (${(seconds * 1e3).toFixed(1)} ms a call)`;
     last.set(key, { seconds, flops });
     return seconds / ours;
   } finally {

@@ -52,6 +52,7 @@ export {
   infoNCEReference,
   infoNCEUnsupported,
   infoNCEFlops,
+  chunkColumns,
   chooseInfoNCE,
   INFONCE_VARIANTS,
   type InfoNCEProblem,

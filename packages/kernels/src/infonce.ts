@@ -5,7 +5,10 @@ import type { Gpu } from '@mode/gpu';
  * - symmetric (CLIP): loss = ½[CE(Z, diag) + CE(Zᵀ, diag)], b = m;
  * - one-directional (DeCLIP's nearest-neighbour and gathered negatives): loss = mean_i CE(z_i, t_i)
  *   for b queries against m keys, t_i from `targets`.
- * Both never store the b×m logits: statistics and gradients recompute them tile by tile.
+ * Both never store the b×m logits: statistics and gradients recompute them tile by tile. Variants
+ * (INFONCE_VARIANTS): `portable` (any adapter, any d), `sg` (subgroups of 8, the same passes
+ * register-blocked) and `sg_chunk` (subgroups of 8: the logits' columns in chunks, 4 passes over
+ * them for loss and both gradients instead of 6; the default where supported).
  */
 export interface InfoNCEProblem {
   b: number;
@@ -41,15 +44,13 @@ function validate(p: InfoNCEProblem): void {
   if (p.symmetric && p.b !== p.m) throw new Error(`infoNCE: the symmetric loss pairs row i of x with row i of y, so b (${p.b}) must equal m (${p.m})`);
 }
 
-export type InfoNCEVariantName = 'portable' | 'sg';
+export type InfoNCEVariantName = 'portable' | 'sg' | 'sg_chunk';
 
 interface Variant {
-  lse: string;
-  grad: string;
-  /** Rows of x per workgroup. */
-  rowsPerWorkgroup: number;
-  /** Override constants of each kernel. */
-  overrides?: (p: InfoNCEProblem) => { lse: Record<string, number>; grad: Record<string, number> };
+  /** How the passes are organised: see `recomputed` and `chunked` below. */
+  scheme: 'recompute' | 'chunked';
+  /** Kernels (kernels/<name>.wgsl), for tables and the selftest. */
+  kernels: string[];
   /** Why this adapter or problem cannot use the variant, or null. */
   unsupported: (gpu: Gpu, p: InfoNCEProblem) => string | null;
   /** Passes over the b×m logits (each 2·b·m·d FLOPs) of the loss, or of loss, dx and dy. */
@@ -58,33 +59,35 @@ interface Variant {
   passesText: string;
 }
 
-// Statistics: one pass per direction; each gradient: the scores again, then G·Y.
-const recomputePasses = (p: InfoNCEProblem, backward: boolean) => (p.symmetric ? 2 : 1) + (backward ? 4 : 0);
-const recomputeText = 'forward 2 (row and column log-sum-exp: S each), forward+backward 6 (+ S and G·Y for dX, S and Gᵀ·X for dY)';
-
 function subgroup8(gpu: Gpu): string | null {
   if (!gpu.device.features.has('subgroups')) return 'adapter lacks the subgroups feature';
   const sg = gpu.report.subgroupSize;
   return sg && sg.min === 8 && sg.max === 8 ? null : `needs subgroup size 8, adapter has ${sg ? `${sg.min}–${sg.max}` : 'unknown'}`;
 }
+const sgUnsupported = (gpu: Gpu, p: InfoNCEProblem) => subgroup8(gpu) ?? (p.d % 64 === 0 ? null : `d = ${p.d} is not a multiple of 64`);
 
 /** The variants, in order of preference: the default is the first one the adapter and problem support. */
 export const INFONCE_VARIANTS: Record<InfoNCEVariantName, Variant> = {
+  sg_chunk: {
+    scheme: 'chunked',
+    kernels: ['infonce_stats_sg', 'infonce_colstats', 'infonce_grad_chunk_sg', 'infonce_dy_sg'],
+    unsupported: sgUnsupported,
+    passes: (_p, backward) => (backward ? 4 : 1),
+    passesText: 'forward 1 (S once: row statistics online, column statistics per 16-row block), forward+backward 4 (+ S, G·Y, Gᵀ·X from the stored G chunk)',
+  },
   sg: {
-    lse: 'infonce_lse_sg',
-    grad: 'infonce_grad_sg',
-    rowsPerWorkgroup: 64, // 16 rows per subgroup × WG_Y = 4
-    unsupported: (gpu, p) => subgroup8(gpu) ?? (p.d % 64 === 0 ? null : `d = ${p.d} is not a multiple of 64`),
-    passes: recomputePasses,
-    passesText: recomputeText,
+    scheme: 'recompute',
+    kernels: ['infonce_lse_sg', 'infonce_grad_sg'],
+    unsupported: sgUnsupported,
+    passes: (p, backward) => (p.symmetric ? 2 : 1) + (backward ? 4 : 0),
+    passesText: 'forward 2 (row and column log-sum-exp: S each), forward+backward 6 (+ S and G·Y for dX, S and Gᵀ·X for dY)',
   },
   portable: {
-    lse: 'infonce_lse',
-    grad: 'infonce_grad',
-    rowsPerWorkgroup: 64,
+    scheme: 'recompute',
+    kernels: ['infonce_lse', 'infonce_grad'],
     unsupported: () => null,
-    passes: recomputePasses,
-    passesText: recomputeText,
+    passes: (p, backward) => (p.symmetric ? 2 : 1) + (backward ? 4 : 0),
+    passesText: 'as sg',
   },
 };
 
@@ -120,42 +123,114 @@ function arange(gpu: Gpu, n: number): GPUBuffer {
   return buf;
 }
 
-/** Records the loss (and, when dx/dy are given, the gradients) of one InfoNCE problem. */
+/** What the statistics and gradient passes share. */
+interface Pass {
+  gpu: Gpu;
+  inp: InfoNCEInputs;
+  p: InfoNCEProblem;
+  out: InfoNCEOutputs;
+  variant: InfoNCEVariantName;
+  /** Targets of the rows of x, and of the rows of y (its diagonal; symmetric only). */
+  tx: GPUBuffer;
+  ty: GPUBuffer;
+  /** Weights of the row and the column cross-entropies. */
+  wx: number;
+  wy: number;
+  lseX: GPUBuffer;
+  ztX: GPUBuffer;
+  lseY: GPUBuffer;
+  ztY: GPUBuffer;
+  /** Columns per chunk (chunked scheme). */
+  chunk: number;
+}
+
+/** The rows' shares of ∂loss/∂scale (and how many), for infonce_reduce; release() when recorded. */
+interface Shares {
+  dscale: GPUBuffer | null;
+  rows: number;
+  release(): void;
+}
+
+/**
+ * Records the loss (and, when dx/dy are given, the gradients) of one InfoNCE problem.
+ * `options.chunkColumns` sets the chunked scheme's chunk width (tests use it to cross chunk edges).
+ */
 export async function infoNCE(
   gpu: Gpu,
   inp: InfoNCEInputs,
   p: InfoNCEProblem,
   out: InfoNCEOutputs,
   variant: InfoNCEVariantName = chooseInfoNCE(gpu, p),
+  options: { chunkColumns?: number } = {},
 ): Promise<void> {
   validate(p);
   const vt = INFONCE_VARIANTS[variant];
   const why = vt.unsupported(gpu, p);
   if (why) throw new Error(`infoNCE variant ${variant}: ${why}`);
-  const overrides = vt.overrides?.(p) ?? { lse: {}, grad: {} };
-  const { b, m, d } = p;
-  const tx = p.symmetric || !inp.targets ? arange(gpu, b) : inp.targets;
-  const ty = arange(gpu, m);
+  const chunk = options.chunkColumns ?? chunkColumns(p);
+  if (!Number.isInteger(chunk) || chunk < 32 || chunk % 32 !== 0) throw new Error(`infoNCE: chunkColumns must be a positive multiple of 32, got ${chunk}`);
+  const { b, m } = p;
   const [wx, wy] = p.symmetric ? [0.5 / b, 0.5 / m] : [1 / b, 0];
   const lseX = gpu.buffer(4 * b, 'infonce lse x');
   const ztX = gpu.buffer(4 * b, 'infonce zt x');
   const lseY = p.symmetric ? gpu.buffer(4 * m, 'infonce lse y') : lseX;
-  const ztY = p.symmetric ? gpu.buffer(4 * m, 'infonce zt y') : ztX;
-  const lse = await gpu.kernel(vt.lse, overrides.lse);
+  // The chunked scheme takes column j's target logit z_jj from the diagonal, found by the rows.
+  const ztY = p.symmetric && vt.scheme === 'recompute' ? gpu.buffer(4 * m, 'infonce zt y') : ztX;
+  const pass: Pass = {
+    gpu,
+    inp,
+    p,
+    out,
+    variant,
+    tx: p.symmetric || !inp.targets ? arange(gpu, b) : inp.targets,
+    ty: arange(gpu, m),
+    wx,
+    wy,
+    lseX,
+    ztX,
+    lseY,
+    ztY,
+    chunk,
+  };
+  const shares = vt.scheme === 'chunked' ? await chunked(pass) : await recomputed(pass);
+
+  const reduce = await gpu.kernel('infonce_reduce');
+  gpu.dispatch(reduce, {
+    bindings: { lse_x: lseX, zt_x: ztX, lse_y: lseY, zt_y: ztY, dscale_rows: shares.dscale ?? lseX, logit_scale: inp.logitScale, out: out.loss },
+    uniforms: { nx: b, ny: m, nd: shares.rows, wx, wy: p.symmetric ? wy : 0 },
+    workgroups: 1,
+    label: 'infonce reduce',
+  });
+  // Safe before the dispatches run: whatever reuses them is recorded (and so runs) after them.
+  shares.release();
+  for (const buf of new Set([lseX, ztX, lseY, ztY])) gpu.release(buf);
+}
+
+/**
+ * The statistics of each direction in its own pass over the scores (row and column
+ * log-sum-exp), then each gradient in its own pass that recomputes the scores and G: dX = s·G·Y
+ * from the rows of x, dY = s·Gᵀ·X from the rows of y (the same kernel with x and y swapped).
+ * Scratch memory O(b + m).
+ */
+async function recomputed(c: Pass): Promise<Shares> {
+  const { gpu, inp, p, out, variant } = c;
+  const [lseName, gradName] = INFONCE_VARIANTS[variant].kernels as [string, string];
+  const { b, m, d } = p;
   const flopsZ = 2 * b * m * d;
+  const lse = await gpu.kernel(lseName);
   const stats = (x: GPUBuffer, y: GPUBuffer, nx: number, ny: number, targets: GPUBuffer, l: GPUBuffer, zt: GPUBuffer) =>
     gpu.dispatch(lse, {
       bindings: { x, y, targets, lse: l, target_logit: zt, logit_scale: inp.logitScale },
       uniforms: { nx, ny, d },
-      workgroups: Math.ceil(nx / vt.rowsPerWorkgroup),
+      workgroups: Math.ceil(nx / 64), // 64 rows per workgroup (sg: 16 rows per subgroup × 4)
       work: { flops: flopsZ },
       label: `infonce lse ${variant} ${nx}×${ny}×${d}`,
     });
-  stats(inp.x, inp.y, b, m, tx, lseX, ztX);
-  if (p.symmetric) stats(inp.y, inp.x, m, b, ty, lseY, ztY);
+  stats(inp.x, inp.y, b, m, c.tx, c.lseX, c.ztX);
+  if (p.symmetric) stats(inp.y, inp.x, m, b, c.ty, c.lseY, c.ztY);
 
   // Each gradient pass also writes its rows' shares of ∂loss/∂scale (either pass gives the total).
-  const grad = await gpu.kernel(vt.grad, overrides.grad);
+  const grad = await gpu.kernel(gradName);
   const gradient = (
     x: GPUBuffer,
     y: GPUBuffer,
@@ -165,34 +240,127 @@ export async function infoNCE(
     tgx: GPUBuffer,
     ly: GPUBuffer,
     tgy: GPUBuffer,
-    wx_: number,
-    wy_: number,
+    wx: number,
+    wy: number,
     dx: GPUBuffer,
   ) => {
     const dscale = gpu.buffer(4 * nx, 'infonce dscale rows');
     gpu.dispatch(grad, {
       bindings: { x, y, lse_x: lx, targets_x: tgx, lse_y: ly, targets_y: tgy, dx, dscale_rows: dscale, logit_scale: inp.logitScale },
-      uniforms: { nx, ny, d, wx: wx_, wy: wy_ },
-      workgroups: Math.ceil(nx / vt.rowsPerWorkgroup),
+      uniforms: { nx, ny, d, wx, wy },
+      workgroups: Math.ceil(nx / 64),
       work: { flops: 2 * flopsZ },
       label: `infonce grad ${variant} ${nx}×${ny}×${d}`,
     });
     return { dscale, rows: nx };
   };
   // For the rows of y, their own cross-entropy (symmetric case) is the "x side" and the queries' the "y side".
-  const fromX = out.dx ? gradient(inp.x, inp.y, b, m, lseX, tx, lseY, ty, wx, wy, out.dx) : null;
-  const fromY = out.dy ? gradient(inp.y, inp.x, m, b, lseY, ty, lseX, tx, wy, wx, out.dy) : null;
-  const shares = fromX ?? fromY ?? { dscale: lseX, rows: 0 };
+  const fromX = out.dx ? gradient(inp.x, inp.y, b, m, c.lseX, c.tx, c.lseY, c.ty, c.wx, c.wy, out.dx) : null;
+  const fromY = out.dy ? gradient(inp.y, inp.x, m, b, c.lseY, c.ty, c.lseX, c.tx, c.wy, c.wx, out.dy) : null;
+  const shares = fromX ?? fromY;
+  return {
+    dscale: shares?.dscale ?? null,
+    rows: shares?.rows ?? 0,
+    release: () => [fromX, fromY].forEach((g) => g && gpu.release(g.dscale)),
+  };
+}
 
-  const reduce = await gpu.kernel('infonce_reduce');
-  gpu.dispatch(reduce, {
-    bindings: { lse_x: lseX, zt_x: ztX, lse_y: lseY, zt_y: ztY, dscale_rows: shares.dscale, logit_scale: inp.logitScale, out: out.loss },
-    uniforms: { nx: b, ny: m, nd: shares.rows, wx, wy: p.symmetric ? wy : 0 },
-    workgroups: 1,
-    label: 'infonce reduce',
-  });
-  for (const g of [fromX, fromY]) if (g) gpu.release(g.dscale);
-  for (const buf of new Set([lseX, ztX, lseY, ztY])) gpu.release(buf);
+/**
+ * Columns of Z in chunks of `chunkColumns` (a multiple of 32), in order. Forward: one pass over
+ * the scores, the rows' log-sum-exp online across chunks and each column's from per-16-row-block
+ * statistics (infonce_stats_sg, then infonce_colstats per chunk). Backward: per chunk, one pass
+ * recomputes the scores, forms G, adds its share of dX = s·G·Y and stores s·G (b × chunk), from
+ * which infonce_dy_sg forms that chunk's rows of dY = s·Gᵀ·X without recomputing anything.
+ * Scratch memory: G and the block statistics, b × chunk floats each at most (chunkColumns).
+ */
+async function chunked(c: Pass): Promise<Shares> {
+  const { gpu, inp, p, out, variant } = c;
+  const { b, m, d } = p;
+  const C = c.chunk;
+  const chunks = Array.from({ length: Math.ceil(m / C) }, (_, k) => ({ c0: k * C, cn: Math.min(C, m - k * C), first: k === 0 ? 1 : 0 }));
+  const nblk = Math.ceil(b / 16);
+  const [statsK, colK, gradK, dyK] = await Promise.all([
+    gpu.kernel('infonce_stats_sg', { COL_STATS: p.symmetric }),
+    gpu.kernel('infonce_colstats'),
+    gpu.kernel('infonce_grad_chunk_sg'),
+    gpu.kernel('infonce_dy_sg'),
+  ]);
+  const rowL = gpu.buffer(4 * b, 'infonce row sums');
+  // Column statistics only where there are column cross-entropies (symmetric).
+  const partM = gpu.buffer(p.symmetric ? 4 * nblk * C : 16, 'infonce block max');
+  const partL = gpu.buffer(p.symmetric ? 4 * nblk * C : 16, 'infonce block sums');
+  for (const { c0, cn, first } of chunks) {
+    gpu.dispatch(statsK, {
+      bindings: {
+        x: inp.x,
+        y: inp.y,
+        logit_scale: inp.logitScale,
+        targets: c.tx,
+        lse: c.lseX,
+        row_l: rowL,
+        target_logit: c.ztX,
+        part_m: partM,
+        part_l: partL,
+      },
+      uniforms: { nx: b, ny: m, d, c0, cn, stride: C, first, last: c0 + cn >= m ? 1 : 0 },
+      workgroups: Math.ceil(b / 64),
+      work: { flops: 2 * b * cn * d },
+      label: `infonce stats ${variant} ${b}×[${c0}, ${c0 + cn})×${d}`,
+    });
+    if (p.symmetric)
+      gpu.dispatch(colK, {
+        bindings: { part_m: partM, part_l: partL, lse_y: c.lseY },
+        uniforms: { nblk, c0, cn, stride: C },
+        workgroups: Math.ceil(cn / 64),
+        label: `infonce column lse [${c0}, ${c0 + cn})`,
+      });
+  }
+  const scratch = [rowL, partM, partL];
+  const release = () => scratch.forEach((buf) => gpu.release(buf));
+  if (!out.dx && !out.dy) return { dscale: null, rows: 0, release };
+
+  const dx = out.dx ?? gpu.buffer(4 * b * d, 'infonce dx (unused)');
+  const g = gpu.buffer(4 * b * C, 'infonce G chunk');
+  const dscale = gpu.buffer(4 * b, 'infonce dscale rows');
+  scratch.push(g, dscale, ...(out.dx ? [] : [dx]));
+  for (const { c0, cn, first } of chunks) {
+    gpu.dispatch(gradK, {
+      bindings: {
+        x: inp.x,
+        y: inp.y,
+        logit_scale: inp.logitScale,
+        lse_x: c.lseX,
+        targets_x: c.tx,
+        lse_y: c.lseY,
+        targets_y: c.ty,
+        dx,
+        dscale_rows: dscale,
+        g_out: g,
+      },
+      uniforms: { nx: b, ny: m, d, wx: c.wx, wy: c.wy, c0, cn, stride: C, first },
+      workgroups: Math.ceil(b / 64),
+      work: { flops: 4 * b * cn * d },
+      label: `infonce grad ${variant} ${b}×[${c0}, ${c0 + cn})×${d}`,
+    });
+    if (out.dy)
+      gpu.dispatch(dyK, {
+        bindings: { x: inp.x, g, dy: out.dy },
+        uniforms: { nx: b, d, c0, cn, stride: C },
+        workgroups: Math.ceil(cn / 64),
+        work: { flops: 2 * b * cn * d },
+        label: `infonce dy ${variant} [${c0}, ${c0 + cn})×${b}×${d}`,
+      });
+  }
+  return { dscale, rows: b, release };
+}
+
+/**
+ * Columns per chunk of the chunked scheme: a multiple of 32, as many as keep G (b × chunk floats)
+ * within max(2·b·d, 2^20) floats, so scratch memory stays O(b·d) (d = 512, b = 8192: 1024).
+ */
+export function chunkColumns(p: InfoNCEProblem): number {
+  const fit = Math.floor(Math.max(2 * p.b * p.d, 2 ** 20) / p.b / 32) * 32;
+  return Math.max(32, Math.min(fit, Math.ceil(p.m / 32) * 32));
 }
 
 /** CPU float64 reference: loss, gradients and ∂loss/∂logit_scale, from the materialised logits. */

@@ -25,7 +25,7 @@ beforeAll(async () => {
 afterAll(() => gpu?.destroy());
 
 /** Random inputs, NaN-poisoned outputs; the loss alone when `backward` is false. */
-async function run(variant: InfoNCEVariantName, p: InfoNCEProblem, logitScale: number, withTargets: boolean, backward = true) {
+async function run(variant: InfoNCEVariantName, p: InfoNCEProblem, logitScale: number, withTargets: boolean, backward = true, chunkColumns?: number) {
   const x = randomArray(p.b * p.d, random);
   const y = randomArray(p.m * p.d, random);
   const targets = withTargets ? Uint32Array.from({ length: p.b }, () => Math.floor(random() * p.m)) : undefined;
@@ -40,7 +40,7 @@ async function run(variant: InfoNCEVariantName, p: InfoNCEProblem, logitScale: n
     dx: backward ? gpu.upload(nanArray(p.b * p.d)) : undefined,
     dy: backward ? gpu.upload(nanArray(p.m * p.d)) : undefined,
   };
-  await infoNCE(gpu, g, p, out, variant);
+  await infoNCE(gpu, g, p, out, variant, { chunkColumns });
   const [loss, dLogitScale] = await gpu.read(out.loss);
   const ref = infoNCEReference(x, y, logitScale, p, targets);
   const errors: Record<string, number> = { loss: relativeError([loss!], [ref.loss]) };
@@ -64,6 +64,7 @@ const cases: [InfoNCEProblem, number, boolean][] = [
   [{ b: 33, m: 33, d: 64, symmetric: true }, 2, false],
   [{ b: 127, m: 127, d: 64, symmetric: true }, 1, false],
   [{ b: 65, m: 65, d: 512, symmetric: true }, Math.log(1 / 0.07), false],
+  [{ b: 545, m: 545, d: 64, symmetric: true }, 2, false], // past infonce_dy_sg's 512-row tiles
   [{ b: 3, m: 3, d: 7, symmetric: true }, 1, false],
   [{ b: 7, m: 33, d: 64, symmetric: false }, 1.5, true], // queries against more keys (gathered negatives)
   [{ b: 65, m: 3, d: 128, symmetric: false }, 0.1, true],
@@ -77,10 +78,19 @@ for (const variant of Object.keys(INFONCE_VARIANTS) as InfoNCEVariantName[]) {
       it(`${p.symmetric ? 'symmetric' : 'one-directional'} b=${p.b} m=${p.m} d=${p.d} logit_scale=${scale.toFixed(2)}`, async (ctx) => {
         const why = infoNCEUnsupported(gpu, variant, p);
         if (why) return ctx.skip(why);
-        const e = await run(variant, p, scale, withTargets);
+        // The chunked scheme in chunks of 32 columns: most cases cross chunk edges, the last chunk partial.
+        const e = await run(variant, p, scale, withTargets, true, variant === 'sg_chunk' ? 32 : undefined);
         for (const [name, err] of Object.entries(e)) expect(err, name).toBeLessThanOrEqual(1e-4);
       });
     }
+
+    it('default chunking, d = 512: matches float64', async (ctx) => {
+      const p = { b: 97, m: 97, d: 512, symmetric: true };
+      const why = infoNCEUnsupported(gpu, variant, p);
+      if (why) return ctx.skip(why);
+      const e = await run(variant, p, Math.log(100), false);
+      for (const [name, err] of Object.entries(e)) expect(err, name).toBeLessThanOrEqual(1e-4);
+    });
 
     it('the loss alone (no dx, dy): ∂loss/∂logit_scale is 0', async (ctx) => {
       const p = { b: 33, m: 33, d: 64, symmetric: true };
@@ -101,11 +111,13 @@ describe('infoNCE variants', () => {
   it('an unsupported variant is refused with its reason; the default falls back to portable', async () => {
     const p = { b: 3, m: 3, d: 7, symmetric: true };
     const g = { x: gpu.buffer(4 * 21), y: gpu.buffer(4 * 21), logitScale: gpu.buffer(4) };
-    await expect(infoNCE(gpu, g, p, { loss: gpu.buffer(8) }, 'sg')).rejects.toThrow(/infoNCE variant sg: .*(multiple of 64|subgroup)/);
+    for (const v of ['sg', 'sg_chunk'] as const)
+      await expect(infoNCE(gpu, g, p, { loss: gpu.buffer(8) }, v)).rejects.toThrow(new RegExp(`infoNCE variant ${v}: .*(multiple of 64|subgroup)`));
     expect(chooseInfoNCE(gpu, p)).toBe('portable');
-    // Where the adapter has 8-wide subgroups (lavapipe), d = 512 runs the subgroup kernels.
+    // Where the adapter has 8-wide subgroups (lavapipe), d = 512 runs the chunked subgroup kernels.
     const big = { b: 8, m: 8, d: 512, symmetric: true };
-    expect(chooseInfoNCE(gpu, big)).toBe(infoNCEUnsupported(gpu, 'sg', big) ? 'portable' : 'sg');
+    expect(chooseInfoNCE(gpu, big)).toBe(infoNCEUnsupported(gpu, 'sg_chunk', big) ? 'portable' : 'sg_chunk');
+    await expect(infoNCE(gpu, g, big, { loss: gpu.buffer(8) }, 'portable', { chunkColumns: 48 })).rejects.toThrow(/multiple of 32, got 48/);
   });
 
   it('a wrong logit scale is caught (the check can fail)', async () => {
