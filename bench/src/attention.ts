@@ -1,4 +1,3 @@
-import { renameSync, writeFileSync } from 'node:fs';
 import { Gpu } from '@mode/gpu';
 import {
   ATTENTION_VARIANTS,
@@ -11,7 +10,7 @@ import {
   type AttentionVariantName,
 } from '@mode/kernels';
 import { columnsOf, compareRow, openPeers } from './compare.js';
-import { textTable, writeResults } from './results.js';
+import { textTable, writeResults, writeTrace } from './results.js';
 import type { Suite } from './suites.js';
 import { timeAsync } from './timing.js';
 
@@ -116,10 +115,7 @@ export const suite: Suite = {
         rows,
       };
       console.log(`\n${textTable(results)}`);
-      if (options.trace) {
-        writeFileSync(`${options.trace}.tmp`, JSON.stringify(gpu.profiler.chromeTrace()));
-        renameSync(`${options.trace}.tmp`, options.trace);
-      }
+      writeTrace(gpu, options.trace);
       return writeResults(results);
     } finally {
       gpu.destroy();

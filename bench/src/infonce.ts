@@ -3,7 +3,6 @@
  * forward+backward (loss, dX, dY, ∂loss/∂logit_scale), every InfoNCE variant side by side, the
  * A·Bᵀ matmul of the same shape as the yardstick, and the peers' own implementations.
  */
-import { renameSync, writeFileSync } from 'node:fs';
 import { Gpu } from '@mode/gpu';
 import {
   chooseInfoNCE,
@@ -19,7 +18,7 @@ import {
 } from '@mode/kernels';
 import { openPeers } from './compare.js';
 import { FLOPS, INFO_NCE_SCALE, infoNCEInputs, type Peer } from './peers/index.js';
-import { textTable, writeResults } from './results.js';
+import { textTable, writeResults, writeTrace } from './results.js';
 import type { Suite } from './suites.js';
 import { timeAsync } from './timing.js';
 
@@ -170,10 +169,7 @@ export const suite: Suite = {
         rows,
       };
       console.log(`\n${textTable(results)}`);
-      if (options.trace) {
-        writeFileSync(`${options.trace}.tmp`, JSON.stringify(gpu.profiler.chromeTrace()));
-        renameSync(`${options.trace}.tmp`, options.trace);
-      }
+      writeTrace(gpu, options.trace);
       return writeResults(results);
     } finally {
       gpu.destroy();

@@ -1,9 +1,8 @@
-import { renameSync, writeFileSync } from 'node:fs';
 import { Gpu } from '@mode/gpu';
 import { autotuner, chooseMatmul, matmulWith, type MatmulProblem } from '@mode/kernels';
 import { columnsOf, compareRow, openPeers, type CompareCase } from './compare.js';
 import type { Layout } from './peers/index.js';
-import { textTable, writeResults } from './results.js';
+import { textTable, writeResults, writeTrace } from './results.js';
 import type { Suite } from './suites.js';
 
 interface Shape {
@@ -95,10 +94,7 @@ export const suite: Suite = {
         rows,
       };
       console.log(`\n${textTable(results)}`);
-      if (options.trace) {
-        writeFileSync(`${options.trace}.tmp`, JSON.stringify(gpu.profiler.chromeTrace()));
-        renameSync(`${options.trace}.tmp`, options.trace);
-      }
+      writeTrace(gpu, options.trace);
       return writeResults(results);
     } finally {
       gpu.destroy();

@@ -1,7 +1,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatTable } from '@mode/gpu';
+import { formatTable, type Gpu } from '@mode/gpu';
 
 export const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
@@ -59,4 +59,11 @@ function cell(v: string | number | null | undefined): string {
   if (v === null || v === undefined) return '–';
   if (typeof v === 'number') return Math.abs(v) >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toPrecision(3);
   return v;
+}
+
+/** Writes the run's Chrome trace (every profiled dispatch) atomically, when a path was asked for. */
+export function writeTrace(gpu: Gpu, path: string | undefined): void {
+  if (!path) return;
+  writeFileSync(`${path}.tmp`, JSON.stringify(gpu.profiler.chromeTrace()));
+  renameSync(`${path}.tmp`, path);
 }

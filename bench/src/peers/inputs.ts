@@ -1,3 +1,4 @@
+import { rng } from '@mode/kernels';
 import type { Layout } from './peer.js';
 
 /** Seed every peer uses unless told otherwise: all peers see the same numbers for one shape. */
@@ -6,17 +7,8 @@ export const DEFAULT_SEED = 20261124;
 /** CLIP's initial logit scale, exp(ln(1/0.07)): the InfoNCE ops multiply I·Tᵀ by it. */
 export const INFO_NCE_SCALE = 1 / 0.07;
 
-/** mulberry32: a small, fast, well-mixed 32-bit generator; the same seed gives the same stream everywhere. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The project's one seeded generator (mulberry32), so peers and kernels draw the same streams.
+export { rng };
 
 /** `n` uniform values in [-1, 1). */
 export function uniform(n: number, next: () => number): Float32Array {

@@ -70,6 +70,15 @@ function validate(p: AttentionProblem): void {
   if (p.bh % (p.heads ?? 1) !== 0) throw new Error(`attention: bh = ${p.bh} is not a multiple of heads = ${p.heads}`);
 }
 
+/** The variant's table entry, after checking the problem and that the adapter can run it. */
+function checkedVariant(gpu: Gpu, p: AttentionProblem, variant: AttentionVariantName): Variant {
+  validate(p);
+  const vt = ATTENTION_VARIANTS[variant];
+  const why = vt.unsupported(gpu, p);
+  if (why) throw new Error(`attention variant ${variant}: ${why}`);
+  return vt;
+}
+
 // The mask binding is always bound (reflection lists it); without HAS_MASK it is never read.
 const noMask = new WeakMap<Gpu, GPUBuffer>();
 const maskOf = (gpu: Gpu, p: AttentionProblem) => p.mask ?? noMask.get(gpu) ?? (noMask.set(gpu, gpu.buffer(16, 'attention no-mask')), noMask.get(gpu)!);
@@ -95,10 +104,7 @@ export async function attentionForward(
   p: AttentionProblem,
   variant: AttentionVariantName = 'portable',
 ): Promise<void> {
-  validate(p);
-  const vt = ATTENTION_VARIANTS[variant];
-  const why = vt.unsupported(gpu, p);
-  if (why) throw new Error(`attention variant ${variant}: ${why}`);
+  const vt = checkedVariant(gpu, p, variant);
   const kernel = await pipeline(gpu, vt.forward, p, vt.overrides?.(p));
   gpu.dispatch(kernel, {
     bindings: { q, k, v, mask: maskOf(gpu, p), o, lse },
@@ -116,10 +122,7 @@ export async function attentionBackward(
   p: AttentionProblem,
   variant: AttentionVariantName = 'portable',
 ): Promise<void> {
-  validate(p);
-  const vt = ATTENTION_VARIANTS[variant];
-  const why = vt.unsupported(gpu, p);
-  if (why) throw new Error(`attention variant ${variant}: ${why}`);
+  const vt = checkedVariant(gpu, p, variant);
   const lk = p.lk ?? p.lq;
   const delta = gpu.buffer(4 * p.bh * p.lq, 'attention delta');
   const mask = maskOf(gpu, p);
