@@ -1,6 +1,8 @@
 import type { Gpu } from '@mode/gpu';
 import { nanArray, randomArray, relativeError, rng } from './check.js';
+import { ATTENTION_VARIANTS, attentionForward, attentionReference, type AttentionProblem, type AttentionVariantName } from './attention.js';
 import { elementwise, elementwiseReference, ELEMENTWISE_OPS, type ElementwiseOp } from './elementwise.js';
+import { softmax, softmaxReference } from './softmax.js';
 import { infoNCE, infoNCEReference, infoNCEUnsupported, type InfoNCEProblem, type InfoNCEVariantName } from './infonce.js';
 import { MATMUL_VARIANTS, matmulReference, matmulUnsupported, matmulWith, type MatmulProblem, type MatmulVariantName } from './matmul.js';
 import {
@@ -127,6 +129,37 @@ const infoNCECheck = (variant: InfoNCEVariantName, p: InfoNCEProblem): Check => 
 });
 
 /** One run of each kernel against its CPU float64 reference, odd sizes included. */
+// The forward pass's output O; the backward passes are covered by packages/kernels/test/attention.test.ts.
+const attentionCheck = (variant: AttentionVariantName, p: AttentionProblem): Check => ({
+  kernel: ATTENTION_VARIANTS[variant].forward,
+  case: `bh=${p.bh} L=${p.lq} d=${p.d}${p.causal ? ' causal' : ''}`,
+  tolerance: 1e-4,
+  unsupported: (gpu) => ATTENTION_VARIANTS[variant].unsupported(gpu, p),
+  async run(gpu, random) {
+    const n = p.bh * p.lq * p.d;
+    const [q, k, v] = [0, 1, 2].map(() => randomArray(n, random));
+    const [gq, gk, gv, go, glse] = [gpu.upload(q!), gpu.upload(k!), gpu.upload(v!), gpu.upload(nanArray(n)), gpu.upload(nanArray(p.bh * p.lq))];
+    await attentionForward(gpu, gq, gk, gv, go, glse, p, variant);
+    const out = await gpu.read(go);
+    [gq, gk, gv, go, glse].forEach((x) => gpu.release(x));
+    return [out, attentionReference(q!, k!, v!, p).o];
+  },
+});
+
+const softmaxCheck = (rows: number, n: number, causal: boolean): Check => ({
+  kernel: 'softmax',
+  case: `${rows}×${n}${causal ? ' causal' : ''}`,
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const x = randomArray(rows * n, random, -4, 4);
+    const [gx, gy] = [gpu.upload(x), gpu.upload(nanArray(rows * n))];
+    await softmax(gpu, gx, gy, { rows, n, causal });
+    const out = await gpu.read(gy);
+    [gx, gy].forEach((b) => gpu.release(b));
+    return [out, softmaxReference(x, { rows, n, causal })];
+  },
+});
+
 export const SELFTEST_CHECKS: Check[] = [
   ...Object.keys(ELEMENTWISE_OPS).map((op) => elementwiseCheck(op as ElementwiseOp, 1001)),
   matmulCheck('naive', { m: 33, n: 7, k: 127 }),
@@ -143,6 +176,9 @@ export const SELFTEST_CHECKS: Check[] = [
   infoNCECheck('portable', { b: 33, m: 33, d: 17, symmetric: true }),
   infoNCECheck('sg', { b: 33, m: 33, d: 128, symmetric: true }),
   infoNCECheck('sg_chunk', { b: 33, m: 33, d: 128, symmetric: true }),
+  attentionCheck('portable', { bh: 2, lq: 33, d: 7, causal: true }),
+  attentionCheck('sg', { bh: 2, lq: 65, d: 64, causal: true }),
+  softmaxCheck(33, 127, true),
 ];
 
 export async function selftest(gpu: Gpu, seed: number): Promise<SelftestResult[]> {
