@@ -3,7 +3,6 @@ export { elementwise, elementwiseReference, ELEMENTWISE_OPS, type ElementwiseOp 
 export {
   matmul,
   matmulWith,
-  matmulNaive,
   matmulReference,
   matmulUnsupported,
   chooseMatmul,

@@ -176,11 +176,6 @@ export async function matmul(gpu: Gpu, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer,
   await matmulWith(gpu, await chooseMatmul(gpu, p), a, b, c, p);
 }
 
-/** The plain baseline (one invocation per output): C = A·B. */
-export async function matmulNaive(gpu: Gpu, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, m: number, n: number, k: number): Promise<void> {
-  await matmulWith(gpu, 'naive', a, b, c, { m, n, k });
-}
-
 const geluRef = (x: number) => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)));
 
 /** The CPU float64 reference of the full operation; `c0` is C before (read when β ≠ 0). */
