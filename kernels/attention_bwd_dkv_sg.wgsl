@@ -1,9 +1,9 @@
 // Flash attention backward, dK and dV, for CPU-like adapters; head dim D ∈ {32, 64}. Same
 // contract as attention_bwd_dkv (reads D_i from `delta`, written by attention_bwd_dq_sg).
 //
-// The transpose of attention_bwd_dq_sg: a subgroup of 8 lanes owns 16 key rows and walks the
+// The transpose of attention_bwd_dq_sg: a subgroup of 8 lanes owns 8 key rows and walks the
 // queries that see them 32 at a time (4 per lane):
-//   1. Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for 16 keys × 32 queries, K's and V's vec4s handed round with
+//   1. Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for 8 keys × 32 queries, K's and V's vec4s handed round with
 //      subgroupShuffle;
 //   2. Pᵀ = exp(scale·Sᵀ − LSE_i), dSᵀ = Pᵀ ∘ (dPᵀ − D_i);
 //   3. dV += Pᵀ·dO and dK += dSᵀ·Q, each lane owning D/32 vec4s of every key row.
@@ -17,7 +17,10 @@ override HAS_MASK: bool = false;
 override D: u32 = 64;
 override WG_Y: u32 = 4;
 
-const TK = 16u;
+// 8 key rows, not the 16 query rows of the forward and dQ kernels: this kernel keeps two
+// accumulators (dK, dV) per row, and at 16 rows they spill (measured on lavapipe at L = 1024,
+// d = 64: 16 GFLOP/s with 16 rows, 22 with 8, 11 with 4).
+const TK = 8u;
 const MAX_OWN = 2u;
 
 struct Params {

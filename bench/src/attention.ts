@@ -10,7 +10,7 @@ import {
   type AttentionVariantName,
 } from '@mode/kernels';
 import { columnsOf, compareRow, openPeers } from './compare.js';
-import { textTable, writeResults, writeTrace } from './results.js';
+import { textTable, writeTrace } from './results.js';
 import type { Suite } from './suites.js';
 import { timeAsync } from './timing.js';
 
@@ -29,10 +29,10 @@ export const suite: Suite = {
     try {
       const { peers, notes } = await openPeers(gpu);
       notes.forEach((n) => console.log(`peer ${n}`));
-      const lengths = options.quick ? [256, 1024] : [64, 128, 256, 512, 1024];
+      const lengths = options.headline ? [1024] : options.quick ? [256, 1024] : [64, 128, 256, 512, 1024];
       const rows: Record<string, string | number | null>[] = [];
       for (const L of lengths) {
-        for (const causal of [false, true]) {
+        for (const causal of options.headline ? [false] : [false, true]) {
           const p: AttentionProblem = { bh: BH, lq: L, d: D, causal };
           const n = BH * L * D;
           const random = () => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
@@ -116,7 +116,7 @@ export const suite: Suite = {
       };
       console.log(`\n${textTable(results)}`);
       writeTrace(gpu, options.trace);
-      return writeResults(results);
+      return results;
     } finally {
       gpu.destroy();
     }

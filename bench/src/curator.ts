@@ -3,7 +3,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Automaton, curate, NaiveMatcher, syntheticCaptions, syntheticEntries, syntheticWords } from '@mode/curator';
-import { textTable, writeResults, type SuiteResults } from './results.js';
+import { textTable, type SuiteResults } from './results.js';
 import type { BenchOptions, Suite } from './suites.js';
 
 /**
@@ -190,6 +190,6 @@ export const suite: Suite = {
       rows,
     };
     console.log(textTable(results));
-    return writeResults(results);
+    return results;
   },
 };

@@ -13,7 +13,7 @@ import {
   type KmeansAssignVariantName,
 } from '@mode/kernels';
 import { createPeers, FLOPS, type Peer } from './peers/index.js';
-import { textTable, writeResults } from './results.js';
+import { textTable } from './results.js';
 import type { Suite } from './suites.js';
 import { timeAsync } from './timing.js';
 
@@ -39,6 +39,7 @@ const FULL: Shape[] = [
   { n: 1e6, k: 256, d: 64 },
   { n: 1e6, k: 1024, d: 256 },
 ];
+const HEADLINE: Shape[] = [{ n: 1e6, k: 1024, d: 256 }];
 const QUICK: Shape[] = [
   { n: 1e5, k: 256, d: 64 },
   { n: 1e5, k: 1024, d: 128 },
@@ -144,7 +145,7 @@ export const suite: Suite = {
     const rows: Record<string, string | number | null>[] = [];
     const trace: object[] = [];
     try {
-      for (const s of quick ? QUICK : FULL) {
+      for (const s of options.headline ? HEADLINE : quick ? QUICK : FULL) {
         const label = `n=${s.n.toExponential(0)} k=${s.k} d=${s.d}`;
         console.log(`${label}: uploading ${((4 * s.n * s.d) / 2 ** 20).toFixed(0)} MiB of points`);
         const chunks = uploadPoints(gpu, s);
@@ -280,7 +281,7 @@ export const suite: Suite = {
         writeFileSync(`${options.trace}.tmp`, JSON.stringify({ traceEvents: trace, displayTimeUnit: 'ns' }));
         renameSync(`${options.trace}.tmp`, options.trace);
       }
-      return writeResults(results);
+      return results;
     } finally {
       mmBuffers.forEach((b) => gpu.release(b));
       gpu.destroy();

@@ -15,6 +15,8 @@ export interface SuiteResults {
   method: string;
   columns: string[];
   rows: Record<string, string | number | null>[];
+  /** Further tables written after this one in the Markdown (a combined run's parts), each with its own method. */
+  sections?: SuiteResults[];
 }
 
 const slug = (s: string) =>
@@ -27,15 +29,19 @@ const slug = (s: string) =>
 export function writeResults(results: SuiteResults, dir = RESULTS_DIR): { json: string; markdown: string } {
   mkdirSync(dir, { recursive: true });
   const base = join(dir, `${slug(results.suite)}-${slug(results.adapter)}`);
+  const table = (r: SuiteResults) => [
+    `${r.date}. ${r.method}`,
+    '',
+    `| ${r.columns.join(' | ')} |`,
+    `|${r.columns.map(() => '---').join('|')}|`,
+    ...r.rows.map((row) => `| ${r.columns.map((c) => cell(row[c])).join(' | ')} |`),
+    '',
+  ];
   const md = [
     `# ${results.suite} on ${results.adapter}`,
     '',
-    `${results.date}. ${results.method}`,
-    '',
-    `| ${results.columns.join(' | ')} |`,
-    `|${results.columns.map(() => '---').join('|')}|`,
-    ...results.rows.map((r) => `| ${results.columns.map((c) => cell(r[c])).join(' | ')} |`),
-    '',
+    ...table(results),
+    ...(results.sections ?? []).flatMap((section) => [`## ${section.suite}`, '', ...table(section)]),
   ].join('\n');
   for (const [path, text] of [
     [`${base}.json`, JSON.stringify(results, null, 2)],

@@ -1,3 +1,5 @@
+import type { SuiteResults } from './results.js';
+
 /** Options every suite takes from `mode bench <suite>`. */
 export interface BenchOptions {
   /** Write a Chrome trace of the run's dispatches here. */
@@ -6,12 +8,14 @@ export interface BenchOptions {
   quick?: boolean;
   /** Re-measure autotuned choices instead of using the cache. */
   retune?: boolean;
+  /** Only the sizes the kernels' speed bars are set at (issue 11), for `mode bench kernels`. */
+  headline?: boolean;
 }
 
 export interface Suite {
   description: string;
-  /** Runs the suite, prints its table and writes bench/results/; resolves to the results file paths. */
-  run(options: BenchOptions): Promise<{ json: string; markdown: string }>;
+  /** Runs the suite, prints its table and writes the trace if asked; the caller writes the results (writeResults). */
+  run(options: BenchOptions): Promise<SuiteResults>;
 }
 
 /** Every suite `mode bench` knows, by name, loaded on demand: add a line per suite module, e.g.
@@ -23,4 +27,5 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   curator: async () => (await import('./curator.js')).suite,
   kmeans: async () => (await import('./kmeans.js')).suite,
   infonce: async () => (await import('./infonce.js')).suite,
+  kernels: async () => (await import('./kernels.js')).suite,
 };

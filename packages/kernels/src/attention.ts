@@ -28,8 +28,8 @@ interface Variant {
   forward: string;
   dq: string;
   dkv: string;
-  /** Query (or key) rows per workgroup along x. */
-  rowsPerWorkgroup: number;
+  /** Query rows (forward, dQ) or key rows (dK/dV) that one workgroup of this size covers along x. */
+  rowsPerWorkgroup: (size: [number, number, number], pass: 'forward' | 'dq' | 'dkv') => number;
   /** Override constants beyond CAUSAL and HAS_MASK. */
   overrides?: (p: AttentionProblem) => Record<string, number>;
   unsupported: (gpu: Gpu, p: AttentionProblem) => string | null;
@@ -46,14 +46,15 @@ export const ATTENTION_VARIANTS: Record<AttentionVariantName, Variant> = {
     forward: 'attention_fwd',
     dq: 'attention_bwd_dq',
     dkv: 'attention_bwd_dkv',
-    rowsPerWorkgroup: 64,
+    rowsPerWorkgroup: ([x]) => x, // one row per invocation
     unsupported: (_gpu, p) => (p.d > 256 ? `head dim ${p.d} > 256` : null),
   },
   sg: {
     forward: 'attention_fwd_sg',
     dq: 'attention_bwd_dq_sg',
     dkv: 'attention_bwd_dkv_sg',
-    rowsPerWorkgroup: 64, // 16 rows per subgroup × WG_Y = 4
+    // Per subgroup: 16 query rows, or 8 key rows in dK/dV (its two accumulators per row spill at 16); WG_Y subgroups.
+    rowsPerWorkgroup: ([, y], pass) => (pass === 'dkv' ? 8 : 16) * y,
     overrides: (p) => ({ D: p.d }),
     unsupported: (gpu, p) => subgroup8(gpu) ?? (p.d === 32 || p.d === 64 ? null : `head dim ${p.d} is not 32 or 64`),
   },
@@ -109,7 +110,7 @@ export async function attentionForward(
   gpu.dispatch(kernel, {
     bindings: { q, k, v, mask: maskOf(gpu, p), o, lse },
     uniforms: uniforms(p),
-    workgroups: [Math.ceil(p.lq / vt.rowsPerWorkgroup), p.bh],
+    workgroups: [Math.ceil(p.lq / vt.rowsPerWorkgroup(kernel.workgroupSize, 'forward')), p.bh],
     work: { flops: attentionFlops(p) },
     label: `attention fwd ${variant} ${p.bh}×${p.lq}×${p.lk ?? p.lq}×${p.d}${p.causal ? ' causal' : ''}`,
   });
@@ -127,17 +128,19 @@ export async function attentionBackward(
   const delta = gpu.buffer(4 * p.bh * p.lq, 'attention delta');
   const mask = maskOf(gpu, p);
   const flops = attentionFlops(p);
-  gpu.dispatch(await pipeline(gpu, vt.dq, p, vt.overrides?.(p)), {
+  const dq = await pipeline(gpu, vt.dq, p, vt.overrides?.(p));
+  gpu.dispatch(dq, {
     bindings: { q: t.q, k: t.k, v: t.v, mask, o: t.o, lse: t.lse, d_o: t.dO, d_q: t.dQ, delta },
     uniforms: uniforms(p),
-    workgroups: [Math.ceil(p.lq / vt.rowsPerWorkgroup), p.bh],
+    workgroups: [Math.ceil(p.lq / vt.rowsPerWorkgroup(dq.workgroupSize, 'dq')), p.bh],
     work: { flops: (flops * 3) / 2 }, // s, dP and dQ: 3 products of 2·d per pair
     label: `attention dQ ${variant}`,
   });
-  gpu.dispatch(await pipeline(gpu, vt.dkv, p, vt.overrides?.(p)), {
+  const dkv = await pipeline(gpu, vt.dkv, p, vt.overrides?.(p));
+  gpu.dispatch(dkv, {
     bindings: { q: t.q, k: t.k, v: t.v, mask, delta, lse: t.lse, d_o: t.dO, d_k: t.dK, d_v: t.dV },
     uniforms: uniforms(p),
-    workgroups: [Math.ceil(lk / vt.rowsPerWorkgroup), p.bh],
+    workgroups: [Math.ceil(lk / vt.rowsPerWorkgroup(dkv.workgroupSize, 'dkv')), p.bh],
     work: { flops: flops * 2 }, // s, dP, dV and dK: 4 products of 2·d per pair
     label: `attention dK dV ${variant}`,
   });

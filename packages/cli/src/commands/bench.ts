@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .option('--trace <file>', 'write a Chrome trace-event JSON of the run (opens in Perfetto)')
     .action(async (suite: string | undefined, opts: { quick?: boolean; retune?: boolean; trace?: string }) => {
       // The bench package imports every other package: load it only when asked.
-      const { SUITES } = await import('@mode/bench');
+      const { SUITES, writeResults } = await import('@mode/bench');
       if (!suite || !SUITES[suite]) {
         if (suite) console.error(`mode bench: no suite "${suite}"`);
         console.log('suites:');
@@ -18,7 +18,7 @@ export function register(program: Command): void {
         process.exitCode = suite ? 1 : 0;
         return;
       }
-      const { json, markdown } = await (await SUITES[suite]()).run(opts);
+      const { json, markdown } = writeResults(await (await SUITES[suite]()).run(opts));
       console.log(`results: ${json}\n         ${markdown}`);
     });
 }
