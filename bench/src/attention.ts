@@ -1,9 +1,10 @@
 import { Gpu } from '@mode/gpu';
 import {
-  ATTENTION_VARIANTS,
+  chooseAttention,
   attentionBackward,
   attentionFlops,
   attentionForward,
+  autotuner,
   matmulWith,
   softmax,
   type AttentionProblem,
@@ -17,15 +18,11 @@ import { timeAsync } from './timing.js';
 const BH = 8;
 const D = 64;
 
-/** The fastest variant this adapter can run (attention has two: a quick check, not the autotuner). */
-function variantFor(gpu: Gpu, p: AttentionProblem): AttentionVariantName {
-  return ATTENTION_VARIANTS.sg.unsupported(gpu, p) === null ? 'sg' : 'portable';
-}
-
 export const suite: Suite = {
   description: 'flash attention (forward, forward+backward) L = 64–1024, d = 64, vs unfused matmul+softmax, the portable kernel and the peers',
   async run(options) {
     const gpu = await Gpu.open({ profile: !!options.trace });
+    autotuner.retune = !!options.retune;
     try {
       const { peers, notes } = await openPeers(gpu);
       notes.forEach((n) => console.log(`peer ${n}`));
@@ -47,7 +44,7 @@ export const suite: Suite = {
             dK: gpu.buffer(4 * n),
             dV: gpu.buffer(4 * n),
           };
-          const variant = variantFor(gpu, p);
+          const variant = await chooseAttention(gpu, p);
           const fwd = (v: AttentionVariantName) => async () => (await attentionForward(gpu, t.q, t.k, t.v, t.o, t.lse, p, v), gpu.sync());
           const fwdBwd = (v: AttentionVariantName) => async () => (
             await attentionForward(gpu, t.q, t.k, t.v, t.o, t.lse, p, v),

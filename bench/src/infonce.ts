@@ -5,6 +5,7 @@
  */
 import { Gpu } from '@mode/gpu';
 import {
+  autotuner,
   chooseInfoNCE,
   chunkColumns,
   infoNCE,
@@ -78,6 +79,7 @@ export const suite: Suite = {
   description: 'InfoNCE (symmetric CLIP loss) B = 256–8192, d = 512, forward and forward+backward: every variant, the A·Bᵀ matmul, the peers',
   async run(options) {
     const gpu = await Gpu.open({ profile: true });
+    autotuner.retune = !!options.retune;
     try {
       const { peers, notes } = await openPeers(gpu);
       notes.forEach((n) => console.log(`peer ${n}`));
@@ -95,9 +97,10 @@ export const suite: Suite = {
         // within one storage binding (128 MiB).
         const mm = { m: B, n: Math.min(B, 2048), k: D, transB: true };
         const c = gpu.buffer(4 * mm.m * mm.n);
-        const chosen = chooseInfoNCE(gpu, p);
+        const chosen = await chooseInfoNCE(gpu, p);
         const variants = (Object.keys(INFONCE_VARIANTS) as InfoNCEVariantName[]).filter(
-          (v) => !infoNCEUnsupported(gpu, v, p) && (v !== 'portable' || B <= (options.quick ? 512 : PORTABLE_MAX_B)),
+          // The one-row-per-invocation variants take minutes past PORTABLE_MAX_B here.
+          (v) => !infoNCEUnsupported(gpu, v, p) && ((v !== 'portable' && v !== 'tiled') || B <= (options.quick ? 512 : PORTABLE_MAX_B)),
         );
         for (const backward of [false, true]) {
           const outputs = backward ? out : { loss: out.loss };
@@ -160,7 +163,7 @@ export const suite: Suite = {
           `Times: GPU timestamps (profiler) summed over the call's dispatches, median of ${rounds} rounds in which every variant and the yardstick run in turn ` +
           `(calls under 0.2 s repeated within a round), one process, one adapter (${gpu.report.description}), LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}; ` +
           `spread % = (max − min) / median over the rounds. A·Bᵀ = our matmul_sg_bt on B × min(B, 2048) × d (the score pass alone). ` +
-          `× columns are time ratios (theirs / ours). Portable timed up to B = ${options.quick ? 512 : PORTABLE_MAX_B}. ` +
+          `× columns are time ratios (theirs / ours). Portable and tiled timed up to B = ${options.quick ? 512 : PORTABLE_MAX_B}. ` +
           `Peers: wall time per run() (numpy: its own in-process median), skipped where their previous size predicts more than ${PEER_LIMIT_S} s a call, "implausible" where a call took less time than ` +
           `${IMPLAUSIBLE_FLOPS / 1e12} TFLOP/s would (it cannot have run); ${notes.join(' | ')}. ` +
           `sg_chunk's chunk of columns: ${chunkColumns({ b: 8192, m: 8192, d: D, symmetric: true })} at B ≥ 1024 (G ≤ 2·B·d floats). ` +

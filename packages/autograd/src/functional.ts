@@ -1,5 +1,4 @@
 import {
-  ATTENTION_VARIANTS,
   attentionBackward,
   attentionForward,
   checkIndices,
@@ -253,17 +252,16 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
     throw new RangeError(`attention: q [${q.shape}], k [${k.shape}], v [${v.shape}] do not fit [..., L, d]`);
   const e = q.engine;
   const p: AttentionProblem = { bh, lq, lk, d, causal: !!o.causal, heads: o.heads ?? 1, ...(o.scale !== undefined ? { scale: o.scale } : {}) };
-  const variant = ATTENTION_VARIANTS.sg.unsupported(e.gpu, p) ? 'portable' : 'sg';
   const out = Tensor.empty(e, q.shape, 'f32', 'attention');
   const lse = Tensor.empty(e, [bh * lq], 'f32', 'attention lse');
   const [qb, kb, vb, ob, lb, mb] = [q.buffer, k.buffer, v.buffer, out.buffer, lse.buffer, o.mask?.buffer];
-  e.enqueue('attention', () => attentionForward(e.gpu, qb, kb, vb, ob, lb, { ...p, ...(mb ? { mask: mb } : {}) }, variant));
+  e.enqueue('attention', () => attentionForward(e.gpu, qb, kb, vb, ob, lb, { ...p, ...(mb ? { mask: mb } : {}) }));
   const saved = [q, k, v, out, lse, ...(o.mask ? [o.mask] : [])];
   record('attention', out, [q, k, v], saved, (g, [sq, sk, sv, so, sl, sm]) => {
     const [dq, dk, dv] = [Tensor.empty(e, q.shape), Tensor.empty(e, k.shape), Tensor.empty(e, v.shape)];
     const bufs = { q: sq!.buffer, k: sk!.buffer, v: sv!.buffer, o: so!.buffer, lse: sl!.buffer, dO: g.buffer, dQ: dq.buffer, dK: dk.buffer, dV: dv.buffer };
     const mask = sm?.buffer;
-    e.enqueue('attention bwd', () => attentionBackward(e.gpu, bufs, { ...p, ...(mask ? { mask } : {}) }, variant));
+    e.enqueue('attention bwd', () => attentionBackward(e.gpu, bufs, { ...p, ...(mask ? { mask } : {}) }));
     return [dq, dk, dv];
   });
   lse.dispose();

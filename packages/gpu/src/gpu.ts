@@ -58,9 +58,17 @@ export interface Kernel {
   readonly layouts: GPUBindGroupLayout[];
 }
 
+/** Part of a buffer bound to one storage binding: `size` bytes from `offset` (default: to the end). */
+export interface BufferRange {
+  buffer: GPUBuffer;
+  /** A multiple of the adapter's minStorageBufferOffsetAlignment (256 on most). Default 0. */
+  offset?: number;
+  size?: number;
+}
+
 export interface DispatchArgs {
-  /** Storage buffers by their WGSL variable name. */
-  bindings: Record<string, GPUBuffer>;
+  /** Storage buffers (whole, or a range of one) by their WGSL variable name. */
+  bindings: Record<string, GPUBuffer | BufferRange>;
   /** The uniform struct's fields by name; every field must be given. */
   uniforms?: Record<string, number | number[]>;
   /** Workgroup counts (x, y, z). */
@@ -316,26 +324,42 @@ export class Gpu {
       throw new BindingError(
         `kernel ${info.name}: no binding named ${extra.map((n) => `'${n}'`).join(', ')}; it declares storage bindings: ${declared.join(', ')}`,
       );
-    const buffers = new Map<string, GPUBuffer>();
+    const ranges = new Map<string, Required<BufferRange>>();
+    const isBuffer = (x: unknown): x is GPUBuffer => typeof x === 'object' && x !== null && typeof (x as GPUBuffer).usage === 'number';
+    const align = this.report.limits.minStorageBufferOffsetAlignment ?? 256;
+    const maxBinding = this.report.limits.maxStorageBufferBindingSize ?? 134217728;
     for (const b of info.bindings) {
       if (b.kind === 'uniform') {
-        buffers.set(b.name, this.uniformBuffer(kernel, args.uniforms));
+        const buffer = this.uniformBuffer(kernel, args.uniforms);
+        ranges.set(b.name, { buffer, offset: 0, size: buffer.size });
         continue;
       }
-      const buf = args.bindings[b.name] as unknown;
-      if (buf === undefined) throw new BindingError(`kernel ${info.name}: ${where(b)} was not passed`);
-      if (typeof buf !== 'object' || buf === null || typeof (buf as GPUBuffer).usage !== 'number') {
-        throw new BindingError(`kernel ${info.name}: ${where(b)} expects a GPUBuffer; got ${describe(buf)}`);
-      }
-      const g = buf as GPUBuffer;
+      const arg = args.bindings[b.name] as unknown;
+      if (arg === undefined) throw new BindingError(`kernel ${info.name}: ${where(b)} was not passed`);
+      const g = isBuffer(arg) ? arg : (arg as BufferRange | null)?.buffer;
+      if (!isBuffer(g)) throw new BindingError(`kernel ${info.name}: ${where(b)} expects a GPUBuffer or { buffer, offset?, size? }; got ${describe(arg)}`);
+      const offset = isBuffer(arg) ? 0 : ((arg as BufferRange).offset ?? 0);
+      const size = isBuffer(arg) ? g.size : ((arg as BufferRange).size ?? g.size - offset);
+      const range = `buffer "${g.label}" (${g.size} bytes)${isBuffer(arg) ? '' : ` from byte ${offset}, ${size} bytes`}`;
       if (!(g.usage & 0x80))
         throw new BindingError(`kernel ${info.name}: ${where(b)} needs a buffer with STORAGE usage; buffer "${g.label}" has usage 0x${g.usage.toString(16)}`);
-      if (g.size < b.minBytes) throw new BindingError(`kernel ${info.name}: ${where(b)} needs at least ${b.minBytes} bytes; buffer "${g.label}" has ${g.size}`);
-      buffers.set(b.name, g);
+      if (!Number.isInteger(offset) || offset < 0 || offset % align !== 0)
+        throw new BindingError(
+          `kernel ${info.name}: ${where(b)}: offset ${offset} must be a non-negative multiple of ${align} (minStorageBufferOffsetAlignment)`,
+        );
+      if (!Number.isInteger(size) || size <= 0 || size % 4 !== 0 || offset + size > g.size)
+        throw new BindingError(`kernel ${info.name}: ${where(b)}: ${range} is not a range of whole 4-byte words inside the buffer`);
+      if (size < b.minBytes) throw new BindingError(`kernel ${info.name}: ${where(b)} needs at least ${b.minBytes} bytes; ${range} has ${size}`);
+      if (size > maxBinding)
+        throw new BindingError(
+          `kernel ${info.name}: ${where(b)}: ${range} is over this adapter's maxStorageBufferBindingSize (${maxBinding} bytes); bind it in ranges of at most that`,
+        );
+      ranges.set(b.name, { buffer: g, offset, size });
     }
-    // A buffer written by the kernel must not also be bound elsewhere in the same dispatch.
+    // A buffer written by the kernel must not also be bound elsewhere in the same dispatch (WebGPU
+    // forbids a writable binding beside any other of the same buffer, overlapping or not).
     for (const b of info.bindings.filter((x) => x.access === 'read_write' && x.kind === 'storage')) {
-      const other = info.bindings.find((x) => x !== b && buffers.get(x.name) === buffers.get(b.name));
+      const other = info.bindings.find((x) => x !== b && ranges.get(x.name)!.buffer === ranges.get(b.name)!.buffer);
       if (other)
         throw new BindingError(`kernel ${info.name}: ${where(b)} is written, and the same buffer is also bound to ${where(other)}; pass a separate buffer`);
     }
@@ -343,7 +367,7 @@ export class Gpu {
       this.device.createBindGroup({
         layout,
         label: `${info.name} group ${group}`,
-        entries: info.bindings.filter((b) => b.group === group).map((b) => ({ binding: b.binding, resource: { buffer: buffers.get(b.name)! } })),
+        entries: info.bindings.filter((b) => b.group === group).map((b) => ({ binding: b.binding, resource: ranges.get(b.name)! })),
       }),
     );
   }

@@ -1,4 +1,15 @@
-export { Gpu, withGpu, OPTIONAL_FEATURES, DEFAULT_KERNELS_DIR, STORAGE, type OpenOptions, type AdapterReport, type Kernel, type DispatchArgs } from './gpu.js';
+export {
+  Gpu,
+  withGpu,
+  OPTIONAL_FEATURES,
+  DEFAULT_KERNELS_DIR,
+  STORAGE,
+  type OpenOptions,
+  type AdapterReport,
+  type Kernel,
+  type DispatchArgs,
+  type BufferRange,
+} from './gpu.js';
 export { GpuError, NoAdapterError, KernelCompileError, BindingError, DeviceLostError } from './errors.js';
 export { BufferPool, sizeClass, type PoolStats } from './pool.js';
 export { Profiler, formatTable, type ProfileClock, type Work, type DispatchRecord, type KernelSummary } from './profiler.js';

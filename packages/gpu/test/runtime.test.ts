@@ -69,7 +69,7 @@ describe('dispatch checks', () => {
       "kernel elementwise: binding 'out' (@group(0) @binding(3), var<storage, read_write>) was not passed",
     );
     expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, b: new Float32Array(n) as never } })).toThrow(
-      /binding 'b' .* expects a GPUBuffer; got a Float32Array \(upload it with gpu.upload\(\) first\)/,
+      /binding 'b' .* expects a GPUBuffer or \{ buffer, offset\?, size\? \}; got a Float32Array \(upload it with gpu.upload\(\) first\)/,
     );
     const mapRead = gpu.device.createBuffer({ size: 64, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'staging' });
     expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, a: mapRead } })).toThrow(
@@ -92,6 +92,58 @@ describe('dispatch checks', () => {
     expect(() => gpu.dispatch(add, { ...a, uniforms: { n, m: 1 } })).toThrow('uniform params has no field m; its fields: n');
     expect(() => gpu.dispatch(add, { ...a, uniforms: { n: -1 } })).toThrow('params.n: u32 = -1 is not a u32');
     expect(() => gpu.dispatch(add, { ...a, workgroups: 1e6 })).toThrow(/workgroup count \[1000000, 1, 1\] invalid/);
+  });
+});
+
+describe('binding a range of a buffer', () => {
+  it('reads and writes only the bound bytes', async () => {
+    // a and b live at byte 256 and 512 of one buffer; out at byte 256 of another, poisoned around it.
+    const n = 37;
+    const whole = new Float32Array(256).fill(NaN);
+    const a = Float32Array.from({ length: n }, (_, i) => i);
+    const b = Float32Array.from({ length: n }, (_, i) => 1000 * i);
+    whole.set(a, 64);
+    whole.set(b, 128);
+    const src = gpu.upload(whole, 'range src');
+    const dst = gpu.upload(new Float32Array(192).fill(NaN), 'range dst');
+    gpu.dispatch(add, {
+      bindings: { a: { buffer: src, offset: 256, size: 4 * n }, b: { buffer: src, offset: 512 }, out: { buffer: dst, offset: 256, size: 4 * n } },
+      uniforms: { n },
+      workgroups: 1,
+    });
+    const got = await gpu.read(dst);
+    expect([...got.subarray(64, 64 + n)]).toEqual([...a].map((x, i) => x + b[i]!));
+    expect([...got.subarray(0, 64), ...got.subarray(64 + n)].every(Number.isNaN)).toBe(true);
+    [src, dst].forEach((x) => gpu.release(x));
+  });
+
+  it('names the binding and the fix for a misaligned, out-of-bounds or short range', () => {
+    const n = 16;
+    const big = gpu.buffer(4096);
+    const out = gpu.buffer(4 * n);
+    const bind = (a: unknown) => () => gpu.dispatch(add, { bindings: { a: a as GPUBuffer, b: big, out }, uniforms: { n }, workgroups: 1 });
+    const align = gpu.report.limits.minStorageBufferOffsetAlignment ?? 256;
+    expect(bind({ buffer: big, offset: 4 })).toThrow(
+      `binding 'a' (@group(0) @binding(1), var<storage, read>): offset 4 must be a non-negative multiple of ${align}`,
+    );
+    expect(bind({ buffer: big, offset: 3840, size: 512 })).toThrow(
+      /binding 'a' .*from byte 3840, 512 bytes is not a range of whole 4-byte words inside the buffer/,
+    );
+    expect(bind({ buffer: big, offset: 0, size: 6 })).toThrow(/not a range of whole 4-byte words/);
+    expect(bind({ buffer: new Float32Array(4) })).toThrow(/expects a GPUBuffer or \{ buffer, offset\?, size\? \}; got/);
+    [big, out].forEach((x) => gpu.release(x));
+  });
+
+  it("rejects a range past the adapter's largest binding, saying how to split it", () => {
+    const max = gpu.report.limits.maxStorageBufferBindingSize!;
+    const n = 16;
+    const [b, out] = [gpu.buffer(4 * n), gpu.buffer(4 * n)];
+    // Checked before any GPU work, so a buffer that large is never needed: fake one by its size and usage.
+    const huge = { size: max + 256, usage: GPUBufferUsage.STORAGE, label: 'huge' } as GPUBuffer;
+    expect(() => gpu.dispatch(add, { bindings: { a: huge, b, out }, uniforms: { n }, workgroups: 1 })).toThrow(
+      `over this adapter's maxStorageBufferBindingSize (${max} bytes); bind it in ranges of at most that`,
+    );
+    [b, out].forEach((x) => gpu.release(x));
   });
 });
 

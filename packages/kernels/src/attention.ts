@@ -1,4 +1,7 @@
 import type { Gpu, Kernel } from '@mode/gpu';
+import { Autotuner, type Candidate } from './autotune.js';
+import { autotuner } from './matmul.js';
+import { tuneKey } from './tune-key.js';
 
 /**
  * Multi-head scaled dot-product attention, flash style: per (batch·head) h,
@@ -22,7 +25,7 @@ export interface AttentionProblem {
   mask?: GPUBuffer;
 }
 
-export type AttentionVariantName = 'portable' | 'sg';
+export type AttentionVariantName = 'portable' | 'tiled' | 'sg';
 
 interface Variant {
   forward: string;
@@ -46,6 +49,14 @@ export const ATTENTION_VARIANTS: Record<AttentionVariantName, Variant> = {
     forward: 'attention_fwd',
     dq: 'attention_bwd_dq',
     dkv: 'attention_bwd_dkv',
+    rowsPerWorkgroup: ([x]) => x, // one row per invocation
+    unsupported: (_gpu, p) => (p.d > 256 ? `head dim ${p.d} > 256` : null),
+  },
+  // For GPUs: K/V (or Q/dO) tiles staged in workgroup memory, shared by the workgroup's 64 rows.
+  tiled: {
+    forward: 'attention_fwd_tiled',
+    dq: 'attention_bwd_dq_tiled',
+    dkv: 'attention_bwd_dkv_tiled',
     rowsPerWorkgroup: ([x]) => x, // one row per invocation
     unsupported: (_gpu, p) => (p.d > 256 ? `head dim ${p.d} > 256` : null),
   },
@@ -94,7 +105,49 @@ export function attentionFlops(p: AttentionProblem): number {
   return 4 * p.d * pairs * p.bh;
 }
 
-/** Records the forward pass: writes O and LSE. */
+const candidateChecksum = (gpu: Gpu) =>
+  Autotuner.kernelsChecksum(
+    gpu,
+    'attention',
+    Object.values(ATTENTION_VARIANTS).flatMap((v) => [v.forward, v.dq, v.dkv]),
+  );
+
+/**
+ * The fastest variant for this problem's shape class on this adapter (measured once, then cached).
+ * Timed on the forward pass, on scratch buffers of at most 8 heads × 1024 × 1024: past that
+ * every variant's time grows with rows × keys alike, so the order does not change.
+ */
+export async function chooseAttention(gpu: Gpu, p: AttentionProblem, tuner = autotuner): Promise<AttentionVariantName> {
+  validate(p);
+  const q: AttentionProblem = { bh: Math.min(p.bh, 8), lq: Math.min(p.lq, 1024), lk: Math.min(p.lk ?? p.lq, 1024), d: p.d, causal: p.causal };
+  const key = tuneKey('attention', { bh: q.bh, lq: q.lq, lk: q.lk!, d: q.d }, p.causal ? 'causal' : '');
+  const adapter = Autotuner.adapterId(gpu);
+  const cached = tuner.lookup(adapter, 'attention', candidateChecksum(gpu), key) as AttentionVariantName | null;
+  if (cached && cached in ATTENTION_VARIANTS && !ATTENTION_VARIANTS[cached].unsupported(gpu, p)) return cached;
+  const rows = q.bh * q.lq * q.d;
+  const keys = q.bh * q.lk! * q.d;
+  const scratch = { q: gpu.buffer(4 * rows), k: gpu.buffer(4 * keys), v: gpu.buffer(4 * keys), o: gpu.buffer(4 * rows), lse: gpu.buffer(4 * q.bh * q.lq) };
+  // Inputs of zeros: every variant then does its full work on finite numbers.
+  for (const b of Object.values(scratch)) gpu.write(b, new Float32Array(b.size / 4));
+  // Fastest-first, so that the autotuner stops timing the slow ones early.
+  const candidates: Candidate[] = (['sg', 'tiled', 'portable'] as const).map((name) => ({
+    name,
+    unsupported: ATTENTION_VARIANTS[name].unsupported(gpu, p),
+    time: async () => {
+      const t0 = performance.now();
+      await attentionForward(gpu, scratch.q, scratch.k, scratch.v, scratch.o, scratch.lse, q, name);
+      await gpu.sync();
+      return (performance.now() - t0) / 1e3;
+    },
+  }));
+  try {
+    return (await tuner.pick(adapter, 'attention', candidateChecksum(gpu), key, candidates)) as AttentionVariantName;
+  } finally {
+    Object.values(scratch).forEach((b) => gpu.release(b));
+  }
+}
+
+/** Records the forward pass: writes O and LSE. Without a variant, the autotuned one. */
 export async function attentionForward(
   gpu: Gpu,
   q: GPUBuffer,
@@ -103,8 +156,9 @@ export async function attentionForward(
   o: GPUBuffer,
   lse: GPUBuffer,
   p: AttentionProblem,
-  variant: AttentionVariantName = 'portable',
+  variant?: AttentionVariantName,
 ): Promise<void> {
+  variant ??= await chooseAttention(gpu, p);
   const vt = checkedVariant(gpu, p, variant);
   const kernel = await pipeline(gpu, vt.forward, p, vt.overrides?.(p));
   gpu.dispatch(kernel, {
@@ -116,13 +170,17 @@ export async function attentionForward(
   });
 }
 
-/** Records the backward pass: writes dQ, dK, dV from dO and the forward's O and LSE. */
+/**
+ * Records the backward pass: writes dQ, dK, dV from dO and the forward's O and LSE (any variant's:
+ * they share one contract). Without a variant, the autotuned one.
+ */
 export async function attentionBackward(
   gpu: Gpu,
   t: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; o: GPUBuffer; lse: GPUBuffer; dO: GPUBuffer; dQ: GPUBuffer; dK: GPUBuffer; dV: GPUBuffer },
   p: AttentionProblem,
-  variant: AttentionVariantName = 'portable',
+  variant?: AttentionVariantName,
 ): Promise<void> {
+  variant ??= await chooseAttention(gpu, p);
   const vt = checkedVariant(gpu, p, variant);
   const lk = p.lk ?? p.lq;
   const delta = gpu.buffer(4 * p.bh * p.lq, 'attention delta');

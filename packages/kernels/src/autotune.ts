@@ -30,6 +30,8 @@ interface CacheFile {
   adapters: Record<string, Record<string, FamilyEntry>>;
 }
 
+const kernelSums = new WeakMap<Gpu, Map<string, string>>();
+
 export const tuneCachePath = (): string => process.env.MODE_TUNE_CACHE ?? join(homedir(), '.cache', 'mode', 'autotune.json');
 
 export class Autotuner {
@@ -56,6 +58,18 @@ export class Autotuner {
     return h.digest('hex').slice(0, 16);
   }
 
+  /** `checksum` of these kernels' WGSL as this Gpu loads them, read once per Gpu and family (a new Gpu sees edited kernels). */
+  static kernelsChecksum(gpu: Gpu, family: string, kernels: string[]): string {
+    let byFamily = kernelSums.get(gpu);
+    if (!byFamily) kernelSums.set(gpu, (byFamily = new Map()));
+    let sum = byFamily.get(family);
+    if (!sum) {
+      sum = Autotuner.checksum(Object.fromEntries(kernels.map((k) => [k, readFileSync(join(gpu.kernelsDir, `${k}.wgsl`), 'utf8')])));
+      byFamily.set(family, sum);
+    }
+    return sum;
+  }
+
   /** The cached choice for `key` (null when absent or measured with other candidate sources). */
   lookup(adapter: string, family: string, checksum: string, key: string): string | null {
     if (this.retune) return null;
@@ -78,7 +92,13 @@ export class Autotuner {
     const fresh = entry?.checksum === checksum ? entry : undefined;
     const seconds: Record<string, number> = {};
     for (const c of supported) {
-      await c.time(); // first run compiles and warms caches
+      const first = await c.time(); // compiles and warms caches
+      // A candidate whose first run (compile included) is already 8× the best so far cannot win: not timed further.
+      const best = Math.min(...Object.values(seconds));
+      if (first > 8 * best) {
+        seconds[c.name] = first;
+        continue;
+      }
       const runs = [await c.time(), await c.time(), await c.time()];
       seconds[c.name] = Math.min(...runs);
     }

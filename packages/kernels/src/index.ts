@@ -42,6 +42,7 @@ export {
   attentionReference,
   attentionBackwardReference,
   attentionFlops,
+  chooseAttention,
   ATTENTION_VARIANTS,
   type AttentionProblem,
   type AttentionVariantName,

@@ -1,4 +1,7 @@
 import type { Gpu } from '@mode/gpu';
+import { Autotuner, type Candidate } from './autotune.js';
+import { autotuner } from './matmul.js';
+import { tuneKey } from './tune-key.js';
 
 /**
  * InfoNCE with logits Z = s·X·Yᵀ, s = exp(logit_scale) (OpenCLIP's parametrisation).
@@ -6,9 +9,10 @@ import type { Gpu } from '@mode/gpu';
  * - one-directional (DeCLIP's nearest-neighbour and gathered negatives): loss = mean_i CE(z_i, t_i)
  *   for b queries against m keys, t_i from `targets`.
  * Both never store the b×m logits: statistics and gradients recompute them tile by tile. Variants
- * (INFONCE_VARIANTS): `portable` (any adapter, any d), `sg` (subgroups of 8, the same passes
- * register-blocked) and `sg_chunk` (subgroups of 8: the logits' columns in chunks, 4 passes over
- * them for loss and both gradients instead of 6; the default where supported).
+ * (INFONCE_VARIANTS): `portable` (any adapter, any d), `tiled` (the same passes with rows of y
+ * staged in workgroup memory, for GPUs), `sg` (subgroups of 8, the same passes register-blocked)
+ * and `sg_chunk` (subgroups of 8: the logits' columns in chunks, 4 passes over them for loss and
+ * both gradients instead of 6). The autotuner picks one per adapter and shape class.
  */
 export interface InfoNCEProblem {
   b: number;
@@ -44,7 +48,7 @@ function validate(p: InfoNCEProblem): void {
   if (p.symmetric && p.b !== p.m) throw new Error(`infoNCE: the symmetric loss pairs row i of x with row i of y, so b (${p.b}) must equal m (${p.m})`);
 }
 
-export type InfoNCEVariantName = 'portable' | 'sg' | 'sg_chunk';
+export type InfoNCEVariantName = 'portable' | 'tiled' | 'sg' | 'sg_chunk';
 
 interface Variant {
   /** How the passes are organised: see `recomputed` and `chunked` below. */
@@ -66,7 +70,7 @@ function subgroup8(gpu: Gpu): string | null {
 }
 const sgUnsupported = (gpu: Gpu, p: InfoNCEProblem) => subgroup8(gpu) ?? (p.d % 64 === 0 ? null : `d = ${p.d} is not a multiple of 64`);
 
-/** The variants, in order of preference: the default is the first one the adapter and problem support. */
+/** The variants, fastest first on CPU-like adapters (the autotuner times them in this order). */
 export const INFONCE_VARIANTS: Record<InfoNCEVariantName, Variant> = {
   sg_chunk: {
     scheme: 'chunked',
@@ -81,6 +85,14 @@ export const INFONCE_VARIANTS: Record<InfoNCEVariantName, Variant> = {
     unsupported: sgUnsupported,
     passes: (p, backward) => (p.symmetric ? 2 : 1) + (backward ? 4 : 0),
     passesText: 'forward 2 (row and column log-sum-exp: S each), forward+backward 6 (+ S and G·Y for dX, S and Gᵀ·X for dY)',
+  },
+  tiled: {
+    scheme: 'recompute',
+    kernels: ['infonce_lse_tiled', 'infonce_grad_tiled'],
+    // A tile must hold at least one row of y (infonce_grad_tiled's 3968 floats).
+    unsupported: (_gpu, p) => (p.d > 3968 ? `d = ${p.d} is over 3968 (one row of y per workgroup-memory tile)` : null),
+    passes: (p, backward) => (p.symmetric ? 2 : 1) + (backward ? 4 : 0),
+    passesText: 'as sg',
   },
   portable: {
     scheme: 'recompute',
@@ -102,8 +114,44 @@ export function infoNCEFlops(p: InfoNCEProblem, backward: boolean, variant: Info
 }
 
 /** The default variant: the first supported one in INFONCE_VARIANTS' order (portable always is). */
-export function chooseInfoNCE(gpu: Gpu, p: InfoNCEProblem): InfoNCEVariantName {
-  return (Object.keys(INFONCE_VARIANTS) as InfoNCEVariantName[]).find((v) => !infoNCEUnsupported(gpu, v, p))!;
+const candidateChecksum = (gpu: Gpu) =>
+  Autotuner.kernelsChecksum(
+    gpu,
+    'infonce',
+    Object.values(INFONCE_VARIANTS).flatMap((v) => v.kernels),
+  );
+
+/**
+ * The fastest variant for this problem's shape class on this adapter (measured once, then cached).
+ * Timed on loss and both gradients on scratch buffers of at most 1024 × 1024 × d: past that
+ * every variant's time grows as b·m, so the order does not change.
+ */
+export async function chooseInfoNCE(gpu: Gpu, p: InfoNCEProblem, tuner = autotuner): Promise<InfoNCEVariantName> {
+  validate(p);
+  const q: InfoNCEProblem = { ...p, b: Math.min(p.b, 1024), m: p.symmetric ? Math.min(p.b, 1024) : Math.min(p.m, 1024) };
+  const key = tuneKey('infonce', { b: q.b, m: q.m, d: q.d }, p.symmetric ? 'symmetric' : 'one-way');
+  const adapter = Autotuner.adapterId(gpu);
+  const cached = tuner.lookup(adapter, 'infonce', candidateChecksum(gpu), key) as InfoNCEVariantName | null;
+  if (cached && cached in INFONCE_VARIANTS && !infoNCEUnsupported(gpu, cached, p)) return cached;
+  const inp = { x: gpu.buffer(4 * q.b * q.d), y: gpu.buffer(4 * q.m * q.d), logitScale: gpu.buffer(4) };
+  const out = { loss: gpu.buffer(8), dx: gpu.buffer(4 * q.b * q.d), dy: gpu.buffer(4 * q.m * q.d) };
+  // Inputs of zeros (logit scale 1): every variant then does its full work on finite numbers.
+  for (const b of Object.values(inp)) gpu.write(b, new Float32Array(b.size / 4));
+  const candidates: Candidate[] = (Object.keys(INFONCE_VARIANTS) as InfoNCEVariantName[]).map((name) => ({
+    name,
+    unsupported: infoNCEUnsupported(gpu, name, p),
+    time: async () => {
+      const t0 = performance.now();
+      await infoNCE(gpu, inp, q, out, name);
+      await gpu.sync();
+      return (performance.now() - t0) / 1e3;
+    },
+  }));
+  try {
+    return (await tuner.pick(adapter, 'infonce', candidateChecksum(gpu), key, candidates)) as InfoNCEVariantName;
+  } finally {
+    [...Object.values(inp), ...Object.values(out)].forEach((b) => gpu.release(b));
+  }
 }
 
 const aranges = new WeakMap<Gpu, Map<number, GPUBuffer>>();
@@ -152,18 +200,19 @@ interface Shares {
 }
 
 /**
- * Records the loss (and, when dx/dy are given, the gradients) of one InfoNCE problem.
- * `options.chunkColumns` sets the chunked scheme's chunk width (tests use it to cross chunk edges).
+ * Records the loss (and, when dx/dy are given, the gradients) of one InfoNCE problem, with the
+ * given variant or else the autotuned one. `options.chunkColumns` sets the chunked scheme's chunk width (tests use it to cross chunk edges).
  */
 export async function infoNCE(
   gpu: Gpu,
   inp: InfoNCEInputs,
   p: InfoNCEProblem,
   out: InfoNCEOutputs,
-  variant: InfoNCEVariantName = chooseInfoNCE(gpu, p),
+  variant?: InfoNCEVariantName,
   options: { chunkColumns?: number } = {},
 ): Promise<void> {
   validate(p);
+  variant ??= await chooseInfoNCE(gpu, p);
   const vt = INFONCE_VARIANTS[variant];
   const why = vt.unsupported(gpu, p);
   if (why) throw new Error(`infoNCE variant ${variant}: ${why}`);

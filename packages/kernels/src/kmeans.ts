@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Gpu, Kernel } from '@mode/gpu';
 import { Autotuner, type Candidate } from './autotune.js';
 import { autotuner } from './matmul.js';
@@ -164,17 +162,8 @@ export async function kmeansAssignWith(
   if (cnorm) gpu.release(cnorm);
 }
 
-// Per device: read the sources once per Gpu (a new Gpu sees edited kernels).
-const checksums = new WeakMap<Gpu, string>();
-function candidateChecksum(gpu: Gpu): string {
-  let sum = checksums.get(gpu);
-  if (!sum) {
-    const kernels = [...Object.values(KMEANS_ASSIGN_VARIANTS).map((v) => v.kernel), 'kmeans_norms'];
-    sum = Autotuner.checksum(Object.fromEntries(kernels.map((k) => [k, readFileSync(join(gpu.kernelsDir, `${k}.wgsl`), 'utf8')])));
-    checksums.set(gpu, sum);
-  }
-  return sum;
-}
+const candidateChecksum = (gpu: Gpu) =>
+  Autotuner.kernelsChecksum(gpu, 'kmeans_assign', [...Object.values(KMEANS_ASSIGN_VARIANTS).map((v) => v.kernel), 'kmeans_norms']);
 
 /**
  * Points the autotuner measures on: time per point does not depend on n once every thread has

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Gpu, Kernel } from '@mode/gpu';
 import { Autotuner, type Candidate } from './autotune.js';
 import { tuneKey } from './tune-key.js';
@@ -115,20 +113,13 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
   });
 }
 
-// Per device: read the sources once per Gpu (a new Gpu sees edited kernels).
-const checksums = new WeakMap<Gpu, string>();
 /** Checksum of the matmul candidate set as this Gpu loads it: a changed kernel invalidates the cache. */
-function candidateChecksum(gpu: Gpu): string {
-  let sum = checksums.get(gpu);
-  if (!sum) {
-    const files = Object.fromEntries(
-      Object.entries(MATMUL_VARIANTS).map(([name, v]) => [name, readFileSync(join(gpu.kernelsDir, `${v.kernel}.wgsl`), 'utf8')]),
-    );
-    sum = Autotuner.checksum(files);
-    checksums.set(gpu, sum);
-  }
-  return sum;
-}
+const candidateChecksum = (gpu: Gpu) =>
+  Autotuner.kernelsChecksum(
+    gpu,
+    'matmul',
+    Object.values(MATMUL_VARIANTS).map((v) => v.kernel),
+  );
 
 export const autotuner = new Autotuner();
 

@@ -174,9 +174,11 @@ export const SELFTEST_CHECKS: Check[] = [
   kmeansAssignCheck('sg', { n: 129, k: 33, d: 36 }),
   kmeansUpdateCheck({ n: 1000, k: 33, d: 7 }),
   infoNCECheck('portable', { b: 33, m: 33, d: 17, symmetric: true }),
+  infoNCECheck('tiled', { b: 70, m: 70, d: 65, symmetric: true }),
   infoNCECheck('sg', { b: 33, m: 33, d: 128, symmetric: true }),
   infoNCECheck('sg_chunk', { b: 33, m: 33, d: 128, symmetric: true }),
   attentionCheck('portable', { bh: 2, lq: 33, d: 7, causal: true }),
+  attentionCheck('tiled', { bh: 2, lq: 70, d: 40, causal: true }),
   attentionCheck('sg', { bh: 2, lq: 65, d: 64, causal: true }),
   softmaxCheck(33, 127, true),
 ];

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gpu } from '@mode/gpu';
 import {
@@ -6,6 +9,8 @@ import {
   attentionBackwardReference,
   attentionForward,
   attentionReference,
+  Autotuner,
+  chooseAttention,
   freshSeed,
   nanArray,
   randomArray,
@@ -75,6 +80,8 @@ const cases: Case[] = [
   { bh: 4, heads: 2, lq: 33, d: 32, padded: 5 },
   { bh: 2, heads: 1, lq: 17, d: 8, causal: true, padded: 3 },
   { bh: 1, lq: 127, d: 64 },
+  // d = 100: 20-key tiles in the tiled variant, the last one partial.
+  { bh: 1, lq: 70, lk: 45, d: 100, causal: true },
 ];
 
 for (const variant of Object.keys(ATTENTION_VARIANTS) as AttentionVariantName[]) {
@@ -107,5 +114,19 @@ describe('attention checks can fail', () => {
     const right = attentionReference(q!, k!, v!, p).o;
     const wrong = attentionReference(q!, k!, v!, { ...p, scale: 0.9 }).o;
     expect(relativeError(Float32Array.from(wrong), right)).toBeGreaterThan(1e-4);
+  });
+});
+
+describe('attention autotuning', () => {
+  it('picks a variant that can run the problem, and reads it back from the cache', async () => {
+    const tuner = new Autotuner(join(mkdtempSync(join(tmpdir(), 'mode-tune-')), 'cache.json'));
+    // d = 100: the subgroup variant (d 32 or 64) cannot run it.
+    const p = { bh: 2, lq: 70, lk: 45, d: 100, causal: true };
+    const chosen = await chooseAttention(gpu, p, tuner);
+    expect(['portable', 'tiled']).toContain(chosen);
+    expect(tuner.log.at(-1)).toMatchObject({ variant: chosen, cached: false, skipped: [expect.stringMatching(/^sg: /)] });
+    expect(await chooseAttention(gpu, p, tuner)).toBe(chosen);
+    const q = { bh: 2, lq: 64, d: 64 };
+    expect(ATTENTION_VARIANTS[await chooseAttention(gpu, q, tuner)].unsupported(gpu, q)).toBeNull();
   });
 });

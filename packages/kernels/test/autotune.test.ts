@@ -51,6 +51,14 @@ describe('Autotuner', () => {
     expect(JSON.parse(readFileSync(path, 'utf8')).adapters.adapter.fam.choices.key.variant).toBe('a');
   });
 
+  it('stops timing a candidate whose first run is already 8× the best, but keeps timing a close one', async () => {
+    const calls: Record<string, number> = { fast: 0, close: 0, hopeless: 0 };
+    const counted = (name: string, seconds: number): Candidate => ({ name, unsupported: null, time: async () => (calls[name]!++, seconds) });
+    const tuner = new Autotuner(join(tmp(), 'c.json'));
+    expect(await tuner.pick('a', 'f', 's', 'k', [counted('fast', 1), counted('close', 7.9), counted('hopeless', 8.1)])).toBe('fast');
+    expect(calls).toEqual({ fast: 4, close: 4, hopeless: 1 });
+  });
+
   it('with nothing supported, says why for each candidate', async () => {
     await expect(new Autotuner(join(tmp(), 'c.json')).pick('a', 'f', 's', 'k', [fixed('x', 1, 'needs f16')])).rejects.toThrow(
       'no variant can run this problem here (x: needs f16)',

@@ -47,7 +47,9 @@ async function run(variant: InfoNCEVariantName, p: InfoNCEProblem, logitScale: n
   if (backward) {
     errors.dx = relativeError(await gpu.read(out.dx!), ref.dx);
     errors.dy = relativeError(await gpu.read(out.dy!), ref.dy);
-    errors.dLogitScale = relativeError([dLogitScale!], [ref.dLogitScale]);
+    // ∂loss/∂logit_scale sums terms that cancel: near zero, float32 rounding is a large fraction of
+    // it (seen: 1.3e-4 of a small value at b = 3). Measured against at least 0.05 (losses are O(1)).
+    errors.dLogitScale = Math.abs(dLogitScale! - ref.dLogitScale) / Math.max(Math.abs(ref.dLogitScale), 0.05);
   } else {
     errors.dLogitScaleIsZero = dLogitScale === 0 ? 0 : Infinity;
   }
@@ -108,15 +110,14 @@ describe('infoNCE variants', () => {
     await expect(infoNCE(gpu, g, { b: 2, m: 3, d: 2, symmetric: true }, { loss: gpu.buffer(8) })).rejects.toThrow(/b \(2\) must equal m \(3\)/);
   });
 
-  it('an unsupported variant is refused with its reason; the default falls back to portable', async () => {
+  it('an unsupported variant is refused with its reason; the autotuned default is one that can run', async () => {
     const p = { b: 3, m: 3, d: 7, symmetric: true };
     const g = { x: gpu.buffer(4 * 21), y: gpu.buffer(4 * 21), logitScale: gpu.buffer(4) };
     for (const v of ['sg', 'sg_chunk'] as const)
       await expect(infoNCE(gpu, g, p, { loss: gpu.buffer(8) }, v)).rejects.toThrow(new RegExp(`infoNCE variant ${v}: .*(multiple of 64|subgroup)`));
-    expect(chooseInfoNCE(gpu, p)).toBe('portable');
-    // Where the adapter has 8-wide subgroups (lavapipe), d = 512 runs the chunked subgroup kernels.
+    expect(['portable', 'tiled']).toContain(await chooseInfoNCE(gpu, p));
     const big = { b: 8, m: 8, d: 512, symmetric: true };
-    expect(chooseInfoNCE(gpu, big)).toBe(infoNCEUnsupported(gpu, 'sg_chunk', big) ? 'portable' : 'sg_chunk');
+    expect(infoNCEUnsupported(gpu, await chooseInfoNCE(gpu, big), big)).toBeNull();
     await expect(infoNCE(gpu, g, big, { loss: gpu.buffer(8) }, 'portable', { chunkColumns: 48 })).rejects.toThrow(/multiple of 32, got 48/);
   });
 
