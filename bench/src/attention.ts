@@ -15,11 +15,27 @@ import { textTable, writeTrace } from './results.js';
 import type { Suite } from './suites.js';
 import { timeAsync } from './timing.js';
 
-const BH = 8;
+const BH_SWEEP = 8;
+
+interface Case {
+  bh: number;
+  L: number;
+  causal: boolean;
+  /** Whose shape this is, when it is a model's. */
+  model?: string;
+}
+
+// The trainer's attention (see matmul.ts): the ViT's 64 tokens × 3 heads × batch 64, and the text
+// tower's 32 causal tokens × 4 heads × batch 64; head dim 64 in both.
+const TRAINER: Case[] = [
+  { bh: 192, L: 64, causal: false, model: 'ViT' },
+  { bh: 256, L: 32, causal: true, model: 'text' },
+];
 const D = 64;
 
 export const suite: Suite = {
-  description: 'flash attention (forward, forward+backward) L = 64–1024, d = 64, vs unfused matmul+softmax, the portable kernel and the peers',
+  description:
+    'flash attention (forward, forward+backward) L = 64–1024 and the trainer’s shapes, d = 64, vs unfused matmul+softmax, the portable kernel and the peers',
   async run(options) {
     const gpu = await Gpu.open({ profile: !!options.trace });
     autotuner.retune = !!options.retune;
@@ -27,75 +43,77 @@ export const suite: Suite = {
       const { peers, notes } = await openPeers(gpu);
       notes.forEach((n) => console.log(`peer ${n}`));
       const lengths = options.headline ? [1024] : options.quick ? [256, 1024] : [64, 128, 256, 512, 1024];
+      const cases: Case[] = [
+        ...lengths.flatMap((L) => (options.headline ? [false] : [false, true]).map((causal) => ({ bh: BH_SWEEP, L, causal }))),
+        ...(options.quick && !options.headline ? [] : TRAINER),
+      ];
       const rows: Record<string, string | number | null>[] = [];
-      for (const L of lengths) {
-        for (const causal of options.headline ? [false] : [false, true]) {
-          const p: AttentionProblem = { bh: BH, lq: L, d: D, causal };
-          const n = BH * L * D;
-          const random = () => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
-          const t = {
-            q: gpu.upload(random()),
-            k: gpu.upload(random()),
-            v: gpu.upload(random()),
-            dO: gpu.upload(random()),
-            o: gpu.buffer(4 * n),
-            lse: gpu.buffer(4 * BH * L),
-            dQ: gpu.buffer(4 * n),
-            dK: gpu.buffer(4 * n),
-            dV: gpu.buffer(4 * n),
-          };
-          const variant = await chooseAttention(gpu, p);
-          const fwd = (v: AttentionVariantName) => async () => (await attentionForward(gpu, t.q, t.k, t.v, t.o, t.lse, p, v), gpu.sync());
-          const fwdBwd = (v: AttentionVariantName) => async () => (
-            await attentionForward(gpu, t.q, t.k, t.v, t.o, t.lse, p, v),
-            await attentionBackward(gpu, t, p, v),
-            gpu.sync()
-          );
+      for (const { bh: BH, L, causal, model } of cases) {
+        const p: AttentionProblem = { bh: BH, lq: L, d: D, causal };
+        const n = BH * L * D;
+        const random = () => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+        const t = {
+          q: gpu.upload(random()),
+          k: gpu.upload(random()),
+          v: gpu.upload(random()),
+          dO: gpu.upload(random()),
+          o: gpu.buffer(4 * n),
+          lse: gpu.buffer(4 * BH * L),
+          dQ: gpu.buffer(4 * n),
+          dK: gpu.buffer(4 * n),
+          dV: gpu.buffer(4 * n),
+        };
+        const variant = await chooseAttention(gpu, p);
+        const fwd = (v: AttentionVariantName) => async () => (await attentionForward(gpu, t.q, t.k, t.v, t.o, t.lse, p, v), gpu.sync());
+        const fwdBwd = (v: AttentionVariantName) => async () => (
+          await attentionForward(gpu, t.q, t.k, t.v, t.o, t.lse, p, v),
+          await attentionBackward(gpu, t, p, v),
+          gpu.sync()
+        );
 
-          // Unfused: S = Q·Kᵀ (batched A·Bᵀ), P = softmax(S/√d), O = P·V (batched A·B); S and P are BH·L² floats.
-          const s = gpu.buffer(4 * BH * L * L);
-          const pr = gpu.buffer(4 * BH * L * L);
-          const mm = { m: L, n: L, k: D, batch: BH, transB: true };
-          const pv = { m: L, n: D, k: L, batch: BH };
-          const unfused = async () => {
-            await matmulWith(gpu, 'sg_bt', t.q, t.k, s, mm);
-            await softmax(gpu, s, pr, { rows: BH * L, n: L, scale: 1 / Math.sqrt(D), causal });
-            await matmulWith(gpu, 'sg', pr, t.v, t.o, pv);
-            await gpu.sync();
-          };
-          const flops = attentionFlops(p);
-          const label = `${BH}×${L}×${D}${causal ? ' causal' : ''}`;
-          const row = await compareRow(
-            { label: `fwd ${label}`, flops, ours: { variant, run: fwd(variant) }, naive: fwd('portable'), peer: (peer) => peer.attention?.(BH, L, D, causal) },
-            peers,
-            { quick: options.quick },
-          );
-          const un = await timeAsync(unfused, { maxTime: options.quick ? 0.3 : 1.5, minSamples: options.quick ? 2 : 5 });
-          row['unfused GFLOP/s'] = flops / un.median / 1e9;
-          row['× unfused'] = un.median / ((row['ms (median)'] as number) / 1e3);
-          // Memory the fused pass needs beyond its inputs and outputs: O(L·d) (the LSE), against the unfused 2·BH·L².
-          row['unfused scratch MiB'] = (2 * 4 * BH * L * L) / 2 ** 20;
-          row['fused scratch MiB'] = (4 * BH * L) / 2 ** 20;
-          rows.push(row);
-          console.log(
-            Object.entries(row)
-              .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toPrecision(3) : v}`)
-              .join('  '),
-          );
+        // Unfused: S = Q·Kᵀ (batched A·Bᵀ), P = softmax(S/√d), O = P·V (batched A·B); S and P are BH·L² floats.
+        const s = gpu.buffer(4 * BH * L * L);
+        const pr = gpu.buffer(4 * BH * L * L);
+        const mm = { m: L, n: L, k: D, batch: BH, transB: true };
+        const pv = { m: L, n: D, k: L, batch: BH };
+        const unfused = async () => {
+          await matmulWith(gpu, 'sg_bt', t.q, t.k, s, mm);
+          await softmax(gpu, s, pr, { rows: BH * L, n: L, scale: 1 / Math.sqrt(D), causal });
+          await matmulWith(gpu, 'sg', pr, t.v, t.o, pv);
+          await gpu.sync();
+        };
+        const flops = attentionFlops(p);
+        const label = `${model ? `${model} ` : ''}${BH}×${L}×${D}${causal ? ' causal' : ''}`;
+        const row = await compareRow(
+          { label: `fwd ${label}`, flops, ours: { variant, run: fwd(variant) }, naive: fwd('portable'), peer: (peer) => peer.attention?.(BH, L, D, causal) },
+          peers,
+          { quick: options.quick },
+        );
+        const un = await timeAsync(unfused, { maxTime: options.quick ? 0.3 : 1.5, minSamples: options.quick ? 2 : 5 });
+        row['unfused GFLOP/s'] = flops / un.median / 1e9;
+        row['× unfused'] = un.median / ((row['ms (median)'] as number) / 1e3);
+        // Memory the fused pass needs beyond its inputs and outputs: O(L·d) (the LSE), against the unfused 2·BH·L².
+        row['unfused scratch MiB'] = (2 * 4 * BH * L * L) / 2 ** 20;
+        row['fused scratch MiB'] = (4 * BH * L) / 2 ** 20;
+        rows.push(row);
+        console.log(
+          Object.entries(row)
+            .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toPrecision(3) : v}`)
+            .join('  '),
+        );
 
-          const both = await compareRow(
-            { label: `fwd+bwd ${label}`, flops: flops * 4.5, ours: { variant, run: fwdBwd(variant) }, naive: fwdBwd('portable'), peer: () => undefined },
-            [],
-            { quick: options.quick },
-          );
-          rows.push(both);
-          console.log(
-            Object.entries(both)
-              .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toPrecision(3) : v}`)
-              .join('  '),
-          );
-          [...Object.values(t), s, pr].forEach((b) => gpu.release(b));
-        }
+        const both = await compareRow(
+          { label: `fwd+bwd ${label}`, flops: flops * 4.5, ours: { variant, run: fwdBwd(variant) }, naive: fwdBwd('portable'), peer: () => undefined },
+          [],
+          { quick: options.quick },
+        );
+        rows.push(both);
+        console.log(
+          Object.entries(both)
+            .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toPrecision(3) : v}`)
+            .join('  '),
+        );
+        [...Object.values(t), s, pr].forEach((b) => gpu.release(b));
       }
       const results = {
         suite: 'attention',
