@@ -1,4 +1,4 @@
-import type { Gpu, Kernel } from '@mode/gpu';
+import type { BufferRange, Gpu, Kernel } from '@mode/gpu';
 import { Autotuner, type Candidate } from './autotune.js';
 import { autotuner } from './matmul.js';
 import { pow2Class, tuneKey } from './tune-key.js';
@@ -13,13 +13,14 @@ import { pow2Class, tuneKey } from './tune-key.js';
  * assignment; ‖x‖² is added inside the assignment kernels, once per point. Ties: the lowest
  * centre index wins (among distances equal in float32).
  *
- * Storage buffers bind whole here, and adapters cap one binding (lavapipe: 128 MiB), so points
- * larger than that go in chunks: call once per chunk with `first` = the chunk's first point
- * (assignment writes index/distance at first…first+n−1; the update reads assignments there and
- * adds to the previous chunks' sums with `accumulate`). `kmeansChunkRows` gives the largest chunk.
+ * Adapters cap one storage binding (lavapipe: 128 MiB) but not a buffer (4 GiB): points larger
+ * than a binding are bound in ranges of `kmeansChunkRows` rows, one dispatch each, inside these
+ * wrappers. A caller may still pass its points in several buffers: call once per buffer with
+ * `first` = its first point (assignment writes index/distance at first…first+n−1; the update reads
+ * assignments there and adds to the previous calls' sums with `accumulate`).
  */
 export interface KmeansProblem {
-  /** Points in this call (this chunk). */
+  /** Points in this call. */
   n: number;
   k: number;
   d: number;
@@ -75,9 +76,29 @@ export function kmeansAssignUnsupported(gpu: Gpu, name: KmeansAssignVariantName,
 const maxBinding = (gpu: Gpu) => gpu.report.limits.maxStorageBufferBindingSize ?? 134217728;
 const maxWorkgroups = (gpu: Gpu) => gpu.report.limits.maxComputeWorkgroupsPerDimension ?? 65535;
 
-/** The most points of dimension d one call can take: one binding holds at most the adapter's maxStorageBufferBindingSize. */
+/**
+ * Points of dimension d per bound range: as many as one binding holds (the adapter's
+ * maxStorageBufferBindingSize), in whole multiples of 64 so that each range starts on a 256-byte
+ * boundary (minStorageBufferOffsetAlignment).
+ */
 export function kmeansChunkRows(gpu: Gpu, d: number): number {
-  return Math.floor(maxBinding(gpu) / (4 * d));
+  const align = gpu.report.limits.minStorageBufferOffsetAlignment ?? 256;
+  const unit = align / gcd(align, 4 * d); // rows whose bytes are a multiple of the alignment
+  return Math.max(unit, Math.floor(maxBinding(gpu) / (4 * d) / unit) * unit);
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/** The points as bindings of at most kmeansChunkRows rows each (the whole buffer when it fits one). */
+function pointRanges(gpu: Gpu, points: GPUBuffer, p: KmeansProblem): { points: GPUBuffer | BufferRange; at: number; n: number }[] {
+  if (points.size <= maxBinding(gpu)) return [{ points, at: 0, n: p.n }];
+  const rows = kmeansChunkRows(gpu, p.d);
+  const out = [];
+  for (let at = 0; at < p.n; at += rows) {
+    const n = Math.min(rows, p.n - at);
+    out.push({ points: { buffer: points, offset: 4 * at * p.d, size: 4 * n * p.d }, at, n });
+  }
+  return out;
 }
 
 function validate(gpu: Gpu, what: string, p: KmeansProblem): void {
@@ -87,12 +108,6 @@ function validate(gpu: Gpu, what: string, p: KmeansProblem): void {
   const first = p.first ?? 0;
   if (!Number.isInteger(first) || first < 0) throw new Error(`${what}: first must be a non-negative integer, got ${first}`);
   const limit = maxBinding(gpu);
-  if (4 * p.n * p.d > limit) {
-    throw new Error(
-      `${what}: ${p.n} points × d = ${p.d} is ${4 * p.n * p.d} bytes, over this adapter's ${limit}-byte storage binding limit; ` +
-        `pass the points in chunks of at most kmeansChunkRows(gpu, d) = ${kmeansChunkRows(gpu, p.d)} rows, each call with first = its first point`,
-    );
-  }
   if (4 * p.k * p.d > limit) throw new Error(`${what}: k = ${p.k} centres × d = ${p.d} exceed the ${limit}-byte storage binding limit`);
   if (4 * (first + p.n) > limit) throw new Error(`${what}: first + n = ${first + p.n} outputs exceed the ${limit}-byte storage binding limit`);
 }
@@ -138,7 +153,7 @@ export async function kmeansAssignWith(
   if (why) throw new Error(`kmeans assign variant ${name} cannot run ${dims(p)}: ${why}`);
   const v = KMEANS_ASSIGN_VARIANTS[name];
   const kernel: Kernel = await gpu.kernel(v.kernel);
-  const bindings: Record<string, GPUBuffer> = { points, centres, index: out.index, dist: out.distance };
+  const bindings: Record<string, GPUBuffer | BufferRange> = { centres, index: out.index, dist: out.distance };
   let cnorm: GPUBuffer | null = null;
   if (v.usesNorms) {
     cnorm = gpu.buffer(4 * p.k, 'kmeans centre norms');
@@ -148,15 +163,17 @@ export async function kmeansAssignWith(
   // One dispatch covers at most maxComputeWorkgroupsPerDimension workgroups: split along the points.
   const per = v.pointsPerWorkgroup(kernel.workgroupSize);
   const rowsPerDispatch = per * maxWorkgroups(gpu);
-  for (let row0 = 0; row0 < p.n; row0 += rowsPerDispatch) {
-    const rows = Math.min(rowsPerDispatch, p.n - row0);
-    gpu.dispatch(kernel, {
-      bindings,
-      uniforms: { n: p.n, k: p.k, d: p.d, first, row0 },
-      workgroups: Math.ceil(rows / per),
-      work: { flops: 2 * rows * p.k * p.d },
-      label: `kmeans assign ${name} ${dims({ ...p, n: rows })}`,
-    });
+  for (const range of pointRanges(gpu, points, p)) {
+    for (let row0 = 0; row0 < range.n; row0 += rowsPerDispatch) {
+      const rows = Math.min(rowsPerDispatch, range.n - row0);
+      gpu.dispatch(kernel, {
+        bindings: { ...bindings, points: range.points },
+        uniforms: { n: range.n, k: p.k, d: p.d, first: first + range.at, row0 },
+        workgroups: Math.ceil(rows / per),
+        work: { flops: 2 * rows * p.k * p.d },
+        label: `kmeans assign ${name} ${dims({ ...p, n: rows })}`,
+      });
+    }
   }
   // Safe before the dispatches run: whatever reuses it is recorded (and so runs) after them.
   if (cnorm) gpu.release(cnorm);
@@ -235,13 +252,6 @@ const UPDATE_CLUSTER_CHUNK = 4096;
  */
 export async function recordKmeansUpdate(gpu: Gpu, points: GPUBuffer, assignments: GPUBuffer, out: KmeansUpdateOut, p: KmeansUpdateProblem): Promise<void> {
   validate(gpu, 'kmeansUpdate', p);
-  const blocks = Math.ceil(p.n / UPDATE_BLOCK);
-  if (blocks > maxWorkgroups(gpu))
-    throw new Error(`kmeansUpdate: n = ${p.n} points in one call is over ${UPDATE_BLOCK * maxWorkgroups(gpu)}; pass fewer per chunk`);
-  if (4 * p.k * blocks > maxBinding(gpu))
-    throw new Error(
-      `kmeansUpdate: the k × ${blocks}-block histogram (${4 * p.k * blocks} bytes) is over the storage binding limit; pass fewer points per chunk`,
-    );
   const first = p.first ?? 0;
   checkSizes('kmeansUpdate', [
     ['points (n×d f32)', points, 4 * p.n * p.d],
@@ -250,6 +260,20 @@ export async function recordKmeansUpdate(gpu: Gpu, points: GPUBuffer, assignment
     ['counts (k u32)', out.counts, 4 * p.k],
     ['centres (k×d f32)', out.centres, 4 * p.k * p.d],
   ]);
+  // Ranges after the first add to its sums: the same fixed-order sums, so still bit-identical run to run.
+  for (const [i, range] of pointRanges(gpu, points, p).entries())
+    await updateRange(gpu, range.points, assignments, out, { ...p, n: range.n, first: first + range.at, accumulate: p.accumulate || i > 0 });
+}
+
+async function updateRange(gpu: Gpu, points: GPUBuffer | BufferRange, assignments: GPUBuffer, out: KmeansUpdateOut, p: KmeansUpdateProblem): Promise<void> {
+  const blocks = Math.ceil(p.n / UPDATE_BLOCK);
+  if (blocks > maxWorkgroups(gpu))
+    throw new Error(`kmeansUpdate: n = ${p.n} points in one call is over ${UPDATE_BLOCK * maxWorkgroups(gpu)}; pass fewer per call`);
+  if (4 * p.k * blocks > maxBinding(gpu))
+    throw new Error(
+      `kmeansUpdate: the k × ${blocks}-block histogram (${4 * p.k * blocks} bytes) is over the storage binding limit; pass fewer points per call`,
+    );
+  const first = p.first ?? 0;
   const accumulate = p.accumulate ? 1 : 0;
   const hist = gpu.buffer(4 * p.k * blocks, 'kmeans histogram');
   const offsets = gpu.buffer(4 * (p.k + 1), 'kmeans offsets');

@@ -13,6 +13,7 @@ import {
   kmeansAssignReference,
   kmeansAssignUnsupported,
   kmeansAssignWith,
+  kmeansChunkRows,
   kmeansUpdate,
   kmeansUpdateReference,
   nanArray,
@@ -281,10 +282,40 @@ describe('kmeans checks can fail', () => {
       /n must be a positive integer, got 0/,
     );
     await expect(kmeansAssignWith(gpu, 'naive', b, b, { index: gpu.buffer(16), distance: gpu.buffer(16) }, { n: 2 ** 26, k: 1, d: 4 })).rejects.toThrow(
-      /in chunks of at most kmeansChunkRows\(gpu, d\) = \d+ rows/,
+      /first \+ n = 67108864 outputs exceed the \d+-byte storage binding limit/,
+    );
+    await expect(kmeansAssignWith(gpu, 'naive', b, b, { index: gpu.buffer(4096), distance: gpu.buffer(4096) }, { n: 1000, k: 1, d: 4 })).rejects.toThrow(
+      /points \(n×d f32\) needs 16000 bytes, buffer .* has 16/,
     );
     await expect(kmeansAssignWith(gpu, 'naive', gpu.buffer(64), b, { index: gpu.buffer(16), distance: gpu.buffer(16) }, { n: 4, k: 1, d: 5 })).rejects.toThrow(
       /points \(n×d f32\) needs 80 bytes, buffer .* has 64/,
     );
+  });
+});
+
+describe('kmeans: points in one buffer larger than a storage binding', () => {
+  it('assignment and update bind it in ranges: correct, and the sums of chunks at the same boundaries', async () => {
+    // 128 MiB is lavapipe's binding limit: 64 floats a point, one range of kmeansChunkRows points and a short one.
+    const [k, d] = [8, 64];
+    const rows = kmeansChunkRows(gpu, d);
+    const n = rows + 777;
+    expect(4 * n * d).toBeGreaterThan(gpu.report.limits.maxStorageBufferBindingSize!);
+    const points = randomArray(n * d, random);
+    const centres = randomArray(k * d, random);
+    const [gp, gc] = [gpu.upload(points), gpu.upload(centres)];
+    const out = { index: gpu.upload(new Uint32Array(n).fill(POISON_INDEX)), distance: gpu.upload(nanArray(n)) };
+    const variant = kmeansAssignUnsupported(gpu, 'sg', { n, k, d }) ? 'blocked' : 'sg';
+    await kmeansAssignWith(gpu, variant, gp, gc, out, { n, k, d });
+    const got = { index: await gpu.read(out.index, Uint32Array, n), distance: await gpu.read(out.distance, Float32Array, n) };
+    const r = checkAssignment(got, points, centres, { n, k, d });
+    expect(r.badIndex).toEqual([]);
+    expect(r.badDistance).toEqual([]);
+
+    const ga = gpu.upload(got.index);
+    const sums = { sums: gpu.upload(nanArray(k * d)), counts: gpu.upload(new Uint32Array(k)), centres: gpu.upload(nanArray(k * d)) };
+    await kmeansUpdate(gpu, gp, ga, sums, { n, k, d });
+    const gotSums = await gpu.read(sums.sums, Float32Array, k * d);
+    expect([...bits(gotSums)]).toEqual([...bits(float32Sums(points, got.index, { n, k, d }, [rows, n - rows]))]);
+    [gp, gc, ga, out.index, out.distance, ...Object.values(sums)].forEach((b) => gpu.release(b));
   });
 });
