@@ -18,7 +18,9 @@ export function register(program: Command): void {
         process.exitCode = suite ? 1 : 0;
         return;
       }
-      const { json, markdown } = writeResults(await (await SUITES[suite]()).run(opts));
+      const results = await (await SUITES[suite]()).run(opts);
+      // A quick look writes beside the full run's results, never over them.
+      const { json, markdown } = writeResults(opts.quick ? { ...results, suite: `${results.suite} quick` } : results);
       console.log(`results: ${json}\n         ${markdown}`);
     });
 }
