@@ -136,7 +136,8 @@ export const suite: Suite = {
             row[`${v} ms`] = tv ? tv.median * 1e3 : infoNCEUnsupported(gpu, v, p) ? 'unsupported' : 'skipped (slow)';
             row[`× ${v}`] = tv ? tv.median / ours : null;
           }
-          for (const peer of peers) row[`× ${peer.name}`] = await peerRatio(peer, B, backward, ours, lastPeerSeconds);
+          for (const peer of peers)
+            row[`× ${peer.name}`] = await peerRatio(peer, B, backward, ours, lastPeerSeconds, gpu.report.limits.maxStorageBufferBindingSize ?? 134217728);
           row['scratch MiB'] = scratch / 2 ** 20;
           row['B·d MiB'] = (4 * B * D) / 2 ** 20;
           row['B×B MiB'] = (4 * B * B) / 2 ** 20;
@@ -182,15 +183,20 @@ export const suite: Suite = {
 };
 
 /** The peer's time over ours at this size, or why it was not measured. */
-async function peerRatio(
+export async function peerRatio(
   peer: Peer,
   B: number,
   backward: boolean,
   ours: number,
   last: Map<string, { seconds: number; flops: number }>,
+  maxBinding: number,
 ): Promise<number | string> {
   if (!(await peer.available()).ok) return 'n/a';
   if (!peer.infoNCE) return 'no such op';
+  // The peers build the B×B logits as one tensor: past the binding limit their kernels fail
+  // validation (thousands of lines of Dawn errors) and time nothing.
+  if (peer.onGpu && 4 * B * B > maxBinding)
+    return `cannot run: its B×B logits (${(4 * B * B) / 2 ** 20} MiB) exceed the ${maxBinding / 2 ** 20} MiB storage binding limit`;
   const key = `${peer.name} ${backward}`;
   const flops = FLOPS.infoNCE(B, B, D, backward);
   const prev = last.get(key);

@@ -87,6 +87,7 @@ function prepared(compute: () => Float32Array[]): PreparedOp {
 export function cpuPeer(): Peer {
   return {
     name: 'cpu-ts',
+    onGpu: false,
     syncNote: 'synchronous JS on the main thread: done when run() returns',
     available: async () => ({ ok: true, detail: 'plain TypeScript, Float32Array storage, one thread' }),
 

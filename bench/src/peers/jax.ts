@@ -54,6 +54,7 @@ export function jaxPeer(gpu: Gpu | Promise<Gpu>): Peer {
 
   return {
     name: 'jax-js',
+    onGpu: true,
     syncNote: 'jax.blockUntilReady(out): submits the pending kernels, then maps a 0-byte staging copy (waits for the queue; no readback)',
     async available() {
       try {

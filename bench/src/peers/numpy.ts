@@ -63,6 +63,7 @@ export function numpyPeer(): Peer & { blas(): Promise<BlasInfo | null> } {
 
   return {
     name: 'numpy-openblas',
+    onGpu: false,
     syncNote: 'numpy runs in a python child: run() is a pipe round-trip (op done when it answers); selfTimed() times the op inside python, without the IPC',
     available: async () => (await probe()).availability,
     blas: async () => (await probe()).blas,

@@ -70,6 +70,8 @@ export interface Peer {
   readonly name: string;
   /** How `run()` knows the work is done, and what that costs. */
   readonly syncNote: string;
+  /** Runs its ops on the GPU adapter (so its intermediates must fit the adapter's storage binding limit). */
+  readonly onGpu: boolean;
   /** Whether the peer can run here (memoised); the reason names the fix when it cannot. */
   available(): Promise<Availability>;
   matmul?(m: number, n: number, k: number, layout: Layout, batch?: number, options?: OpOptions): Promise<PreparedOp>;

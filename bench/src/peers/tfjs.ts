@@ -58,6 +58,7 @@ export function tfjsPeer(gpu: Gpu | Promise<Gpu>): Peer {
 
   return {
     name: 'tfjs-webgpu',
+    onGpu: true,
     syncNote: 'flushes tfjs’s open command encoder (submitQueue) and awaits queue.onSubmittedWorkDone(); no readback',
     async available() {
       try {
