@@ -336,11 +336,13 @@ export class Gpu {
       }
       const arg = args.bindings[b.name] as unknown;
       if (arg === undefined) throw new BindingError(`kernel ${info.name}: ${where(b)} was not passed`);
-      const g = isBuffer(arg) ? arg : (arg as BufferRange | null)?.buffer;
+      const whole = isBuffer(arg);
+      const given: Partial<BufferRange> = whole ? { buffer: arg } : ((arg as BufferRange | null) ?? {});
+      const g = given.buffer;
       if (!isBuffer(g)) throw new BindingError(`kernel ${info.name}: ${where(b)} expects a GPUBuffer or { buffer, offset?, size? }; got ${describe(arg)}`);
-      const offset = isBuffer(arg) ? 0 : ((arg as BufferRange).offset ?? 0);
-      const size = isBuffer(arg) ? g.size : ((arg as BufferRange).size ?? g.size - offset);
-      const range = `buffer "${g.label}" (${g.size} bytes)${isBuffer(arg) ? '' : ` from byte ${offset}, ${size} bytes`}`;
+      const offset = given.offset ?? 0;
+      const size = given.size ?? g.size - offset;
+      const range = `buffer "${g.label}" (${g.size} bytes)${whole ? '' : ` from byte ${offset}, ${size} bytes`}`;
       if (!(g.usage & 0x80))
         throw new BindingError(`kernel ${info.name}: ${where(b)} needs a buffer with STORAGE usage; buffer "${g.label}" has usage 0x${g.usage.toString(16)}`);
       if (!Number.isInteger(offset) || offset < 0 || offset % align !== 0)

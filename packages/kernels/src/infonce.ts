@@ -113,7 +113,6 @@ export function infoNCEFlops(p: InfoNCEProblem, backward: boolean, variant: Info
   return INFONCE_VARIANTS[variant].passes(p, backward) * 2 * p.b * p.m * p.d;
 }
 
-/** The default variant: the first supported one in INFONCE_VARIANTS' order (portable always is). */
 const candidateChecksum = (gpu: Gpu) =>
   Autotuner.kernelsChecksum(
     gpu,
