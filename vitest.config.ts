@@ -10,7 +10,11 @@ export default defineConfig({
       '@mode/gpu': src('gpu'),
       '@mode/kernels': src('kernels'),
       '@mode/autograd': src('autograd'),
+      '@mode/models': src('models'),
+      '@mode/trainer': src('trainer'),
       '@mode/curator': src('curator'),
+      // Before '@mode/data', which would otherwise match it as a prefix.
+      '@mode/data/labels': fileURLToPath(new URL('./packages/data/src/labels.ts', import.meta.url)),
       '@mode/data': src('data'),
       '@mode/bench': fileURLToPath(new URL('./bench/src/index.ts', import.meta.url)),
     },

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Set-up on Debian bookworm, idempotent and safe to re-run (as root, or with sudo):
-#   1. npm packages from package-lock.json (skipped when it is unchanged since the last run)
+#   1. npm packages from package-lock.json (skipped when it and the package.json files are
+#      unchanged since the last run)
 #   2. the TypeScript build (incremental)
-#   3. Debian packages for `mode data prepare` (openclipart-svg, dataset-fashion-mnist)
+#   3. Debian packages for `mode data prepare` (openclipart-svg, dataset-fashion-mnist), and the
+#      references the tests and benches compare with (python3-torch, python3-numpy on OpenBLAS)
 #   4. a WebGPU adapter: when none opens, Mesa's lavapipe (software Vulkan) from
 #      bookworm-backports; bookworm's own Mesa 22 is too old for Dawn.
 set -euo pipefail
@@ -11,27 +13,38 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 say() { printf '[setup] %s\n' "$*"; }
 
-if ! cmp -s package-lock.json node_modules/.mode-installed-lock 2>/dev/null; then
+# What the installed node_modules were made from: the lockfile and every package.json.
+deps_stamp() { cat package.json package-lock.json packages/*/package.json bench/package.json 2>/dev/null | sha256sum; }
+if [ "$(deps_stamp)" != "$(cat node_modules/.mode-installed 2>/dev/null)" ]; then
   say "npm install (from package-lock.json)"
   # Not `npm ci`: it insists on every platform's optional nx binary, and the registry this
   # machine reaches serves only linux-x64's. `npm install` follows the lockfile all the same.
+  # The committed lockfile is what `npm install` writes (every platform's optional binaries
+  # listed), so a fresh clone stays clean; when a package.json changed, it updates the lockfile.
+  lock_before=$(sha256sum package-lock.json)
   npm install --no-audit --no-fund --loglevel=error
-  cp package-lock.json node_modules/.mode-installed-lock
+  [ "$(sha256sum package-lock.json)" = "$lock_before" ] ||
+    say "npm install updated package-lock.json to match the package.json files: commit it with them"
+  rm -f node_modules/.mode-installed-lock # the stamp of earlier versions of this script
+  deps_stamp >node_modules/.mode-installed
 fi
 say "build (tsc -b)"
 npx --no-install tsc -b
 
 # Data sets for `mode data prepare` (packages/data): public-domain clip art and Fashion-MNIST
-# come from Debian; the other sources are npm packages. Installed only when missing.
-data_pkgs=()
-for p in openclipart-svg dataset-fashion-mnist; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || data_pkgs+=("$p")
+# come from Debian; the other sources are npm packages. PyTorch and numpy are the float64
+# references of the model tests and the peers of the benches (never a dependency of the product);
+# OpenBLAS makes them run at the CPU's speed (Debian's default BLAS is the slow reference one).
+# Installed only when missing.
+debian_pkgs=()
+for p in openclipart-svg dataset-fashion-mnist python3-torch python3-numpy libopenblas0-pthread; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || debian_pkgs+=("$p")
 done
-if [ ${#data_pkgs[@]} -gt 0 ]; then
-  say "installing Debian data packages: ${data_pkgs[*]}"
-  apt_install() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${data_pkgs[@]}" >/dev/null; }
+if [ ${#debian_pkgs[@]} -gt 0 ]; then
+  say "installing Debian packages: ${debian_pkgs[*]}"
+  apt_install() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${debian_pkgs[@]}" >/dev/null; }
   # No package lists yet (or stale ones): update once, then install.
-  apt-cache show "${data_pkgs[@]}" >/dev/null 2>&1 || $SUDO apt-get update -qq
+  apt-cache show "${debian_pkgs[@]}" >/dev/null 2>&1 || $SUDO apt-get update -qq
   apt_install || { $SUDO apt-get update -qq && apt_install; }
 fi
 

@@ -1,4 +1,5 @@
 import type { Gpu } from '@mode/gpu';
+import { speedup, wall, type Timed } from './clock.js';
 import { createPeers, type Peer, type PreparedOp } from './peers/index.js';
 import { timeAsync, type Timing } from './timing.js';
 
@@ -47,27 +48,29 @@ export async function openPeers(gpu: Gpu): Promise<{ peers: Peer[]; notes: strin
 export async function compareRow(c: CompareCase, peers: Peer[], options: CompareOptions = {}): Promise<Record<string, string | number | null>> {
   const quick = !!options.quick;
   const limit = options.slowLimit ?? 10;
-  const ours = await time(c.ours.run, quick);
-  const oursRate = gflops(c.flops, ours.median);
+  const timing = await time(c.ours.run, quick);
+  const ours = wall(timing.median, c.flops);
   const row: Record<string, string | number | null> = {
     case: c.label,
     variant: c.ours.variant,
-    'ms (median)': ours.median * 1e3,
-    'GFLOP/s': oursRate,
-    '±%': ours.rme,
+    clock: ours.clock,
+    'ms (median)': timing.median * 1e3,
+    'GFLOP/s': gflops(c.flops, timing.median),
+    '±%': timing.rme,
   };
   // One probe call first: a runner slower than the limit is reported as skipped, not waited for.
-  const measure = async (run: () => Promise<void>): Promise<number | string> => {
+  const measure = async (run: () => Promise<void>): Promise<Timed | string> => {
     const t0 = performance.now();
     await run();
     if ((performance.now() - t0) / 1e3 > limit) return `skipped (>${limit} s a call)`;
-    return gflops(c.flops, (await time(run, quick)).median);
+    return wall((await time(run, quick)).median, c.flops);
   };
-  const ratio = (rate: number | string) => (typeof rate === 'number' ? oursRate / rate : rate);
+  const rate = (t: Timed | string) => (typeof t === 'string' ? t : gflops(c.flops, t.seconds));
+  const ratio = (t: Timed | string) => (typeof t === 'string' ? t : speedup(ours, t));
   if (c.naive) {
-    const rate = await measure(c.naive);
-    row['naive WGSL GFLOP/s'] = rate;
-    row['× naive'] = ratio(rate);
+    const t = await measure(c.naive);
+    row['naive WGSL GFLOP/s'] = rate(t);
+    row['× naive'] = ratio(t);
   }
   for (const peer of peers) {
     if (!(await peer.available()).ok) {
@@ -80,11 +83,12 @@ export async function compareRow(c: CompareCase, peers: Peer[], options: Compare
       continue;
     }
     try {
-      let rate: number | string;
-      if (op.selfTimed) rate = gflops(c.flops, (await op.selfTimed({ maxTime: quick ? 0.3 : 1.5, minSamples: quick ? 2 : 5 })).median);
-      else rate = await measure(() => op.run());
-      row[`${peer.name} GFLOP/s`] = rate;
-      row[`× ${peer.name}`] = ratio(rate);
+      // numpy's own in-process median is wall time per call too.
+      const t = op.selfTimed
+        ? wall((await op.selfTimed({ maxTime: quick ? 0.3 : 1.5, minSamples: quick ? 2 : 5 })).median, c.flops)
+        : await measure(() => op.run());
+      row[`${peer.name} GFLOP/s`] = rate(t);
+      row[`× ${peer.name}`] = ratio(t);
     } finally {
       await op.dispose();
     }

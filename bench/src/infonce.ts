@@ -17,6 +17,7 @@ import {
   type InfoNCEProblem,
   type InfoNCEVariantName,
 } from '@mode/kernels';
+import { clockMethod, gpuTimestamps, plausibleFlopsCeiling, speedup, timestampTime, wall, wallCall, type Timed } from './clock.js';
 import { openPeers } from './compare.js';
 import { FLOPS, INFO_NCE_SCALE, infoNCEInputs, type Peer } from './peers/index.js';
 import { textTable, writeTrace } from './results.js';
@@ -28,25 +29,22 @@ const D = 512;
 const PORTABLE_MAX_B = 1024;
 /** A peer is skipped where its previous size's time, scaled by the FLOPs, predicts more than this per call. */
 const PEER_LIMIT_S = 20;
-/** FLOP/s above this CPU's peak (2 cores): a peer reporting more did not run the op. */
-const IMPLAUSIBLE_FLOPS = 1e12;
-
 interface Runner {
   name: string;
-  /** Runs once and waits for the GPU; resolves to the seconds the GPU spent (timestamps). */
-  run: () => Promise<number>;
+  /** Records one call (the caller submits and waits). */
+  record: () => Promise<void>;
 }
 
 /**
- * Median GPU seconds per call, the runners interleaved round by round so that load from other
- * processes on the machine falls on all of them alike. Calls shorter than 0.2 s are repeated
- * within a round.
+ * Median wall seconds per call (recording, submission and the wait: the clock the peers are timed
+ * on), the runners interleaved round by round so that load from other processes on the machine
+ * falls on all of them alike. Calls shorter than 0.2 s are repeated within a round.
  */
-async function interleaved(runners: Runner[], rounds: number): Promise<Map<string, { median: number; spread: number }>> {
+async function interleaved(gpu: Gpu, runners: Runner[], rounds: number): Promise<Map<string, { median: number; spread: number }>> {
   const reps = new Map<string, number>();
   for (const r of runners) {
-    await r.run(); // warm-up: compiles the pipelines
-    const t = await r.run();
+    await wallCall(gpu, r.record); // warm-up: compiles the pipelines
+    const t = await wallCall(gpu, r.record);
     reps.set(r.name, Math.max(1, Math.min(20, Math.ceil(0.2 / Math.max(t, 1e-4)))));
   }
   const samples = new Map<string, number[]>(runners.map((r) => [r.name, []]));
@@ -54,7 +52,7 @@ async function interleaved(runners: Runner[], rounds: number): Promise<Map<strin
     for (const r of runners) {
       const n = reps.get(r.name)!;
       let total = 0;
-      for (let k = 0; k < n; k++) total += await r.run();
+      for (let k = 0; k < n; k++) total += await wallCall(gpu, r.record);
       samples.get(r.name)!.push(total / n);
     }
   }
@@ -65,14 +63,6 @@ async function interleaved(runners: Runner[], rounds: number): Promise<Map<strin
     out.set(name, { median, spread: (100 * (s[s.length - 1]! - s[0]!)) / median });
   }
   return out;
-}
-
-/** Seconds of GPU time of everything `fn` records (the profiler's timestamps). */
-async function gpuSeconds(gpu: Gpu, fn: () => Promise<void>): Promise<number> {
-  gpu.profiler.clear();
-  await fn();
-  await gpu.sync();
-  return gpu.profiler.records.reduce((s, r) => s + r.durationNs, 0) / 1e9;
 }
 
 export const suite: Suite = {
@@ -87,6 +77,7 @@ export const suite: Suite = {
       const sizes = options.headline ? [1024, 8192] : options.quick ? [256, 512, 1024] : [256, 512, 1024, 2048, 4096, 8192];
       const rounds = options.quick ? 3 : 5;
       const rows: Record<string, string | number | null>[] = [];
+      const ceiling = plausibleFlopsCeiling(gpu.report);
       const lastPeerSeconds = new Map<string, { seconds: number; flops: number }>();
       for (const B of sizes) {
         const p: InfoNCEProblem = { b: B, m: B, d: D, symmetric: true };
@@ -104,10 +95,13 @@ export const suite: Suite = {
         );
         for (const backward of [false, true]) {
           const outputs = backward ? out : { loss: out.loss };
-          const runners: Runner[] = variants.map((v) => ({ name: v, run: () => gpuSeconds(gpu, () => infoNCE(gpu, inp, p, outputs, v)) }));
-          if (!matmulUnsupported(gpu, 'sg_bt', mm))
-            runners.push({ name: 'A·Bᵀ', run: () => gpuSeconds(gpu, () => matmulWith(gpu, 'sg_bt', inp.x, inp.y, c, mm)) });
-          const t = await interleaved(runners, rounds);
+          const runners: Runner[] = variants.map((v) => ({ name: v, record: () => infoNCE(gpu, inp, p, outputs, v) }));
+          const yardstick = !matmulUnsupported(gpu, 'sg_bt', mm) ? () => matmulWith(gpu, 'sg_bt', inp.x, inp.y, c, mm) : null;
+          if (yardstick) runners.push({ name: 'A·Bᵀ', record: yardstick });
+          const t = await interleaved(gpu, runners, rounds);
+          // Extra columns: ours and the yardstick timed by GPU timestamps, on further calls.
+          const tsOurs = await timestampTime(gpu, () => infoNCE(gpu, inp, p, outputs, chosen));
+          const tsMm = yardstick ? await timestampTime(gpu, yardstick) : null;
           // Memory: what one call of the chosen variant allocates beyond its inputs and outputs.
           const live = gpu.pool.stats().liveBytes;
           gpu.pool.resetPeak();
@@ -117,27 +111,42 @@ export const suite: Suite = {
 
           const flops = infoNCEFlops(p, backward, chosen);
           const useful = FLOPS.infoNCE(B, B, D, backward);
-          const ours = t.get(chosen)!.median;
-          const mmRate = t.has('A·Bᵀ') ? (2 * mm.m * mm.n * mm.k) / t.get('A·Bᵀ')!.median / 1e9 : null;
-          const rate = flops / ours / 1e9;
+          const mmFlops = 2 * mm.m * mm.n * mm.k;
+          const ours = wall(t.get(chosen)!.median, flops);
+          const mmTime = t.has('A·Bᵀ') ? wall(t.get('A·Bᵀ')!.median, mmFlops) : null;
+          const rate = flops / ours.seconds / 1e9;
           const row: Record<string, string | number | null> = {
             case: `${backward ? 'fwd+bwd' : 'fwd'} B=${B} d=${D}`,
             variant: chosen,
-            ms: ours * 1e3,
+            clock: ours.clock,
+            ms: ours.seconds * 1e3,
             'GFLOP/s (as done)': rate,
             'spread %': t.get(chosen)!.spread,
-            'useful GFLOP/s': useful / ours / 1e9,
-            'A·Bᵀ GFLOP/s': mmRate,
-            '× A·Bᵀ (as done)': mmRate ? rate / mmRate : null,
+            'useful GFLOP/s': useful / ours.seconds / 1e9,
+            'A·Bᵀ GFLOP/s': mmTime ? mmFlops / mmTime.seconds / 1e9 : null,
+            '× A·Bᵀ (as done)': mmTime ? speedup(ours, mmTime) : null,
           };
           for (const v of Object.keys(INFONCE_VARIANTS) as InfoNCEVariantName[]) {
             if (v === chosen) continue;
             const tv = t.get(v);
             row[`${v} ms`] = tv ? tv.median * 1e3 : infoNCEUnsupported(gpu, v, p) ? 'unsupported' : 'skipped (slow)';
-            row[`× ${v}`] = tv ? tv.median / ours : null;
+            // Time ratios: each variant does the same loss (its own FLOPs as done differ).
+            row[`× ${v}`] = tv ? speedup(wall(ours.seconds), wall(tv.median)) : null;
           }
           for (const peer of peers)
-            row[`× ${peer.name}`] = await peerRatio(peer, B, backward, ours, lastPeerSeconds, gpu.report.limits.maxStorageBufferBindingSize ?? 134217728);
+            row[`× ${peer.name}`] = await peerRatio(
+              peer,
+              B,
+              backward,
+              wall(ours.seconds),
+              lastPeerSeconds,
+              gpu.report.limits.maxStorageBufferBindingSize ?? 134217728,
+              ceiling,
+            );
+          row['ms (GPU timestamps)'] = tsOurs === null ? null : tsOurs * 1e3;
+          row['GFLOP/s (as done, GPU timestamps)'] = tsOurs === null ? null : flops / tsOurs / 1e9;
+          row['× A·Bᵀ (as done, GPU timestamps)'] =
+            tsOurs !== null && tsMm !== null ? speedup(gpuTimestamps(tsOurs, flops), gpuTimestamps(tsMm, mmFlops)) : null;
           row['scratch MiB'] = scratch / 2 ** 20;
           row['B·d MiB'] = (4 * B * D) / 2 ** 20;
           row['B×B MiB'] = (4 * B * B) / 2 ** 20;
@@ -161,12 +170,13 @@ export const suite: Suite = {
           `Symmetric CLIP loss, b = m = B, d = ${D}, rows L2-normalised, scale 1/0.07 (the peers' inputs). ` +
           `FLOPs as done: 2·B²·d per pass over the B×B logits (a score pass S = X·Yᵀ, or a product with the recomputed G), passes per variant: ${passes}. ` +
           `useful GFLOP/s counts the peers' rule instead (forward one B×B×d matmul, forward+backward three). ` +
-          `Times: GPU timestamps (profiler) summed over the call's dispatches, median of ${rounds} rounds in which every variant and the yardstick run in turn ` +
+          `${clockMethod({ timestampColumns: true })} ` +
+          `Times: wall time per call, median of ${rounds} rounds in which every variant and the yardstick run in turn ` +
           `(calls under 0.2 s repeated within a round), one process, one adapter (${gpu.report.description}), LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}; ` +
           `spread % = (max − min) / median over the rounds. A·Bᵀ = our matmul_sg_bt on B × min(B, 2048) × d (the score pass alone). ` +
-          `× columns are time ratios (theirs / ours). Portable and tiled timed up to B = ${options.quick ? 512 : PORTABLE_MAX_B}. ` +
+          `× columns are time ratios (theirs / ours); × A·Bᵀ a ratio of rates. Portable and tiled timed up to B = ${options.quick ? 512 : PORTABLE_MAX_B}. ` +
           `Peers: wall time per run() (numpy: its own in-process median), skipped where their previous size predicts more than ${PEER_LIMIT_S} s a call, "implausible" where a call took less time than ` +
-          `${IMPLAUSIBLE_FLOPS / 1e12} TFLOP/s would (it cannot have run); ${notes.join(' | ')}. ` +
+          `${(ceiling / 1e12).toPrecision(2)} TFLOP/s would (this adapter's ceiling: it cannot have run); ${notes.join(' | ')}. ` +
           `sg_chunk's chunk of columns: ${chunkColumns({ b: 8192, m: 8192, d: D, symmetric: true })} at B ≥ 1024 (G ≤ 2·B·d floats). ` +
           `scratch MiB: the pool's peak live bytes over one call of the chosen variant minus what was live before it (inputs, outputs): ` +
           `O(B·d), against the B×B logits' B×B MiB, which no variant allocates.`,
@@ -182,15 +192,21 @@ export const suite: Suite = {
   },
 };
 
-/** The peer's time over ours at this size, or why it was not measured. */
+/**
+ * The peer's time over ours at this size (both wall time per call: `ours` must be on that clock),
+ * or why it was not measured. `ceiling`: FLOP/s no call can honestly reach here (plausibleFlopsCeiling).
+ */
 export async function peerRatio(
   peer: Peer,
   B: number,
   backward: boolean,
-  ours: number,
+  ours: Timed,
   last: Map<string, { seconds: number; flops: number }>,
   maxBinding: number,
+  ceiling: number,
 ): Promise<number | string> {
+  // Refused before any work: a ratio to a time of another clock would be meaningless.
+  speedup(ours, wall(1));
   if (!(await peer.available()).ok) return 'n/a';
   if (!peer.infoNCE) return 'no such op';
   // The peers build the B×B logits as one tensor: past the binding limit their kernels fail
@@ -209,10 +225,10 @@ export async function peerRatio(
     const seconds = op.selfTimed
       ? (await op.selfTimed({ maxTime: 1, minSamples: 3 })).median
       : (await timeAsync(() => op.run(), { maxTime: 1, minSamples: 3 })).median;
-    // Faster than this 2-core machine can multiply: the peer did not do the work (seen: jax-js at B = 8192).
-    if (flops / seconds > IMPLAUSIBLE_FLOPS) return `implausible (${(seconds * 1e3).toFixed(1)} ms a call)`;
+    // Faster than this machine can multiply: the peer did not do the work (seen: jax-js at B = 8192).
+    if (flops / seconds > ceiling) return `implausible (${(seconds * 1e3).toFixed(1)} ms a call)`;
     last.set(key, { seconds, flops });
-    return seconds / ours;
+    return speedup(ours, wall(seconds));
   } finally {
     await op.dispose();
   }

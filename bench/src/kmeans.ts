@@ -12,6 +12,7 @@ import {
   recordKmeansUpdate,
   type KmeansAssignVariantName,
 } from '@mode/kernels';
+import { clockMethod, gpuTimestamps, speedup, timestampTime, wall, wallCall, type Timed } from './clock.js';
 import { createPeers, FLOPS, type Peer } from './peers/index.js';
 import { textTable } from './results.js';
 import type { Suite } from './suites.js';
@@ -65,44 +66,56 @@ function fill(gpu: Gpu, buffer: GPUBuffer, count: number): void {
   gpu.write(buffer, x);
 }
 
-/** GPU seconds of the dispatches recorded since the last clear whose kernel starts with one of `kernels`. */
-const profiled = (gpu: Gpu, kernels: string[]) =>
-  gpu.profiler.records.filter((r) => kernels.some((k) => r.kernel.startsWith(k))).reduce((s, r) => s + r.durationNs, 0) / 1e9;
-
 /**
- * GPU time of `record`'s dispatches whose kernel starts with one of `kernels`: the profiler's
- * timestamps summed per call, median over at least `minRuns` calls and `maxTime` seconds. With a
- * `yardstick` (another workload), it runs right before each call and its median comes back too:
- * the machine is shared, so a ratio is only fair between runs taken side by side.
+ * Wall time per call of `record` (recording, submission, the wait; the profiler off), median over
+ * at least `minRuns` calls and `maxTime` seconds. With a `yardstick` (another workload), it runs
+ * right before each call and its median comes back too: the machine is shared, so a ratio is only
+ * fair between runs taken side by side.
  */
-async function gpuTime(
+async function wallTime(
   gpu: Gpu,
   record: () => Promise<void>,
-  kernels: string[],
   minRuns: number,
   maxTime: number,
-  yardstick?: { record: () => Promise<void>; kernels: string[] },
-): Promise<{ seconds: number; wall: number; runs: number; yardstick: number | null }> {
-  const gpuSeconds: number[] = [];
-  const wallSeconds: number[] = [];
+  yardstick?: () => Promise<void>,
+): Promise<{ seconds: number; runs: number; yardstick: number | null }> {
+  const seconds: number[] = [];
   const yardSeconds: number[] = [];
   const start = performance.now();
-  while (gpuSeconds.length < minRuns || (performance.now() - start) / 1e3 < maxTime) {
-    if (yardstick) {
-      gpu.profiler.clear();
-      await yardstick.record();
-      await gpu.sync();
-      yardSeconds.push(profiled(gpu, yardstick.kernels));
-    }
-    gpu.profiler.clear();
-    const t0 = performance.now();
-    await record();
-    await gpu.sync();
-    wallSeconds.push((performance.now() - t0) / 1e3);
-    gpuSeconds.push(profiled(gpu, kernels));
-    if (gpuSeconds.length >= 25) break;
+  while (seconds.length < minRuns || (performance.now() - start) / 1e3 < maxTime) {
+    if (yardstick) yardSeconds.push(await wallCall(gpu, yardstick));
+    seconds.push(await wallCall(gpu, record));
+    if (seconds.length >= 25) break;
   }
-  return { seconds: median(gpuSeconds), wall: median(wallSeconds), runs: gpuSeconds.length, yardstick: yardstick ? median(yardSeconds) : null };
+  return { seconds: median(seconds), runs: seconds.length, yardstick: yardstick ? median(yardSeconds) : null };
+}
+
+/**
+ * A peer's GFLOP/s and our speed over it on `n` points (wall time per call, benchmark.js median,
+ * or numpy's own in-process median), or why it was not measured. `ours` must be wall time too.
+ */
+export async function peerColumns(
+  peer: Peer,
+  s: { k: number; d: number },
+  n: number,
+  ours: Timed,
+  timing: { maxTime: number; minSamples: number },
+): Promise<Record<string, string | number>> {
+  const name = peer.name;
+  speedup(ours, wall(1)); // refused before any work when ours is on another clock
+  if (!(await peer.available()).ok) return { [`× ${name}`]: 'n/a' };
+  if (!peer.kmeansAssign) return { [`× ${name}`]: 'no kmeansAssign op' }; // TODO: measure once the peer has the op
+  const op = await peer.kmeansAssign(n, s.k, s.d);
+  try {
+    const t0 = performance.now();
+    await op.run();
+    if ((performance.now() - t0) / 1e3 > 30) return { [`× ${name}`]: 'skipped (> 30 s a call)' };
+    const seconds = op.selfTimed ? (await op.selfTimed(timing)).median : (await timeAsync(() => op.run(), timing)).median;
+    const theirs = wall(seconds, FLOPS.kmeansAssign(n, s.k, s.d));
+    return { [`${name} GFLOP/s`]: theirs.work! / seconds / 1e9, [`× ${name}`]: speedup(ours, theirs) };
+  } finally {
+    await op.dispose();
+  }
 }
 
 /** Points uploaded in chunks no larger than one storage binding may be. */
@@ -119,7 +132,6 @@ function uploadPoints(gpu: Gpu, s: Shape): { buffer: GPUBuffer; first: number; n
 }
 
 const ASSIGN_KERNELS = ['kmeans_assign', 'kmeans_norms'];
-const UPDATE_KERNELS = ['kmeans_update'];
 
 export const suite: Suite = {
   description:
@@ -168,38 +180,42 @@ export const suite: Suite = {
           await gpu.sync();
 
           // The yardstick (matmul A·Bᵀ 1024³) runs right before each full-size call.
-          const yardstick = mmSupported ? { record: () => matmulWith(gpu, 'sg_bt', ...mmBuffers, mm), kernels: ['matmul'] } : undefined;
-          if (yardstick) await yardstick.record(); // compiles it
+          const yardstick = mmSupported ? () => matmulWith(gpu, 'sg_bt', ...mmBuffers, mm) : undefined;
+          if (yardstick) await wallCall(gpu, yardstick); // compiles it
           console.log(`${label}: ${variant} at full size…`);
-          const ours = await gpuTime(gpu, assign(variant), ASSIGN_KERNELS, minRuns, maxTime, yardstick);
-          const mmRate = ours.yardstick ? FLOPS.matmul(1024, 1024, 1024) / ours.yardstick / 1e9 : null;
-          const rate = FLOPS.kmeansAssign(s.n, s.k, s.d) / ours.seconds / 1e9;
+          const flops = FLOPS.kmeansAssign(s.n, s.k, s.d);
+          const mmFlops = FLOPS.matmul(1024, 1024, 1024);
+          const timed = await wallTime(gpu, assign(variant), minRuns, maxTime, yardstick);
+          const ours = wall(timed.seconds, flops);
+          const mmTime = timed.yardstick === null ? null : wall(timed.yardstick, mmFlops);
+          // Extra columns: ours (‖c‖² and the assignment) and the yardstick by GPU timestamps, on further calls.
+          const tsOurs = await timestampTime(gpu, assign(variant), ASSIGN_KERNELS);
           if (options.trace) trace.push(...gpu.profiler.chromeTrace().traceEvents);
+          const tsMm = yardstick ? await timestampTime(gpu, yardstick, ['matmul']) : null;
           const row: Record<string, string | number | null> = {
             case: label,
             variant,
+            clock: ours.clock,
             'ms (median)': ours.seconds * 1e3,
-            runs: ours.runs,
-            'GFLOP/s': rate,
-            'wall ms': ours.wall * 1e3,
-            'matmul A·Bᵀ 1024³ GFLOP/s': mmRate,
-            '÷ matmul': mmRate ? rate / mmRate : 'n/a (no sg_bt here)',
+            runs: timed.runs,
+            'GFLOP/s': flops / ours.seconds / 1e9,
+            'matmul A·Bᵀ 1024³ GFLOP/s': mmTime ? mmFlops / mmTime.seconds / 1e9 : null,
+            '÷ matmul': mmTime ? speedup(ours, mmTime) : 'n/a (no sg_bt here)',
           };
 
           // The update at full size, on the assignment just made.
-          const update = await gpuTime(
+          const update = await wallTime(
             gpu,
             async () => {
               for (const c of chunks)
                 await recordKmeansUpdate(gpu, c.buffer, out.index, sums, { n: c.n, k: s.k, d: s.d, first: c.first, accumulate: c.first > 0 });
             },
-            UPDATE_KERNELS,
             minRuns,
             0,
           );
           row['update ms'] = update.seconds * 1e3;
 
-          // Every other variant, then naive, on a sample of the points (GPU timestamps too).
+          // Every other variant, then naive, on a sample of the points.
           for (const other of Object.keys(KMEANS_ASSIGN_VARIANTS) as KmeansAssignVariantName[]) {
             if (other === variant) continue;
             const isNaive = other === 'naive';
@@ -209,43 +225,18 @@ export const suite: Suite = {
               continue;
             }
             const n = sampleRows(s, isNaive ? budget.naive : budget.variants);
-            await assign(other, Math.min(n, 256))();
-            const t = await gpuTime(gpu, assign(other, n), ASSIGN_KERNELS, minRuns, 0);
-            const r = FLOPS.kmeansAssign(n, s.k, s.d) / t.seconds / 1e9;
-            row[`${other} GFLOP/s`] = r;
-            if (isNaive) row['× naive'] = rate / r;
+            await wallCall(gpu, assign(other, Math.min(n, 256))); // compiles it
+            const theirs = wall((await wallTime(gpu, assign(other, n), minRuns, 0)).seconds, FLOPS.kmeansAssign(n, s.k, s.d));
+            row[`${other} GFLOP/s`] = theirs.work! / theirs.seconds / 1e9;
+            if (isNaive) row['× naive'] = speedup(ours, theirs);
           }
 
           // The peers, each on its own sample (they materialise the n×k distances), wall time per call.
-          for (const peer of peers) {
-            const name = peer.name;
-            if (!(await peer.available()).ok) {
-              row[`× ${name}`] = 'n/a';
-              continue;
-            }
-            if (!peer.kmeansAssign) {
-              row[`× ${name}`] = 'no kmeansAssign op'; // TODO: measure once the peer has the op
-              continue;
-            }
-            const n = sampleRows(s, budget.peers);
-            const op = await peer.kmeansAssign(n, s.k, s.d);
-            try {
-              const t0 = performance.now();
-              await op.run();
-              let seconds: number;
-              if ((performance.now() - t0) / 1e3 > 30) {
-                row[`× ${name}`] = 'skipped (> 30 s a call)';
-                continue;
-              }
-              if (op.selfTimed) seconds = (await op.selfTimed({ maxTime: quick ? 0.3 : 1, minSamples: minRuns })).median;
-              else seconds = (await timeAsync(() => op.run(), { maxTime: quick ? 0.3 : 1, minSamples: minRuns })).median;
-              const r = FLOPS.kmeansAssign(n, s.k, s.d) / seconds / 1e9;
-              row[`${name} GFLOP/s`] = r;
-              row[`× ${name}`] = rate / r;
-            } finally {
-              await op.dispose();
-            }
-          }
+          for (const peer of peers)
+            Object.assign(row, await peerColumns(peer, s, sampleRows(s, budget.peers), ours, { maxTime: quick ? 0.3 : 1, minSamples: minRuns }));
+          row['ms (GPU timestamps)'] = tsOurs === null ? null : tsOurs * 1e3;
+          row['GFLOP/s (GPU timestamps)'] = tsOurs === null ? null : flops / tsOurs / 1e9;
+          row['÷ matmul (GPU timestamps)'] = tsOurs !== null && tsMm !== null ? speedup(gpuTimestamps(tsOurs, flops), gpuTimestamps(tsMm, mmFlops)) : null;
           console.log(
             Object.entries(row)
               .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toPrecision(3) : v}`)
@@ -264,14 +255,14 @@ export const suite: Suite = {
         date: new Date().toISOString(),
         method:
           `FLOPs = 2·N·K·D: the distance part only (the x·c products); the norms, the argmin and the update are not counted. ` +
-          `Our kernels: GPU timestamps (profiler) summed over the call's dispatches (‖c‖² + assignment, per chunk of at most ` +
-          `maxStorageBufferBindingSize bytes of points), median of ≥ ${minRuns} calls${maxTime ? ` and ${maxTime} s` : ''}; 'wall ms' is the same call ` +
-          `timed on the CPU clock including submission and waiting. The chosen variant (autotuned, cached per adapter) runs at the full N; ` +
+          `${clockMethod({ timestampColumns: true })} ` +
+          `Our kernels: one call is ‖c‖² + assignment per chunk of at most maxStorageBufferBindingSize bytes of points, ` +
+          `median of ≥ ${minRuns} calls${maxTime ? ` and ${maxTime} s` : ''}. The chosen variant (autotuned, cached per adapter) runs at the full N; ` +
           `the other variants, the naive kernel (one invocation per point) and the peers run on a sample of the points ` +
           `(about ${budget.variants.toExponential(0)}, ${budget.naive.toExponential(0)} and ${budget.peers.toExponential(0)} FLOPs; the peers materialise the N×K distances), ` +
           `so × columns compare GFLOP/s. Peers: wall time per call (benchmark.js median), numpy its own in-process median. ` +
-          `'matmul A·Bᵀ 1024³' is matmul_sg_bt (GPU timestamps, median) run right before each of the row's full-size calls, the yardstick of issue 11. Update: hist + scan + scatter + sums, ` +
-          `GPU timestamps, median of ${minRuns}. Inputs uniform in [-1, 1). One process, one adapter (${gpu.report.description}), ` +
+          `'matmul A·Bᵀ 1024³' is matmul_sg_bt (wall time, median) run right before each of the row's full-size calls, the yardstick of issue 11. Update: hist + scan + scatter + sums, ` +
+          `wall time, median of ${minRuns}. Inputs uniform in [-1, 1). One process, one adapter (${gpu.report.description}), ` +
           `LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}; other work on the machine shows as noise, so compare within a row. Peers: ${peerNotes.join(' | ')}`,
         columns,
         rows,

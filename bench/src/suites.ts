@@ -28,4 +28,5 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   kmeans: async () => (await import('./kmeans.js')).suite,
   infonce: async () => (await import('./infonce.js')).suite,
   kernels: async () => (await import('./kernels.js')).suite,
+  train: async () => (await import('./train.js')).suite,
 };

@@ -3,7 +3,15 @@ import { summarize } from '../src/kernels.js';
 import type { SuiteResults } from '../src/results.js';
 
 type Row = SuiteResults['rows'][number];
-const part = (suite: string, rows: Row[]): SuiteResults => ({ suite, adapter: 'test', date: '', method: '', columns: [], rows });
+// Every suite's rows state their clock; these are wall time unless a test says otherwise.
+const part = (suite: string, rows: Row[]): SuiteResults => ({
+  suite,
+  adapter: 'test',
+  date: '',
+  method: '',
+  columns: [],
+  rows: rows.map((r) => ({ clock: 'wall', ...r })),
+});
 
 const matmul = part('matmul', [
   { case: 'ABt 1024³', variant: 'sg_bt', 'GFLOP/s': 25, '× naive': 12, '× tfjs-webgpu': 7, '× jax-js': 4 },
@@ -55,6 +63,24 @@ describe('mode bench kernels: summary rows against issue 11', () => {
     expect(rows.filter((r) => r.kernel === 'infonce').map((r) => r.case)).toEqual(['fwd B=8192 d=512', 'fwd+bwd B=8192 d=512']);
     expect(s['infonce fwd B=8192 d=512']).toMatchObject({ met: null, '× naive': 'skipped (slow)' });
     expect(s['infonce fwd+bwd B=8192 d=512']).toMatchObject({ met: 'yes' });
+  });
+
+  it('refuses to divide rates of different clocks (or of an unstated one), and then judges nothing on them', () => {
+    const rows = summarize([
+      matmul,
+      part('kmeans', [{ case: 'n=1e+6 k=1024 d=256', variant: 'sg', clock: 'gpu-timestamps', 'GFLOP/s': 20 }]),
+      part('infonce', [{ case: 'fwd+bwd B=8192 d=512', variant: 'sg_chunk', clock: null, 'GFLOP/s (as done)': 22.8 }]),
+    ]);
+    const s = byCase(rows);
+    expect(s['kmeans n=1e+6 k=1024 d=256']).toMatchObject({
+      clock: 'gpu-timestamps',
+      '÷ matmul A·Bᵀ 1024³': 'n/a (clocks differ: gpu-timestamps vs wall)',
+      met: 'not measured',
+    });
+    expect(s['infonce fwd+bwd B=8192 d=512']).toMatchObject({ '÷ matmul A·Bᵀ 1024³': 'n/a (clock not stated: ? vs wall)', met: 'not measured' });
+    // Within matmul too: a trainer shape is judged against its layout's 1024³ row only on one clock.
+    const mixed = part('matmul', [...matmul.rows, { case: 'AB text mlp dX 2048×256×1024', variant: 'sg', clock: 'gpu-timestamps', 'GFLOP/s': 15 }]);
+    expect(byCase(summarize([mixed]))['matmul AB text mlp dX 2048×256×1024']).toMatchObject({ met: 'not measured' });
   });
 
   it('marks a bar it cannot judge as not measured rather than met', () => {

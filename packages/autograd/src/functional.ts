@@ -17,8 +17,9 @@ import {
   type AttentionProblem,
   type NormalizeProblem,
 } from '@mode/kernels';
-import { add, div, mul, normAxis, sqrt, stridedInto, sub, sum, mean } from './ops.js';
-import { full, nextSeed, noGrad, record, Storage, tidy, Tensor } from './tensor.js';
+import { IGNORE_INDEX } from '@mode/data/labels';
+import { add, div, maximum, mul, normAxis, sqrt, stridedInto, sub, sum, mean } from './ops.js';
+import { full, isGradEnabled, nextSeed, noGrad, record, Storage, tidy, Tensor } from './tensor.js';
 
 /** Ops built on the fused kernels (normalisation, cross-entropy, embedding, dropout, attention, InfoNCE). */
 
@@ -28,6 +29,7 @@ const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 export function assign(target: Tensor, value: Tensor): void {
   if (target.shape.join() !== value.shape.join()) throw new RangeError(`assign: [${value.shape}] into [${target.shape}]`);
   const s = contiguousStrides([...target.shape]);
+  target.storage.bump('assign');
   stridedInto('copy', target.shape, { t: value, strides: s }, null, { t: target, strides: s });
 }
 
@@ -127,36 +129,49 @@ export function l2Normalize(x: Tensor, axis = -1, eps = 1e-12): Tensor {
 // ---- losses -----------------------------------------------------------------------------------
 
 /**
- * Mean cross-entropy of logits [..., C] against class indices (one per row; a CPU array, or a
- * u32 tensor whose values ≥ C count as ignored). Rows whose target is `ignoreIndex` add nothing
- * and are not counted in the mean (MLM). Log-softmax and the pick are one fused kernel.
+ * Mean cross-entropy of logits [..., C] against class indices, one per row: a CPU array (checked;
+ * rows equal to `ignoreIndex`, default IGNORE_INDEX = −100, the value @mode/data's MLM labels
+ * use, are ignored), or a u32 tensor, whose values ≥ C are the ignored rows (IGNORE_INDEX stored
+ * as u32 is one). Ignored rows add nothing and are not counted in the mean. Log-softmax and the
+ * pick are one fused kernel; it also writes each row's validity, so that for tensor targets the
+ * count is summed on the GPU (no read-back).
  */
 export function crossEntropy(logits: Tensor, targets: ArrayLike<number> | Tensor, opts: { ignoreIndex?: number } = {}): Tensor {
   logits.buffer;
   const n = logits.shape[logits.ndim - 1]!;
   const rows = logits.size / n;
-  const ignore = opts.ignoreIndex ?? -100;
-  let valid = rows;
+  const ignore = opts.ignoreIndex ?? IGNORE_INDEX;
+  let valid: number | null = null; // the count of counted rows, where the CPU knows it
   let tv: ArrayLike<number> | Tensor = targets;
   if (!(targets instanceof Tensor)) {
     if (targets.length !== rows) throw new RangeError(`crossEntropy: ${targets.length} targets for ${rows} rows of logits [${logits.shape}]`);
-    valid = 0;
+    let count = 0;
     tv = Array.from({ length: rows }, (_, i) => {
       const t = targets[i]!;
       if (t === ignore) return IGNORE_TARGET;
       if (!Number.isInteger(t) || t < 0 || t >= n)
         throw new RangeError(`crossEntropy: target ${t} at row ${i} is not a class in 0…${n - 1} (nor ignoreIndex ${ignore})`);
-      valid++;
+      count++;
       return t;
     });
-  } else if (targets.size !== rows) throw new RangeError(`crossEntropy: ${targets.size} targets for ${rows} rows`);
+    valid = count;
+  } else {
+    if (targets.size !== rows) throw new RangeError(`crossEntropy: ${targets.size} targets for ${rows} rows`);
+    // The kernel ignores values ≥ C: a class given as ignoreIndex would silently count.
+    if (Number.isInteger(ignore) && ignore >= 0 && ignore < n)
+      throw new RangeError(
+        `crossEntropy: u32 tensor targets ignore the values ≥ ${n}; ignoreIndex ${ignore} is a class (remap it, or pass the targets as an array)`,
+      );
+  }
   const { t, owned } = indexTensor(tv, logits, 'crossEntropy targets');
   const out = tidy(() => {
-    const loss = Tensor.empty(logits.engine, [rows], 'f32', 'ce loss');
-    const lse = Tensor.empty(logits.engine, [rows], 'f32', 'ce lse');
-    const [xb, tb, lb, sb, e] = [logits.buffer, t.buffer, loss.buffer, lse.buffer, logits.engine];
+    const e = logits.engine;
+    const loss = Tensor.empty(e, [rows], 'f32', 'ce loss');
+    const lse = Tensor.empty(e, [rows], 'f32', 'ce lse');
+    const isValid = Tensor.empty(e, [rows], 'f32', 'ce valid');
+    const [xb, tb, lb, sb, vb] = [logits.buffer, t.buffer, loss.buffer, lse.buffer, isValid.buffer];
     const p = { rows, n };
-    e.enqueue('cross_entropy', () => crossEntropyKernel(e.gpu, { x: xb, targets: tb, loss: lb, lse: sb }, p));
+    e.enqueue('cross_entropy', () => crossEntropyKernel(e.gpu, { x: xb, targets: tb, loss: lb, lse: sb, valid: vb }, p));
     record('cross_entropy', loss, [logits], [logits, lse, t], (g, [sx, sl, st]) => {
       const dx = Tensor.empty(e, logits.shape, 'f32', 'ce bwd');
       const [a, b, c, d, o] = [sx!.buffer, st!.buffer, sl!.buffer, g.buffer, dx.buffer];
@@ -164,7 +179,8 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number> | Tensor
       return [dx];
     });
     // An all-ignored batch gives 0, not NaN.
-    return mul(sum(loss), 1 / Math.max(valid, 1));
+    if (valid !== null) return mul(sum(loss), 1 / Math.max(valid, 1));
+    return div(sum(loss), maximum(sum(isValid), full([], 1, { engine: e })));
   });
   if (owned) t.dispose();
   return out;
@@ -280,7 +296,8 @@ export function infoNCE(x: Tensor, y: Tensor, logitScale: Tensor, opts: { symmet
   const p = { b: x.shape[0]!, m: y.shape[0]!, d: x.shape[1]!, symmetric: opts.symmetric ?? true };
   const e = x.engine;
   const tg = opts.targets === undefined ? null : indexTensor(opts.targets, x, 'infoNCE targets');
-  const grads = [x, y, logitScale].some((t) => t.requiresGrad);
+  // Under noGrad (evaluation) nothing is recorded, so the gradients (2/3 of the work) are not computed.
+  const grads = isGradEnabled() && [x, y, logitScale].some((t) => t.requiresGrad);
   const pair = Tensor.empty(e, [2], 'f32', 'infonce loss'); // [loss, d loss / d logitScale]
   const dx = grads ? Tensor.empty(e, x.shape, 'f32', 'infonce dx') : null;
   const dy = grads ? Tensor.empty(e, y.shape, 'f32', 'infonce dy') : null;

@@ -48,6 +48,7 @@ export {
   logSoftmax,
   broadcastShape,
   sumTo,
+  type GeluOptions,
 } from './ops.js';
 export {
   assign,
@@ -65,8 +66,10 @@ export {
   type AttentionOptions,
   type BatchNormOptions,
 } from './functional.js';
+/** The target crossEntropy ignores by default (−100); @mode/data's MLM labels use the same constant. */
+export { IGNORE_INDEX } from '@mode/data/labels';
 export { Module, Linear, LayerNorm, BatchNorm1d, Embedding, MLP, type InitOptions } from './nn.js';
-export { AdamW, clipGradNorm, gradNorm, cosineSchedule, defaultDecay, type AdamWOptions } from './optim.js';
+export { AdamW, clipGradNorm, gradNorm, cosineSchedule, defaultDecay, type AdamWOptions, type AdamWParam, type AdamWState } from './optim.js';
 export {
   encodeSafetensors,
   decodeSafetensors,
@@ -76,6 +79,8 @@ export {
   fromSafetensors,
   saveModule,
   loadModule,
+  saveOptimizer,
+  loadOptimizer,
   toFloat32,
   SafetensorsError,
   type SafeTensor,

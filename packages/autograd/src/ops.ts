@@ -208,8 +208,16 @@ export const exp = (x: Tensor) => unaryOp('exp', 'exp_bwd', 'y', x);
 export const log = (x: Tensor) => unaryOp('log', 'log_bwd', 'x', x);
 export const sqrt = (x: Tensor) => unaryOp('sqrt', 'sqrt_bwd', 'y', x);
 export const relu = (x: Tensor) => unaryOp('relu', 'relu_bwd', 'y', x);
-/** GELU, tanh approximation (as the matmul epilogue). */
-export const gelu = (x: Tensor) => unaryOp('gelu', 'gelu_bwd', 'x', x);
+export interface GeluOptions {
+  /** 'tanh' (default): the tanh approximation, as the matmul epilogue; 'none': exact x·Φ(x), PyTorch's default and OpenCLIP's. */
+  approximate?: 'tanh' | 'none';
+}
+/** GELU, as torch.nn.functional.gelu: the tanh approximation by default (kept for existing callers), `approximate: 'none'` for the exact (erf) form. */
+export function gelu(x: Tensor, o: GeluOptions = {}): Tensor {
+  const a = o.approximate ?? 'tanh';
+  if (a !== 'tanh' && a !== 'none') throw new RangeError(`gelu: approximate must be 'tanh' or 'none', got ${JSON.stringify(a)}`);
+  return a === 'tanh' ? unaryOp('gelu', 'gelu_bwd', 'x', x) : unaryOp('gelu_erf', 'gelu_erf_bwd', 'x', x);
+}
 export const tanh = (x: Tensor) => unaryOp('tanh', 'tanh_bwd', 'y', x);
 export const sigmoid = (x: Tensor) => unaryOp('sigmoid', 'sigmoid_bwd', 'y', x);
 /** Clamped to [lo, hi]; the gradient passes where x is inside. */

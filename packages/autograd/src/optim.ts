@@ -1,7 +1,7 @@
 import { adamw, reduce } from '@mode/kernels';
 import type { Module } from './nn.js';
 import { add, div, minimum, mul, sqrt, sum } from './ops.js';
-import { full, noGrad, Tensor, zeros } from './tensor.js';
+import { full, noGrad, tensor, Tensor, zeros } from './tensor.js';
 
 /**
  * OpenCLIP's rule for which parameters get weight decay: none for vectors and scalars, nor for
@@ -30,18 +30,42 @@ function named(params: Params): [string, Tensor][] {
   return [...(params as Iterable<[string, Tensor]>)];
 }
 
-/** AdamW (decoupled weight decay) with the fused in-place kernel; moments are created at the first step. */
+/** One parameter's optimiser state. */
+export interface AdamWParam {
+  name: string;
+  p: Tensor;
+  decay: boolean;
+  /** First and second moments (PyTorch's exp_avg, exp_avg_sq), made at the parameter's first step. */
+  m: Tensor | null;
+  v: Tensor | null;
+  /** Updates this parameter has had: its own bias-correction step, as PyTorch keeps per parameter. */
+  step: number;
+}
+
+/** What AdamW saves besides the moments (JSON): enough to resume a run exactly. */
+export interface AdamWState {
+  format: 'mode-adamw-1';
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  maxGradNorm: number | null;
+  t: number;
+  params: { name: string; decay: boolean; step: number }[];
+}
+
+/** AdamW (decoupled weight decay) with the fused in-place kernel; moments are created at a parameter's first step. */
 export class AdamW {
   lr: number;
-  readonly betas: [number, number];
-  readonly eps: number;
-  readonly weightDecay: number;
-  readonly maxGradNorm: number | undefined;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  maxGradNorm: number | undefined;
   /** Steps taken. */
   t = 0;
   /** Global gradient norm before clipping at the last step (when maxGradNorm is set). */
   lastGradNorm: Tensor | null = null;
-  readonly params: { name: string; p: Tensor; decay: boolean; m: Tensor | null; v: Tensor | null }[];
+  readonly params: AdamWParam[];
 
   constructor(params: Params, o: AdamWOptions = {}) {
     this.lr = o.lr ?? 1e-3;
@@ -50,7 +74,7 @@ export class AdamW {
     this.weightDecay = o.weightDecay ?? 0.01;
     this.maxGradNorm = o.maxGradNorm;
     const decay = o.decay ?? defaultDecay;
-    this.params = named(params).map(([name, p]) => ({ name, p, decay: decay(name, p), m: null, v: null }));
+    this.params = named(params).map(([name, p]) => ({ name, p, decay: decay(name, p), m: null, v: null, step: 0 }));
   }
 
   /** Disposes every gradient. */
@@ -74,13 +98,70 @@ export class AdamW {
     for (const s of this.params) {
       const g = s.p.grad;
       if (!g) continue;
+      // A parameter without a gradient is not stepped, so one that starts training late (an
+      // unfrozen tower) is bias-corrected from its own first update, not the optimiser's t.
+      s.step++;
       s.m ??= zeros(s.p.shape, { engine: s.p.engine }).keep();
       s.v ??= zeros(s.p.shape, { engine: s.p.engine }).keep();
       const [gb, pb, mb, vb, e] = [g.buffer, s.p.buffer, s.m.buffer, s.v.buffer, s.p.engine];
-      const h = { lr: this.lr, beta1: this.betas[0], beta2: this.betas[1], eps: this.eps, weightDecay: s.decay ? this.weightDecay : 0, step: this.t };
+      const h = { lr: this.lr, beta1: this.betas[0], beta2: this.betas[1], eps: this.eps, weightDecay: s.decay ? this.weightDecay : 0, step: s.step };
+      s.p.storage.bump(`AdamW step of ${s.name}`);
       e.enqueue(`adamw ${s.name}`, () => adamw(e.gpu, { grad: gb, param: pb, m: mb, v: vb }, s.p.size, h));
     }
     await this.params[0]?.p.engine.sync();
+  }
+
+  /**
+   * The state to resume from: the moments of every parameter stepped so far, as
+   * `<name>.exp_avg` / `<name>.exp_avg_sq` (handles on the live tensors: read, don't dispose),
+   * and the hyper-parameters and per-parameter steps.
+   */
+  stateDict(): { tensors: Record<string, Tensor>; state: AdamWState } {
+    const tensors: Record<string, Tensor> = {};
+    for (const s of this.params) if (s.m && s.v) [tensors[`${s.name}.exp_avg`], tensors[`${s.name}.exp_avg_sq`]] = [s.m, s.v];
+    const state: AdamWState = {
+      format: 'mode-adamw-1',
+      lr: this.lr,
+      betas: [...this.betas],
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+      maxGradNorm: this.maxGradNorm ?? null,
+      t: this.t,
+      params: this.params.map((s) => ({ name: s.name, decay: s.decay, step: s.step })),
+    };
+    return { tensors, state };
+  }
+
+  /** Restores what stateDict() gave (the same parameter names; values copied in place), hyper-parameters included. */
+  loadStateDict(tensors: Record<string, { shape: readonly number[]; data: ArrayLike<number> }>, state: AdamWState): void {
+    if (state?.format !== 'mode-adamw-1') throw new Error(`AdamW.loadStateDict: format ${JSON.stringify(state?.format)} is not mode-adamw-1`);
+    const own = new Map(this.params.map((s) => [s.name, s]));
+    const given = new Set(state.params.map((p) => p.name));
+    const missing = [...own.keys()].filter((n) => !given.has(n));
+    const unexpected = [...given].filter((n) => !own.has(n));
+    if (missing.length || unexpected.length)
+      throw new Error(`AdamW.loadStateDict: parameters missing ${missing.join(', ') || 'none'}; unexpected ${unexpected.join(', ') || 'none'}`);
+    const moments = (name: string, shape: readonly number[]) =>
+      (['exp_avg', 'exp_avg_sq'] as const).map((k) => {
+        const t = tensors[`${name}.${k}`];
+        if (!t || t.shape.join() !== shape.join())
+          throw new Error(`AdamW.loadStateDict: ${name}.${k} is ${t ? `[${t.shape}]` : 'missing'}, the parameter is [${shape}]`);
+        return t;
+      });
+    // Everything is checked before anything changes.
+    const loaded = state.params.map((saved) => {
+      const s = own.get(saved.name)!;
+      return { saved, s, mv: saved.step > 0 ? moments(saved.name, s.p.shape) : null };
+    });
+    for (const { saved, s, mv } of loaded) {
+      [s.m, s.v].forEach((t) => t?.dispose());
+      s.m = mv && tensor(mv[0]!.data, s.p.shape, { engine: s.p.engine }).keep();
+      s.v = mv && tensor(mv[1]!.data, s.p.shape, { engine: s.p.engine }).keep();
+      s.step = saved.step;
+      s.decay = saved.decay;
+    }
+    [this.lr, this.betas, this.eps, this.weightDecay, this.t] = [state.lr, [...state.betas], state.eps, state.weightDecay, state.t];
+    this.maxGradNorm = state.maxGradNorm ?? undefined;
   }
 
   dispose(): void {

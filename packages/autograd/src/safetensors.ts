@@ -1,5 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Module } from './nn.js';
+import type { AdamW, AdamWState } from './optim.js';
 import { tensor, Tensor } from './tensor.js';
 import type { Engine } from './engine.js';
 
@@ -209,5 +210,33 @@ export function loadModule(module: Module, path: string, strict = true): void {
     );
   } catch (e) {
     throw new SafetensorsError(`${path}: ${(e as Error).message}. Fix: load a checkpoint of the same architecture, or pass strict = false.`);
+  }
+}
+
+/**
+ * Saves an optimiser's state, to resume a run exactly: the moments as F32 tensors
+ * (`<param>.exp_avg`, `<param>.exp_avg_sq`) and, as JSON in the metadata (key `adamw`), the
+ * hyper-parameters, t and each parameter's step. One file, so one atomic rename: a crash never
+ * leaves moments and steps from different steps.
+ */
+export async function saveOptimizer(opt: AdamW, path: string, metadata: Record<string, string> = {}): Promise<void> {
+  const { tensors, state } = opt.stateDict();
+  await saveSafetensors(path, tensors, { ...metadata, adamw: JSON.stringify(state) });
+}
+
+/** Loads what saveOptimizer wrote into an optimiser over parameters of the same names. */
+export function loadOptimizer(opt: AdamW, path: string): void {
+  const file = readSafetensorsFile(path);
+  let state: AdamWState;
+  try {
+    state = JSON.parse(file.metadata.adamw ?? 'null');
+  } catch (e) {
+    throw new SafetensorsError(`${path}: the "adamw" metadata is not valid JSON (${(e as Error).message}). Fix: load a file written by saveOptimizer.`);
+  }
+  if (!state) throw new SafetensorsError(`${path}: no "adamw" metadata; this is not an optimiser state. Fix: load a file written by saveOptimizer.`);
+  try {
+    opt.loadStateDict(Object.fromEntries(Object.entries(file.tensors).map(([n, t]) => [n, { shape: t.shape, data: toFloat32(t, n) }])), state);
+  } catch (e) {
+    throw new SafetensorsError(`${path}: ${(e as Error).message}. Fix: load the state of an optimiser over the same parameters.`);
   }
 }

@@ -10,6 +10,13 @@ export type DType = 'f32' | 'u32';
  */
 export class Storage {
   private refs = 1;
+  /**
+   * Bumped by every in-place write (set, assign, an AdamW step), as PyTorch's version counter: a
+   * backward compares it with the version it saved, so that it never computes from changed data.
+   */
+  version = 0;
+  /** What made the last in-place write (named in the error). */
+  lastWrite = '';
   constructor(
     readonly engine: Engine,
     private buffer_: GPUBuffer | null,
@@ -19,6 +26,11 @@ export class Storage {
   }
   ref(): void {
     this.refs++;
+  }
+  /** Records an in-place write by `op`. */
+  bump(op: string): void {
+    this.version++;
+    this.lastWrite = op;
   }
   unref(): void {
     if (--this.refs === 0 && this.buffer_) {
@@ -34,6 +46,8 @@ interface Node {
   inputs: Tensor[];
   /** Private handles on what the backward reads; disposed once it has run. */
   saved: Tensor[];
+  /** saved[i].storage.version when the op recorded. */
+  versions: number[];
   backward: (g: Tensor) => (Tensor | null)[];
 }
 
@@ -118,6 +132,11 @@ export class Tensor {
   grad: Tensor | null = null;
   /** Set on intermediates recorded while grad is enabled; cleared when backward consumes them. */
   node: Node | null = null;
+  /**
+   * The op that made this intermediate, once a backward() consumed it (its graph is freed): an op
+   * or a backward that would take it as a graph input is refused, since no gradient could flow.
+   */
+  consumedBy: string | null = null;
   private disposed_ = false;
   private kept_ = false;
 
@@ -212,6 +231,7 @@ export class Tensor {
     if (data.length !== this.size) throw new RangeError(`set: ${data.length} values for ${this.describe()} (${this.size} elements)`);
     const b = this.buffer;
     const typed = this.dtype === 'u32' ? Uint32Array.from(data) : data instanceof Float32Array ? data.slice() : Float32Array.from(data);
+    this.storage.bump('set');
     this.engine.enqueue('set', () => this.engine.gpu.write(b, typed));
     return this;
   }
@@ -238,11 +258,15 @@ export class Tensor {
    * unless kept: the graph is consumed, as in PyTorch without retain_graph.
    */
   backward(grad?: Tensor): void {
-    if (this.disposed_) throw new Error(`backward(): ${this.describe()} was disposed (a backward() already consumed its graph; retain_graph is not supported)`);
+    if (this.disposed_ || this.consumedBy)
+      throw new Error(
+        `backward(): ${this.describe()}: a backward() already consumed its graph (retain_graph is not supported: sum the losses before backward())`,
+      );
     if (!this.requiresGrad) throw new Error(`backward(): ${this.describe()} does not require grad (no input of its graph has requiresGrad)`);
     if (!grad && this.size !== 1) throw new Error(`backward(): ${this.describe()} is not a scalar; pass its gradient`);
     if (grad && grad.shape.join() !== this.shape.join()) throw new Error(`backward(): gradient [${grad.shape}] does not match ${this.describe()}`);
     const order = topoOrder(this);
+    checkGraph(order);
     const grads = new Map<Tensor, Tensor>();
     const was = gradEnabled;
     gradEnabled = false;
@@ -267,6 +291,7 @@ export class Tensor {
         }
         node.saved.forEach((s) => s.dispose());
         // Consumed: a kept intermediate stays as plain data, outside any graph.
+        t.consumedBy = node.op;
         t.node = null;
         t.requiresGrad = false;
         if (!t.kept_) t.dispose();
@@ -312,8 +337,8 @@ export class Tensor {
   relu(): Tensor {
     return ops.relu(this);
   }
-  gelu(): Tensor {
-    return ops.gelu(this);
+  gelu(o?: ops.GeluOptions): Tensor {
+    return ops.gelu(this, o);
   }
   tanh(): Tensor {
     return ops.tanh(this);
@@ -372,6 +397,31 @@ function topoOrder(root: Tensor): Tensor[] {
   return order;
 }
 
+const consumedError = (op: string, input: Tensor) =>
+  new Error(
+    `${op}: an input (${input.describe()}, made by ${input.consumedBy}) was consumed by an earlier backward(), which freed its graph, ` +
+      `so no gradient would reach what it was made from. Sum the losses before backward() (one backward over the total), or detach() it to use it as data.`,
+  );
+
+/**
+ * Refuses, before any gradient is computed, a walk that would give silently wrong gradients: a
+ * node whose input an earlier backward consumed (a second loss over a shared trunk), or whose
+ * saved data was written in place after it was saved.
+ */
+function checkGraph(order: Tensor[]): void {
+  for (const t of order) {
+    const node = t.node!;
+    for (const input of node.inputs) if (input.consumedBy) throw consumedError(`backward(): ${node.op}`, input);
+    node.saved.forEach((s, i) => {
+      if (s.storage.version !== node.versions[i])
+        throw new Error(
+          `backward(): ${s.describe()}, saved by ${node.op} for its backward, was modified in place by ${s.storage.lastWrite} after it was saved ` +
+            `(version ${node.versions[i]}, now ${s.storage.version}). Write after backward(), or write into a copy.`,
+        );
+    });
+  }
+}
+
 /** a + b into a new tensor; both are disposed. */
 function accumulate(a: Tensor, b: Tensor): Tensor {
   const s = noGrad(() => ops.add(a, b));
@@ -386,9 +436,14 @@ function accumulate(a: Tensor, b: Tensor): Tensor {
  */
 export function record(op: string, out: Tensor, inputs: Tensor[], save: Tensor[], backward: (g: Tensor, saved: Tensor[]) => (Tensor | null)[]): Tensor {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
+  const consumed = inputs.find((t) => t.consumedBy);
+  if (consumed) {
+    out.dispose();
+    throw consumedError(op, consumed);
+  }
   const saved = save.map((t) => t.alias());
   out.requiresGrad = true;
-  out.node = { op, inputs, saved, backward: (g) => backward(g, saved) };
+  out.node = { op, inputs, saved, versions: save.map((t) => t.storage.version), backward: (g) => backward(g, saved) };
   return out;
 }
 

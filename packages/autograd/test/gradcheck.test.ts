@@ -5,6 +5,7 @@ import {
   dropoutReference,
   embeddingReference,
   freshSeed,
+  geluErfReference,
   geluReference,
   infoNCEReference,
   logSoftmaxReference,
@@ -128,6 +129,12 @@ const cases: Case[] = [
   { name: 'sqrt', inputs: [{ shape: [9], lo: 0.2, hi: 3 }], gpu: ([a]) => ag.sqrt(a!), cpu: ([a]) => R.map(Math.sqrt, a!) },
   { name: 'relu', inputs: [{ shape: [4, 4], avoid: [0] }], gpu: ([a]) => ag.relu(a!), cpu: ([a]) => R.map((x) => Math.max(x, 0), a!) },
   { name: 'gelu', inputs: [{ shape: [11], lo: -3, hi: 3 }], gpu: ([a]) => ag.gelu(a!), cpu: ([a]) => R.map(geluReference, a!) },
+  {
+    name: 'gelu exact (erf), approximate none',
+    inputs: [{ shape: [13], lo: -4, hi: 4 }],
+    gpu: ([a]) => a!.gelu({ approximate: 'none' }),
+    cpu: ([a]) => R.map(geluErfReference, a!),
+  },
   { name: 'tanh', inputs: [{ shape: [11], lo: -3, hi: 3 }], gpu: ([a]) => ag.tanh(a!), cpu: ([a]) => R.map(Math.tanh, a!) },
   { name: 'sigmoid', inputs: [{ shape: [11], lo: -4, hi: 4 }], gpu: ([a]) => ag.sigmoid(a!), cpu: ([a]) => R.map((x) => 1 / (1 + Math.exp(-x)), a!) },
   {
@@ -217,6 +224,16 @@ const cases: Case[] = [
     cpu: ([a]) => {
       const rows = crossEntropyReference(a!.d, [0, 4, 0xffffffff, 2, 2, 1], { rows: 6, n: 5 });
       return arr([rows.reduce((s, v) => s + v, 0) / 5], []);
+    },
+  },
+  {
+    // IGNORE_INDEX stored as u32 (2³² − 100) is past every class: those rows are ignored, and the mean divides by 4.
+    name: 'crossEntropy 6×5 with u32 tensor targets, two rows ignored (count on the GPU)',
+    inputs: [{ shape: [6, 5], lo: -3, hi: 3 }],
+    gpu: ([a]) => ag.crossEntropy(a!, ag.tensor(Uint32Array.from([0, ag.IGNORE_INDEX, 2, 2, ag.IGNORE_INDEX, 1]), [6], { dtype: 'u32' })),
+    cpu: ([a]) => {
+      const rows = crossEntropyReference(a!.d, [0, 0xffffffff, 2, 2, 0xffffffff, 1], { rows: 6, n: 5 });
+      return arr([rows.reduce((s, v) => s + v, 0) / 4], []);
     },
   },
   {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { relativeError } from '@mode/kernels';
 import * as ag from '../src/index.js';
 
 // The tensor and the tape: creation, views, detach, noGrad/tidy, accumulation, release.
@@ -94,6 +95,100 @@ describe('the tape', () => {
     y.backward(ag.ones([3]));
     expect([...(await x.grad!.read())]).toEqual([2, 2, 2]);
     expect(() => y.backward(ag.ones([3]))).toThrow(/already consumed its graph/);
+  });
+  it('a second loss over a trunk that a backward() consumed is refused, naming the ops; the summed loss gets the sum of the gradients', async () => {
+    const w = ag.randn([4, 4], { requiresGrad: true, seed: 1 });
+    const x = ag.randn([3, 4], { seed: 2 });
+    const trunk = () => ag.tanh(ag.matmul(x, w));
+    const head1 = (h: ag.Tensor) => ag.mean(ag.mul(h, h));
+    const head2 = (h: ag.Tensor) => ag.sum(ag.sigmoid(h));
+    const gradOf = async (loss: ag.Tensor) => {
+      loss.backward();
+      const g = await w.grad!.read();
+      w.grad!.dispose();
+      w.grad = null;
+      return g;
+    };
+    // Each loss over its own trunk, then both over one trunk, summed before backward().
+    const [g1, g2] = [await gradOf(head1(trunk())), await gradOf(head2(trunk()))];
+    const shared = trunk();
+    const both = await gradOf(ag.add(head1(shared), head2(shared)));
+    expect(
+      relativeError(
+        both,
+        g1.map((v, i) => v + g2[i]!),
+      ),
+    ).toBeLessThanOrEqual(1e-6);
+
+    // Two losses over one trunk, backward() on each: the second is refused before it adds anything.
+    const h = trunk();
+    const [a, b] = [head1(h), head2(h)];
+    a.backward();
+    expect(() => b.backward()).toThrow(
+      /backward\(\): sigmoid: an input \(tensor \[3, 4\] f32, made by tanh\) was consumed by an earlier backward\(\).*Sum the losses before backward\(\)/,
+    );
+    expect(relativeError(await w.grad!.read(), g1)).toBe(0);
+    w.grad!.dispose();
+    w.grad = null;
+    // A kept intermediate is data after its backward: a new op over it and a parameter is refused too, unless detached.
+    const kept = trunk().keep();
+    head1(kept).backward();
+    const v = ag.randn([3, 4], { requiresGrad: true });
+    expect(() => ag.mul(kept, v)).toThrow(/^mul: an input \(tensor \[3, 4\] f32, made by tanh\) was consumed.*Sum the losses before backward\(\)/);
+    expect(ag.mul(kept.detach(), v).requiresGrad).toBe(true);
+    expect(ag.noGrad(() => ag.mul(kept, v)).requiresGrad).toBe(false);
+    kept.dispose();
+  });
+  it('backward refuses saved data written in place since it was saved (set, assign, AdamW), naming the tensor and the writer', async () => {
+    const w = ag.randn([3, 3], { requiresGrad: true });
+    const x = ag.randn([2, 3]);
+    const y = ag.sum(ag.matmul(x, w)); // matmul saves x and w
+    x.set(new Float32Array(6));
+    expect(() => y.backward()).toThrow(
+      /tensor \[2, 3\] f32, saved by matmul for its backward, was modified in place by set after it was saved \(version 0, now 1\)/,
+    );
+    expect(w.grad).toBeNull();
+
+    const z = ag.sum(ag.mul(w, w));
+    ag.assign(w, ag.zeros([3, 3]));
+    expect(() => z.backward()).toThrow(/tensor \[3, 3\] f32, saved by mul .* by assign/);
+
+    const opt = new ag.AdamW([['w', w]], { lr: 0.1 });
+    const pending = ag.sum(ag.matmul(x, w));
+    ag.sum(ag.mul(w, 3)).backward();
+    await opt.step();
+    expect(() => pending.backward()).toThrow(/saved by matmul .* by AdamW step of w/);
+    // Writing after backward() is what training does, and is fine.
+    opt.zeroGrad();
+    const fine = ag.sum(ag.matmul(x, w));
+    fine.backward();
+    await opt.step();
+    expect(w.grad).not.toBeNull();
+    opt.dispose();
+  });
+  it('infoNCE under noGrad runs the loss kernels only, not the gradient passes', async () => {
+    const x = ag.randn([8, 16], { requiresGrad: true });
+    const y = ag.randn([8, 16], { requiresGrad: true });
+    const s = ag.tensor([1], [1], { requiresGrad: true });
+    const kernelsOf = async (fn: () => ag.Tensor) => {
+      await engine.sync();
+      const prof = engine.gpu.profiler;
+      prof.clear();
+      prof.enabled = true;
+      const loss = fn();
+      const value = await loss.item();
+      await engine.sync();
+      prof.enabled = false;
+      loss.dispose();
+      return { value, kernels: prof.records.map((r) => r.kernel) };
+    };
+    const withGrad = await kernelsOf(() => ag.infoNCE(x, y, s)); // also tunes the shape first
+    const evaluation = await kernelsOf(() => ag.noGrad(() => ag.infoNCE(x, y, s)));
+    const gradient = (k: string) => /infonce_(grad|dy)/.test(k);
+    expect(withGrad.kernels.some(gradient)).toBe(true);
+    expect(evaluation.kernels.length).toBeGreaterThan(0);
+    expect(evaluation.kernels.filter(gradient)).toEqual([]);
+    expect(evaluation.value).toBe(withGrad.value);
   });
   it('an error inside a queued kernel surfaces at the next read, naming the op; the engine goes on', async () => {
     const q = ag.zeros([1, 4, 300]); // head dim 300: the attention kernels take at most 256

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,28 +30,44 @@ describe('mode CLI', () => {
     if (report.isCpu) expect(`${report.name} ${report.description}`).toMatch(/llvmpipe/);
   });
 
-  it('selftest passes every check and exits by itself', () => {
-    const r = mode(['selftest']);
-    expect(r.error).toBeUndefined(); // a hang would be killed by the timeout and set error
-    expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/seed \d+/);
-    expect(r.stdout).toMatch(/(\d+) of \1 checks passed/);
-    expect(r.stdout).not.toContain('FAIL');
-  });
-
-  it('selftest --trace writes Chrome trace JSON with one event per dispatch', () => {
+  it('selftest prints each check as it finishes, passes every check, exits by itself and writes a trace', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'mode-')), 'trace.json');
-    const r = mode(['selftest', '--trace', file, '--profile']);
-    expect(r.status).toBe(0);
-    const checks = Number(r.stdout.match(/(\d+) of \d+ checks passed/)![1]);
+    // Spawned asynchronously so that the output is seen as it arrives: one chunk per read.
+    const child = spawn(process.execPath, [join(root, 'packages/cli/bin/mode.js'), 'selftest', '--trace', file, '--profile'], { cwd: root });
+    const chunks: string[] = [];
+    child.stdout.setEncoding('utf8').on('data', (c: string) => chunks.push(c));
+    child.stderr.resume();
+    const killer = setTimeout(() => child.kill(), 280_000); // a hang fails the test, it does not hold it
+    const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    clearTimeout(killer);
+    const stdout = chunks.join('');
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/seed \d+/);
+    const total = Number(/: (\d+) checks\n/.exec(stdout)![1]);
+    const summary = /^(\d+) of (\d+) checks passed, (\d+) failed, (\d+) skipped/m.exec(stdout)!;
+    expect(Number(summary[2])).toBe(total);
+    expect(Number(summary[3])).toBe(0);
+    expect(Number(summary[1]) + Number(summary[4])).toBe(total);
+    // One row per check, each ending in its result; a skipped one says so and why, never `ok`.
+    const rows = stdout.split('\n').filter((l) => / (ok|FAIL.*|skipped: .+)$/.test(l));
+    expect(rows).toHaveLength(total);
+    expect(rows.filter((l) => l.includes('skipped: ')).every((l) => !/ ok$/.test(l) && / – /.test(l))).toBe(true);
+    expect(stdout).not.toContain('FAIL');
+    // Printed as they finish: the first row arrives in an earlier chunk than the last row and the summary.
+    const chunkOf = (pattern: RegExp) => chunks.findIndex((c) => pattern.test(c));
+    const firstRow = chunkOf(/ (ok|FAIL.*|skipped: .+)$/m);
+    expect(firstRow).toBeGreaterThanOrEqual(0);
+    expect(firstRow).toBeLessThan(chunkOf(new RegExp(`${rows.at(-1)!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm')));
+    expect(firstRow).toBeLessThan(chunkOf(/checks passed/));
+
     const events = JSON.parse(readFileSync(file, 'utf8')).traceEvents.filter((e: { ph: string }) => e.ph === 'X');
     // Every check dispatches at least once (some several: k-means also computes norms); the
     // one-event-per-dispatch rule itself is tested in packages/gpu/test/profiler.test.ts.
-    expect(events.length).toBeGreaterThanOrEqual(checks);
+    expect(events.length).toBeGreaterThanOrEqual(Number(summary[1]));
     expect(events.every((e: { name: string; dur: number }) => e.name && e.dur >= 0)).toBe(true);
-    expect(r.stdout).toMatch(/profile \(GPU timestamps|CPU wall clock/);
-    expect(r.stdout).toMatch(/matmul_naive +1 /);
-  });
+    expect(stdout).toMatch(/profile \(GPU timestamps|CPU wall clock/);
+    expect(stdout).toMatch(/matmul_naive +1 /);
+  }, 300_000);
 
   it('without a driver: one error that says why and how to fix it, no stack trace', () => {
     const r = mode(['info'], { VK_ICD_FILENAMES: '/nonexistent/icd.json' });
@@ -68,6 +84,6 @@ describe('mode CLI', () => {
     expect(r.error).toBeUndefined();
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('reported: DeviceLostError: GPU device lost (destroyed)');
-    expect(r.stdout).toContain('Last kernel dispatched: elementwise');
+    expect(r.stdout).toContain('Last kernel dispatched: strided');
   });
 });

@@ -22,6 +22,7 @@ export {
   type MetadataBuild,
   type CorpusCounts,
 } from './metadata.js';
+export { jsonErrorAt, lineColumn, type JsonErrorPosition } from './json-error.js';
 export { expandPool, describeShards, detectFormat, planTasks, type Format, type Shard, type Task } from './inputs.js';
 export { runTask, type ReadOptions, type SampleOptions, type TaskResult, type Malformed } from './task.js';
 export { TaskPool, workersAvailable, WORKER_URL } from './pool.js';

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { jsonErrorAt } from './json-error.js';
 import { spaceText, WRAPPED_MARKS } from './spacing.js';
 
 /**
@@ -212,12 +213,33 @@ export function buildMetadata(options: MetadataOptions = {}): MetadataBuild {
   return { entries, sources, duplicates, excluded };
 }
 
-/** Reads a metadata file: a JSON list of strings. */
+/** Reads a metadata file: a JSON list of strings. A file that cannot be read, is not JSON or is not
+ * a list of strings throws an error naming it (and for bad JSON, `file:line:column`), marked
+ * `userFacing` so that the CLI prints it without a stack. */
 export function readMetadata(path: string): string[] {
-  const list: unknown = JSON.parse(readFileSync(path, 'utf8'));
-  if (!Array.isArray(list) || !list.every((e) => typeof e === 'string')) {
-    throw Object.assign(new Error(`${path}: metadata must be a JSON list of strings`), { userFacing: true });
+  const fail = (message: string) => Object.assign(new Error(message), { userFacing: true });
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw fail(`${path}: cannot read the metadata file: ${(e as Error).message}`);
   }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // byte-order mark
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch (e) {
+    const at = jsonErrorAt(text);
+    throw fail(
+      at
+        ? `${path}:${at.line}:${at.column}: invalid JSON: ${at.reason}; metadata must be a JSON list of strings`
+        : `${path}: invalid JSON: ${(e as Error).message}; metadata must be a JSON list of strings`,
+    );
+  }
+  const kind = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+  if (!Array.isArray(list)) throw fail(`${path}: metadata must be a JSON list of strings, not ${kind(list)}`);
+  const bad = list.findIndex((e) => typeof e !== 'string');
+  if (bad !== -1) throw fail(`${path}: metadata must be a JSON list of strings; entry ${bad} is ${kind(list[bad])}`);
   return list as string[];
 }
 

@@ -18,6 +18,7 @@ export {
   DECLIP_AUGMENT,
   type AugmentConfig,
 } from './augment.js';
+export { IGNORE_INDEX } from './labels.js';
 export { Tokenizer, maskTokens, SPECIAL, SPECIAL_TOKENS, type TokenizerJSON, type TrainOptions } from './tokenizer.js';
 export { eda, synonymReplacement, randomSwap, randomDeletion, EDA_OPS, type EdaOp, type EdaOptions } from './eda.js';
 export { loadWordNet, loadFrequencies, buildSynonymTable, wordnetDir, type WordNet, type SynonymTable, type SynonymTableOptions } from './wordnet.js';
@@ -33,7 +34,17 @@ export {
 } from './dataset.js';
 export { readManifest, importManifest, loadImage, type ManifestRecord, type ImportOptions } from './manifest.js';
 export { BatchBuilder, transferList, DEFAULT_SPEC, type Batch, type BatchJob, type BatchSpec, type JobSample } from './batch.js';
-export { DataLoader, openPairs, openClassification, defaultWorkerUrl, type LoaderOptions, type OpenOptions } from './loader.js';
+export {
+  DataLoader,
+  openPairs,
+  openClassification,
+  openMix,
+  defaultWorkerUrl,
+  type LoaderOptions,
+  type OpenOptions,
+  type ShardOptions,
+  type MixSource,
+} from './loader.js';
 export {
   prepare,
   defaultDataDir,

@@ -44,12 +44,28 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Hold out a deterministic fraction of records by key hash: `take` selects which side. */
   holdout?: { fraction: number; take: 'train' | 'val' };
+  /**
+   * Per shard (by path): keep a deterministic `fraction` of its records (by key hash, a different
+   * hash than the holdout's), and, for a classification shard read as pairs, caption each image
+   * from a prompt template with its class name (the template picked by key hash).
+   */
+  shardOptions?: Record<string, ShardOptions>;
+  /**
+   * Resume mid-epoch: start at this epoch, skipping its first `batch` batches (they are read and
+   * shuffled as before, not built), so the order continues exactly where a run stopped.
+   */
+  start?: { epoch: number; batch: number };
   /** Classification: labels must be below this. */
   numClasses?: number;
   mean?: readonly number[];
   std?: readonly number[];
   /** Worker entry; default `prefetch-worker.js` beside this module (present in dist/ only). */
   workerUrl?: URL;
+}
+
+export interface ShardOptions {
+  fraction?: number;
+  captions?: { classes: readonly string[]; templates: readonly string[] };
 }
 
 /** The compiled worker entry beside this module, or undefined when running from TypeScript sources. */
@@ -105,7 +121,9 @@ export class DataLoader implements AsyncIterable<Batch> {
     const seed = o.seed ?? 0;
     const epochs = o.epochs ?? 1;
     const shuffle = o.shuffle ?? true;
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    const first = o.start ?? { epoch: 0, batch: 0 };
+    for (let epoch = first.epoch; epoch < epochs; epoch++) {
+      let skip = epoch === first.epoch ? first.batch : 0;
       const shards = shuffle ? new Rng([seed, epoch, 0x5a]).shuffle(o.shards.slice()) : o.shards;
       const rng = new Rng([seed, epoch, 0xb0]);
       const buffer: JobSample[] = [];
@@ -115,7 +133,8 @@ export class DataLoader implements AsyncIterable<Batch> {
       const emit = function* (s: JobSample): Generator<BatchJob> {
         batch.push(s);
         if (batch.length === o.batchSize) {
-          yield { epoch, start, samples: batch };
+          if (skip > 0) skip--;
+          else yield { epoch, start, samples: batch };
           start += batch.length;
           batch = [];
         }
@@ -148,7 +167,15 @@ export class DataLoader implements AsyncIterable<Batch> {
       const inVal = hashString(raw.key) / 4294967296 < o.holdout.fraction;
       if (inVal !== (o.holdout.take === 'val')) return undefined;
     }
+    const so = o.shardOptions?.[raw.shard];
+    if (so?.fraction !== undefined && hashString(`${raw.key}\u0000sample`) / 4294967296 >= so.fraction) return undefined;
     try {
+      if (so?.captions && o.kind === 'pairs') {
+        const r = toClass(raw, so.captions.classes.length);
+        const t = so.captions.templates;
+        const text = t[hashString(r.key) % t.length]!.replace('{}', so.captions.classes[r.label]!);
+        return { key: r.key, source: r.source, png: new Uint8Array(r.png), text };
+      }
       // Copy out of tar-stream's buffers: a view would drag its whole backing store to the worker.
       if (o.kind === 'classification') {
         const r = toClass(raw, o.numClasses);
@@ -277,4 +304,33 @@ export function openClassification(
   if (info.kind !== 'classification' || !info.classes) throw Object.assign(new Error(`${dir} is not a classification set`), { userFacing: true });
   const loader = new DataLoader({ shuffle: false, ...options, shards: datasetShards(dir, split), kind: 'classification', numClasses: info.classes.length });
   return { loader, classes: info.classes, templates: info.templates ?? ['a photo of a {}.'], count: info.splits[split]!.count };
+}
+
+/** One data set of a training mix: a folder, its split (classification: default `train`), a fraction of it. */
+export interface MixSource {
+  dir: string;
+  split?: string;
+  fraction?: number;
+}
+
+/**
+ * Image-text pairs from several data sets: pairs sets as they are, classification sets captioned
+ * from their prompt templates (see ShardOptions), each thinned to its `fraction`.
+ */
+export function openMix(sources: readonly MixSource[], options: OpenOptions): DataLoader {
+  const shards: string[] = [];
+  const shardOptions: Record<string, ShardOptions> = {};
+  for (const src of sources) {
+    const info = readDatasetInfo(src.dir);
+    const cls = info.kind === 'classification';
+    if (cls && !info.classes) throw Object.assign(new Error(`${src.dir}: classification set without class names`), { userFacing: true });
+    for (const f of datasetShards(src.dir, src.split ?? (cls ? 'train' : undefined))) {
+      shards.push(f);
+      shardOptions[f] = {
+        ...(src.fraction !== undefined && src.fraction < 1 ? { fraction: src.fraction } : {}),
+        ...(cls ? { captions: { classes: info.classes!, templates: info.templates ?? ['a photo of a {}.'] } } : {}),
+      };
+    }
+  }
+  return new DataLoader({ ...options, shards, kind: 'pairs', shardOptions });
 }

@@ -10,6 +10,7 @@
  *
  * Ids: 0 pad, 1 start, 2 end, 3 mask (for MLM), 4–259 the 256 bytes, then one id per merge.
  */
+import { IGNORE_INDEX } from './labels.js';
 import type { Rng } from './rng.js';
 
 export const SPECIAL = { pad: 0, sot: 1, eot: 2, mask: 3 } as const;
@@ -290,11 +291,12 @@ export class Tokenizer {
 /**
  * BERT's masking for MLM (DeCLIP's text self-supervision): each real token is chosen with
  * probability `p`; a chosen token becomes the mask token 80% of the time, a random non-special
- * token 10%, and stays 10%. `labels` holds the original id where chosen and −1 elsewhere.
+ * token 10%, and stays 10%. `labels` holds the original id where chosen and IGNORE_INDEX (−100,
+ * what the autograd's crossEntropy skips) elsewhere.
  */
 export function maskTokens(tokens: Int32Array, vocabSize: number, rng: Rng, p = 0.15): { input: Int32Array; labels: Int32Array } {
   const input = tokens.slice();
-  const labels = new Int32Array(tokens.length).fill(-1);
+  const labels = new Int32Array(tokens.length).fill(IGNORE_INDEX);
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;
     if (t < BYTE0 || !rng.chance(p)) continue;

@@ -10,6 +10,7 @@ import {
   datasetShards,
   importManifest,
   openClassification,
+  openMix,
   openPairs,
   readManifest,
   BadRecords,
@@ -152,16 +153,16 @@ describe('data loader', () => {
   });
 });
 
-describe('your own data: JSONL manifests and classification sets', () => {
-  function manifestDir(lines: string[], images: Record<string, Uint8Array>) {
-    const dir = tmp('manifest');
-    mkdirSync(join(dir, 'img'));
-    for (const [name, bytes] of Object.entries(images)) writeFileSync(join(dir, 'img', name), bytes);
-    const file = join(dir, 'pairs.jsonl');
-    writeFileSync(file, lines.join('\n') + '\n');
-    return file;
-  }
+function manifestDir(lines: string[], images: Record<string, Uint8Array>) {
+  const dir = tmp('manifest');
+  mkdirSync(join(dir, 'img'));
+  for (const [name, bytes] of Object.entries(images)) writeFileSync(join(dir, 'img', name), bytes);
+  const file = join(dir, 'pairs.jsonl');
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
 
+describe('your own data: JSONL manifests and classification sets', () => {
   it('imports image-text pairs and reads them back through the loader', async () => {
     const file = manifestDir(
       [
@@ -228,4 +229,34 @@ it('DataLoader over shard paths', async () => {
   const dir = await pairSet(5);
   const batches = await all(new DataLoader({ shards: datasetShards(dir), kind: 'pairs', batchSize: 2, workers: 0, dropLast: true }));
   expect(batches.map((b) => b.size)).toEqual([2, 2]);
+});
+
+describe('training mixes and resuming', () => {
+  it('resumes mid-epoch: starting at (epoch, batch) gives exactly the batches an uninterrupted loader gives from there', async () => {
+    const dir = await pairSet(45);
+    const opts = { batchSize: 4, imageSize: 8, seed: 3, augment: true, workers: 0, epochs: 3, dropLast: true, shuffleBuffer: 16 } as const;
+    const whole = await all(openPairs(dir, opts));
+    expect(whole).toHaveLength(33);
+    const resumed = await all(openPairs(dir, { ...opts, start: { epoch: 1, batch: 5 } }));
+    expect(resumed.map((b) => [b.epoch, b.keys])).toEqual(whole.slice(11 + 5).map((b) => [b.epoch, b.keys]));
+    expect(Array.from(resumed[0]!.images)).toEqual(Array.from(whole[16]!.images));
+  });
+
+  it('mixes pairs and captioned classification sets, each thinned to its fraction', async () => {
+    const pairs = await pairSet(40);
+    const file = manifestDir(
+      Array.from({ length: 60 }, (_, i) => JSON.stringify({ image: `img/${i}.png`, label: ['cat', 'dog', 'bird'][i % 3] })),
+      Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`${i}.png`, testPng(i)])),
+    );
+    const cls = join(tmp(), 'cls');
+    await importManifest(file, { out: cls, templates: ['a photo of a {}.', 'a drawing of the {}.'] });
+    const loader = openMix([{ dir: pairs }, { dir: cls, split: 'test', fraction: 0.5 }], { batchSize: 100, imageSize: 8, workers: 0, shuffle: false });
+    const texts = (await all(loader)).flatMap((b) => b.texts!);
+    const captioned = texts.filter((t) => /^a (photo|drawing) of (a|the) (cat|dog|bird)\.$/.test(t));
+    expect(texts.length - captioned.length).toBe(40);
+    // About half of the 60 labelled images, by key hash: the same ones on every run.
+    expect(captioned.length).toBeGreaterThan(18);
+    expect(captioned.length).toBeLessThan(42);
+    expect(new Set(captioned.map((t) => t.split(' ')[1])).size).toBe(2);
+  });
 });

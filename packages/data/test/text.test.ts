@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   EDA_OPS,
+  IGNORE_INDEX,
   OPENCLIPART_DIR,
   Rng,
   SPECIAL,
@@ -89,11 +90,11 @@ describe('BPE tokenizer', () => {
     for (let i = 0; i < ids.length; i++) {
       if (ids[i]! < 4) {
         expect(input[i]).toBe(ids[i]);
-        expect(labels[i]).toBe(-1);
+        expect(labels[i]).toBe(IGNORE_INDEX);
         continue;
       }
       real++;
-      if (labels[i] === -1) {
+      if (labels[i] === IGNORE_INDEX) {
         expect(input[i]).toBe(ids[i]);
         continue;
       }

@@ -112,6 +112,11 @@ function setLavapipeThreads(): AdapterReport['threads'] {
 export class Gpu {
   readonly pool: BufferPool;
   readonly profiler: Profiler;
+  /**
+   * Dispatches recorded per kernel (its file's name, `kernels/<name>.wgsl`) since the device
+   * opened: which kernels a piece of code actually ran (the selftest checks its coverage by it).
+   */
+  readonly dispatchCounts = new Map<string, number>();
   private readonly kernelInfos = new Map<string, { info: KernelInfo; module: GPUShaderModule }>();
   private readonly pipelines = new Map<string, Promise<Kernel>>();
   private encoder: GPUCommandEncoder | null = null;
@@ -310,6 +315,7 @@ export class Gpu {
     pass.dispatchWorkgroups(wg[0]!, wg[1]!, wg[2]!);
     pass.end();
     this.lastKernel = info.name;
+    this.dispatchCounts.set(info.name, (this.dispatchCounts.get(info.name) ?? 0) + 1);
     // Without timestamps, each profiled dispatch is its own submission, timed on the CPU.
     if (this.profiler.enabled && !timestamps) this.cut(meta);
   }

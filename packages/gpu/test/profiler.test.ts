@@ -3,12 +3,13 @@ import { Gpu, Profiler } from '../src/index.js';
 
 /** Runs `count` additions of n floats and returns the profiler's trace. */
 async function runAdds(gpu: Gpu, count: number) {
-  const k = await gpu.kernel('elementwise');
+  const k = await gpu.kernel('strided'); // OP 0: out = a + b
   const n = 1 << 14;
   const a = gpu.upload(new Float32Array(n).fill(1));
   const out = gpu.buffer(4 * n);
+  const flat = { shape: [1, 1, 1, n], stride_a: [0, 0, 0, 1], stride_b: [0, 0, 0, 1], stride_out: [0, 0, 0, 1], offset: [0, 0, 0, n] };
   for (let i = 0; i < count; i++)
-    gpu.dispatch(k, { bindings: { a, b: a, out }, uniforms: { n }, workgroups: n / 256, work: { flops: n, bytes: 12 * n }, label: `add #${i}` });
+    gpu.dispatch(k, { bindings: { a, b: a, out }, uniforms: flat, workgroups: n / 256, work: { flops: n, bytes: 12 * n }, label: `add #${i}` });
   await gpu.sync();
   gpu.release(a);
   gpu.release(out);
@@ -35,14 +36,14 @@ describe('profiler', () => {
     expect(events).toHaveLength(5);
     expect(events.map((e: { args: { label: string } }) => e.args.label)).toEqual(['add #0', 'add #1', 'add #2', 'add #3', 'add #4']);
     for (const e of events) {
-      expect(e).toMatchObject({ name: 'elementwise', cat: 'dispatch', pid: 1, tid: 1 });
+      expect(e).toMatchObject({ name: 'strided', cat: 'dispatch', pid: 1, tid: 1 });
       expect(e.dur).toBeGreaterThan(0);
       expect(e.ts).toBeGreaterThanOrEqual(0);
     }
     // Dispatches in one queue do not overlap.
     for (let i = 1; i < events.length; i++) expect(events[i].ts).toBeGreaterThanOrEqual(events[i - 1].ts + events[i - 1].dur - 1e-3);
     const [row] = gpu.profiler.summary();
-    expect(row).toMatchObject({ kernel: 'elementwise', calls: 5 });
+    expect(row).toMatchObject({ kernel: 'strided', calls: 5 });
     expect(row!.gflops).toBeGreaterThan(0);
     expect(row!.gbps).toBeGreaterThan(0);
     expect(row!.p50Us).toBeLessThanOrEqual(row!.p95Us);

@@ -4,12 +4,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BindingError, DeviceLostError, Gpu, KernelCompileError, type Kernel } from '../src/index.js';
 
+// kernels/strided.wgsl (OP 0: out = a + b) stands in for any kernel: three storage bindings,
+// a uniform struct of vectors, an override constant.
 let gpu: Gpu;
 let add: Kernel;
 beforeAll(async () => {
   gpu = await Gpu.open();
-  add = await gpu.kernel('elementwise', { OP: 0 });
+  add = await gpu.kernel('strided', { OP: 0 });
 });
+
+/** strided's uniforms for out[i] = a[i] + b[i] over n contiguous elements. */
+const flat = (n: number) => ({ shape: [1, 1, 1, n], stride_a: [0, 0, 0, 1], stride_b: [0, 0, 0, 1], stride_out: [0, 0, 0, 1], offset: [0, 0, 0, n] });
 afterAll(() => gpu?.destroy());
 
 describe('adapter', () => {
@@ -41,24 +46,43 @@ describe('kernel loader', () => {
 
   it('names an unknown kernel and an unknown override', async () => {
     await expect(gpu.kernel('no_such_kernel')).rejects.toThrow(/No kernel "no_such_kernel".*no_such_kernel\.wgsl does not exist/);
-    await expect(gpu.kernel('elementwise', { TILE: 4 })).rejects.toThrow(/kernels\/elementwise\.wgsl: no override constant\(s\) TILE; it declares: OP: u32/);
+    await expect(gpu.kernel('strided', { TILE: 4 })).rejects.toThrow(/kernels\/strided\.wgsl: no override constant\(s\) TILE; it declares: OP: u32/);
   });
 
   it('caches pipelines by kernel and override values', async () => {
-    expect(await gpu.kernel('elementwise', { OP: 0 })).toBe(add);
-    expect(await gpu.kernel('elementwise', { OP: 2 })).not.toBe(add);
+    expect(await gpu.kernel('strided', { OP: 0 })).toBe(add);
+    expect(await gpu.kernel('strided', { OP: 2 })).not.toBe(add);
+  });
+});
+
+describe('dispatch counts', () => {
+  it('counts the dispatches recorded per kernel file', async () => {
+    const g = await Gpu.open();
+    try {
+      const n = 4;
+      const [a, out] = [g.upload(new Float32Array(n).fill(1)), g.buffer(4 * n)];
+      expect(g.dispatchCounts.size).toBe(0);
+      const k = await g.kernel('strided', { OP: 2 });
+      expect(g.dispatchCounts.size).toBe(0); // compiled, not dispatched
+      g.dispatch(k, { bindings: { a, b: a, out }, uniforms: flat(n), workgroups: 1 });
+      g.dispatch(await g.kernel('strided', { OP: 0 }), { bindings: { a, b: a, out }, uniforms: flat(n), workgroups: 1 });
+      expect([...g.dispatchCounts]).toEqual([['strided', 2]]);
+      expect([...(await g.read(out))]).toEqual([2, 2, 2, 2]);
+    } finally {
+      g.destroy();
+    }
   });
 });
 
 describe('dispatch checks', () => {
   const n = 10;
-  const args = () => ({ bindings: { a: gpu.buffer(4 * n), b: gpu.buffer(4 * n), out: gpu.buffer(4 * n) }, uniforms: { n }, workgroups: 1 });
+  const args = () => ({ bindings: { a: gpu.buffer(4 * n), b: gpu.buffer(4 * n), out: gpu.buffer(4 * n) }, uniforms: flat(n), workgroups: 1 });
 
   it('rejects a binding name the kernel does not declare', () => {
     const a = args();
     expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, x: a.bindings.a } })).toThrow(BindingError);
     expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, x: a.bindings.a } })).toThrow(
-      "kernel elementwise: no binding named 'x'; it declares storage bindings: a, b, out",
+      "kernel strided: no binding named 'x'; it declares storage bindings: a, b, out",
     );
   });
 
@@ -66,7 +90,7 @@ describe('dispatch checks', () => {
     const a = args();
     const { out, ...noOut } = a.bindings;
     expect(() => gpu.dispatch(add, { ...a, bindings: noOut as never })).toThrow(
-      "kernel elementwise: binding 'out' (@group(0) @binding(3), var<storage, read_write>) was not passed",
+      "kernel strided: binding 'out' (@group(0) @binding(3), var<storage, read_write>) was not passed",
     );
     expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, b: new Float32Array(n) as never } })).toThrow(
       /binding 'b' .* expects a GPUBuffer or \{ buffer, offset\?, size\? \}; got a Float32Array \(upload it with gpu.upload\(\) first\)/,
@@ -88,9 +112,12 @@ describe('dispatch checks', () => {
 
   it('rejects missing, extra and ill-typed uniform fields', () => {
     const a = args();
-    expect(() => gpu.dispatch(add, { ...a, uniforms: {} })).toThrow('kernel elementwise: uniform field params.n: u32 was not given');
-    expect(() => gpu.dispatch(add, { ...a, uniforms: { n, m: 1 } })).toThrow('uniform params has no field m; its fields: n');
-    expect(() => gpu.dispatch(add, { ...a, uniforms: { n: -1 } })).toThrow('params.n: u32 = -1 is not a u32');
+    expect(() => gpu.dispatch(add, { ...a, uniforms: {} })).toThrow('kernel strided: uniform field p.shape: vec4u was not given');
+    expect(() => gpu.dispatch(add, { ...a, uniforms: { ...flat(n), m: 1 } })).toThrow(
+      'uniform p has no field m; its fields: shape, stride_a, stride_b, stride_out, offset',
+    );
+    expect(() => gpu.dispatch(add, { ...a, uniforms: { ...flat(n), offset: [0, 0, 0, -1] } })).toThrow('p.offset: vec4u = -1 is not a u32');
+    expect(() => gpu.dispatch(add, { ...a, uniforms: { ...flat(n), offset: n } })).toThrow('p.offset: vec4u takes 4 value(s), got 1');
     expect(() => gpu.dispatch(add, { ...a, workgroups: 1e6 })).toThrow(/workgroup count \[1000000, 1, 1\] invalid/);
   });
 });
@@ -108,7 +135,7 @@ describe('binding a range of a buffer', () => {
     const dst = gpu.upload(new Float32Array(192).fill(NaN), 'range dst');
     gpu.dispatch(add, {
       bindings: { a: { buffer: src, offset: 256, size: 4 * n }, b: { buffer: src, offset: 512 }, out: { buffer: dst, offset: 256, size: 4 * n } },
-      uniforms: { n },
+      uniforms: flat(n),
       workgroups: 1,
     });
     const got = await gpu.read(dst);
@@ -121,7 +148,7 @@ describe('binding a range of a buffer', () => {
     const n = 16;
     const big = gpu.buffer(4096);
     const out = gpu.buffer(4 * n);
-    const bind = (a: unknown) => () => gpu.dispatch(add, { bindings: { a: a as GPUBuffer, b: big, out }, uniforms: { n }, workgroups: 1 });
+    const bind = (a: unknown) => () => gpu.dispatch(add, { bindings: { a: a as GPUBuffer, b: big, out }, uniforms: flat(n), workgroups: 1 });
     const align = gpu.report.limits.minStorageBufferOffsetAlignment ?? 256;
     expect(bind({ buffer: big, offset: 4 })).toThrow(
       `binding 'a' (@group(0) @binding(1), var<storage, read>): offset 4 must be a non-negative multiple of ${align}`,
@@ -140,7 +167,7 @@ describe('binding a range of a buffer', () => {
     const [b, out] = [gpu.buffer(4 * n), gpu.buffer(4 * n)];
     // Checked before any GPU work, so a buffer that large is never needed: fake one by its size and usage.
     const huge = { size: max + 256, usage: GPUBufferUsage.STORAGE, label: 'huge' } as GPUBuffer;
-    expect(() => gpu.dispatch(add, { bindings: { a: huge, b, out }, uniforms: { n }, workgroups: 1 })).toThrow(
+    expect(() => gpu.dispatch(add, { bindings: { a: huge, b, out }, uniforms: flat(n), workgroups: 1 })).toThrow(
       `over this adapter's maxStorageBufferBindingSize (${max} bytes); bind it in ranges of at most that`,
     );
     [b, out].forEach((x) => gpu.release(x));
@@ -154,7 +181,7 @@ describe('buffer pool', () => {
       const a = gpu.upload(new Float32Array(n).fill(1));
       const b = gpu.upload(new Float32Array(n).fill(2));
       const out = gpu.buffer(4 * n);
-      gpu.dispatch(add, { bindings: { a, b, out }, uniforms: { n }, workgroups: Math.ceil(n / 256) });
+      gpu.dispatch(add, { bindings: { a, b, out }, uniforms: flat(n), workgroups: Math.ceil(n / 256) });
       const result = await gpu.read(out);
       [a, b, out].forEach((x) => gpu.release(x));
       return result;
@@ -175,7 +202,7 @@ describe('buffer pool', () => {
     const a = gpu.upload(new Float32Array(n).fill(1));
     const b = gpu.upload(new Float32Array(n).fill(1));
     const out = gpu.buffer(4 * n);
-    gpu.dispatch(add, { bindings: { a, b, out }, uniforms: { n }, workgroups: 1 });
+    gpu.dispatch(add, { bindings: { a, b, out }, uniforms: flat(n), workgroups: 1 });
     gpu.write(a, new Float32Array(n).fill(100)); // must not reach the dispatch above
     expect([...(await gpu.read(out))]).toEqual(new Array(n).fill(2));
     expect([...(await gpu.read(a))]).toEqual(new Array(n).fill(100));
@@ -186,15 +213,15 @@ describe('buffer pool', () => {
 describe('device loss', () => {
   it('surfaces as DeviceLostError naming the last kernel', async () => {
     const g = await Gpu.open();
-    const k = await g.kernel('elementwise');
+    const k = await g.kernel('strided');
     const n = 4;
     const bindings = { a: g.buffer(16), b: g.buffer(16), out: g.buffer(16) };
-    g.dispatch(k, { bindings, uniforms: { n }, workgroups: 1 });
+    g.dispatch(k, { bindings, uniforms: flat(n), workgroups: 1 });
     await g.sync();
     g.device.destroy(); // as a driver reset would
     await new Promise((r) => setTimeout(r, 50));
-    expect(() => g.dispatch(k, { bindings, uniforms: { n }, workgroups: 1 })).toThrow(DeviceLostError);
-    expect(() => g.buffer(16)).toThrow(/GPU device lost \(destroyed\).*Last kernel dispatched: elementwise/);
+    expect(() => g.dispatch(k, { bindings, uniforms: flat(n), workgroups: 1 })).toThrow(DeviceLostError);
+    expect(() => g.buffer(16)).toThrow(/GPU device lost \(destroyed\).*Last kernel dispatched: strided/);
     g.destroy(); // still safe
   });
 });

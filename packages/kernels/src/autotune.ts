@@ -16,7 +16,7 @@ export interface Candidate {
   name: string;
   /** Why this candidate cannot run the problem on this adapter, or null when it can. */
   unsupported: string | null;
-  /** Runs the problem once and waits for it; resolves to seconds (GPU time where available). */
+  /** Runs the problem once and waits for it; resolves to seconds. Its first call (compile included) is a warm-up and not counted. */
   time: () => Promise<number>;
 }
 
@@ -92,14 +92,17 @@ export class Autotuner {
     const fresh = entry?.checksum === checksum ? entry : undefined;
     const seconds: Record<string, number> = {};
     for (const c of supported) {
-      const first = await c.time(); // compiles and warms caches
-      // A candidate whose first run (compile included) is already 8× the best so far cannot win: not timed further.
+      // One untimed run first: it compiles the candidate's shaders and warms caches. Timed with
+      // them, a candidate whose compile costs more than 8 runs would never be timed past its first.
+      await c.time();
+      const first = await c.time();
+      // A candidate whose first timed run is already 8× the best so far cannot win: not timed further.
       const best = Math.min(...Object.values(seconds));
       if (first > 8 * best) {
         seconds[c.name] = first;
         continue;
       }
-      const runs = [await c.time(), await c.time(), await c.time()];
+      const runs = [first, await c.time(), await c.time()];
       seconds[c.name] = Math.min(...runs);
     }
     const variant = Object.entries(seconds).sort((a, b) => a[1] - b[1])[0]![0];

@@ -1,5 +1,4 @@
 export { rng, freshSeed, randomArray, nanArray, relativeError, toF16Bits, fromF16Bits } from './check.js';
-export { elementwise, elementwiseReference, ELEMENTWISE_OPS, type ElementwiseOp } from './elementwise.js';
 export {
   matmul,
   matmulWith,
@@ -35,7 +34,16 @@ export {
   type KmeansAssignVariantName,
 } from './kmeans.js';
 export { tuneKey, pow2Class } from './tune-key.js';
-export { selftest, SELFTEST_CHECKS, type SelftestResult } from './selftest.js';
+export {
+  selftest,
+  selftestTable,
+  selftestSummary,
+  SELFTEST_CHECKS,
+  type SelftestCheck,
+  type SelftestOptions,
+  type SelftestResult,
+  type SelftestStatus,
+} from './selftest.js';
 export {
   attentionForward,
   attentionBackward,
@@ -64,9 +72,9 @@ export { softmax, softmaxReference } from './softmax.js';
 // Kernels of the autograd (@mode/autograd): strided broadcasting ops, unary ops, reductions,
 // normalisation, (log-)softmax and cross-entropy, embedding, dropout, AdamW.
 export { strided, stridedReference, contiguousStrides, coalesce, STRIDED_OPS, type StridedOp, type StridedView, type StridedProblem } from './strided.js';
-export { unary, fill, unaryReference, geluReference, UNARY_OPS, type UnaryOp, type UnaryParams } from './unary.js';
+export { unary, fill, unaryReference, geluReference, geluErfReference, erfReference, UNARY_OPS, type UnaryOp, type UnaryParams } from './unary.js';
 export { reduce, reduceReference, REDUCE_OPS, type ReduceOp, type ReduceProblem } from './reduce.js';
-export { normalize, normalizeBackward, normalizeReference, type NormalizeProblem } from './normalize.js';
+export { normalize, normalizeBackward, normalizeReference, normalizeBackwardReference, type NormalizeProblem } from './normalize.js';
 export {
   logSoftmax,
   softmaxBackward,
@@ -74,6 +82,8 @@ export {
   crossEntropyBackward,
   logSoftmaxReference,
   crossEntropyReference,
+  softmaxBackwardReference,
+  crossEntropyBackwardReference,
   IGNORE_TARGET,
   type RowsProblem,
 } from './logsoftmax.js';

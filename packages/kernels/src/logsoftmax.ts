@@ -34,8 +34,15 @@ export async function softmaxBackward(gpu: Gpu, t: { y: GPUBuffer; dy: GPUBuffer
 /** Target value marking a row the cross-entropy ignores (loss and gradient 0). */
 export const IGNORE_TARGET = 0xffffffff;
 
-/** Records per-row cross-entropy loss and log-sum-exp of logits x against u32 targets. */
-export async function crossEntropy(gpu: Gpu, t: { x: GPUBuffer; targets: GPUBuffer; loss: GPUBuffer; lse: GPUBuffer }, p: RowsProblem): Promise<void> {
+/**
+ * Records per-row cross-entropy loss and log-sum-exp of logits x against u32 targets, and each
+ * row's validity (1, or 0 where the target is ignored).
+ */
+export async function crossEntropy(
+  gpu: Gpu,
+  t: { x: GPUBuffer; targets: GPUBuffer; loss: GPUBuffer; lse: GPUBuffer; valid: GPUBuffer },
+  p: RowsProblem,
+): Promise<void> {
   const kernel = await gpu.kernel('cross_entropy');
   gpu.dispatch(kernel, {
     bindings: t,
@@ -80,4 +87,30 @@ export function logSoftmaxReference(x: ArrayLike<number>, p: RowsProblem): Float
 export function crossEntropyReference(x: ArrayLike<number>, targets: ArrayLike<number>, p: RowsProblem): Float64Array {
   const ls = logSoftmaxReference(x, p);
   return Float64Array.from({ length: p.rows }, (_, r) => (targets[r]! < p.n ? -ls[r * p.n + targets[r]!]! : 0));
+}
+
+/**
+ * CPU float64 reference of the backward from the forward's output y: softmax dx = y·(dy − Σ dy·y),
+ * log-softmax dx = dy − exp(y)·Σ dy, per row.
+ */
+export function softmaxBackwardReference(y: ArrayLike<number>, dy: ArrayLike<number>, p: RowsProblem & { log: boolean }): Float64Array {
+  const dx = new Float64Array(p.rows * p.n);
+  for (let r = 0; r < p.rows; r++) {
+    let s = 0;
+    for (let j = 0; j < p.n; j++) s += p.log ? dy[r * p.n + j]! : dy[r * p.n + j]! * y[r * p.n + j]!;
+    for (let j = 0; j < p.n; j++) {
+      const i = r * p.n + j;
+      dx[i] = p.log ? dy[i]! - Math.exp(y[i]!) * s : y[i]! * (dy[i]! - s);
+    }
+  }
+  return dx;
+}
+
+/** CPU float64 reference of the cross-entropy backward: dx = (softmax(x) − onehot(t))·dloss, 0 for ignored rows. */
+export function crossEntropyBackwardReference(x: ArrayLike<number>, targets: ArrayLike<number>, dloss: ArrayLike<number>, p: RowsProblem): Float64Array {
+  const ls = logSoftmaxReference(x, p);
+  return Float64Array.from({ length: p.rows * p.n }, (_, i) => {
+    const r = Math.floor(i / p.n);
+    return targets[r]! >= p.n ? 0 : (Math.exp(ls[i]!) - (i % p.n === targets[r] ? 1 : 0)) * dloss[r]!;
+  });
 }

@@ -72,3 +72,30 @@ export function normalizeReference(x: ArrayLike<number>, p: NormalizeProblem) {
     }
   return { y, mean, rstd };
 }
+
+/**
+ * CPU float64 reference of the backward from the forward's y, mean and rstd and the upstream dy:
+ * standardize dx = rstd·(dy − mean(dy) − y·mean(dy·y)); l2 dx = r·(dy − y·Σ(dy·y)), or r·dy
+ * where the norm was clamped (mean = 1).
+ */
+export function normalizeBackwardReference(
+  y: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  stats: { mean: ArrayLike<number>; rstd: ArrayLike<number> },
+  p: NormalizeProblem,
+): Float64Array {
+  const dx = new Float64Array(p.outer * p.len * p.inner);
+  for (let o = 0; o < p.outer; o++)
+    for (let i = 0; i < p.inner; i++) {
+      const at = (j: number) => (o * p.len + j) * p.inner + i;
+      let sg = 0;
+      let sgy = 0;
+      for (let j = 0; j < p.len; j++) [sg, sgy] = [sg + dy[at(j)]!, sgy + dy[at(j)]! * y[at(j)]!];
+      const line = o * p.inner + i;
+      const r = stats.rstd[line]!;
+      const clamped = p.mode === 'l2' && stats.mean[line] !== 0;
+      const [c0, c1] = p.mode === 'standardize' ? [sg / p.len, sgy / p.len] : clamped ? [0, 0] : [0, sgy];
+      for (let j = 0; j < p.len; j++) dx[at(j)] = r * (dy[at(j)]! - c0 - y[at(j)]! * c1);
+    }
+  return dx;
+}

@@ -1,10 +1,18 @@
 import type { Gpu } from '@mode/gpu';
-import { nanArray, randomArray, relativeError, rng } from './check.js';
-import { ATTENTION_VARIANTS, attentionForward, attentionReference, type AttentionProblem, type AttentionVariantName } from './attention.js';
-import { elementwise, elementwiseReference, ELEMENTWISE_OPS, type ElementwiseOp } from './elementwise.js';
-import { softmax, softmaxReference } from './softmax.js';
-import { infoNCE, infoNCEReference, infoNCEUnsupported, type InfoNCEProblem, type InfoNCEVariantName } from './infonce.js';
-import { MATMUL_VARIANTS, matmulReference, matmulUnsupported, matmulWith, type MatmulProblem, type MatmulVariantName } from './matmul.js';
+import { nanArray, randomArray, relativeError, rng, toF16Bits, fromF16Bits } from './check.js';
+import { adamw, adamwReference } from './adamw.js';
+import {
+  ATTENTION_VARIANTS,
+  attentionBackward,
+  attentionBackwardReference,
+  attentionForward,
+  attentionReference,
+  type AttentionProblem,
+  type AttentionVariantName,
+} from './attention.js';
+import { dropout, dropoutReference } from './dropout.js';
+import { embedding, embeddingBackward, embeddingBackwardReference, embeddingPlan, embeddingReference } from './embedding.js';
+import { infoNCE, infoNCEReference, infoNCEUnsupported, INFONCE_VARIANTS, type InfoNCEProblem, type InfoNCEVariantName } from './infonce.js';
 import {
   checkAssignment,
   KMEANS_ASSIGN_VARIANTS,
@@ -16,63 +24,125 @@ import {
   type KmeansAssignVariantName,
   type KmeansProblem,
 } from './kmeans.js';
+import {
+  crossEntropy,
+  crossEntropyBackward,
+  crossEntropyBackwardReference,
+  crossEntropyReference,
+  IGNORE_TARGET,
+  logSoftmax,
+  logSoftmaxReference,
+  softmaxBackward,
+  softmaxBackwardReference,
+  type RowsProblem,
+} from './logsoftmax.js';
+import { MATMUL_VARIANTS, matmulReference, matmulUnsupported, matmulWith, type MatmulProblem, type MatmulVariantName } from './matmul.js';
+import { normalize, normalizeBackward, normalizeBackwardReference, normalizeReference, type NormalizeProblem } from './normalize.js';
+import { reduce, reduceReference, REDUCE_OPS, type ReduceOp } from './reduce.js';
+import { softmax, softmaxReference } from './softmax.js';
+import { contiguousStrides, strided, stridedReference, STRIDED_OPS, type StridedOp } from './strided.js';
+import { unary, unaryReference, UNARY_OPS, type UnaryOp } from './unary.js';
+
+/**
+ * `mode selftest`: every kernel file, each variant, run once on fresh random inputs (odd sizes,
+ * outputs poisoned with NaN) against its CPU float64 reference. Each check declares the kernel
+ * files it runs, and the Gpu's dispatch counts must show exactly those: so the declarations are
+ * true where a check runs, and a test holds their union to the listing of kernels/.
+ */
+
+export type SelftestStatus = 'passed' | 'failed' | 'skipped';
 
 export interface SelftestResult {
   kernel: string;
   case: string;
-  relativeError: number;
+  status: SelftestStatus;
+  /** The largest relative error over the check's outputs; null when it was skipped or threw. */
+  relativeError: number | null;
   tolerance: number;
-  passed: boolean;
-  /** Set when the adapter cannot run the check: the reason. */
-  skipped?: string;
+  /** Skipped: why this adapter cannot run the check. Failed: what went wrong besides the error, if anything. */
+  reason?: string;
+  /** The kernel files (kernels/<name>.wgsl) the check dispatched, sorted; empty when skipped. */
+  dispatched: string[];
   ms: number;
 }
 
-interface Check {
+/** Each of a check's outputs beside its float64 reference. */
+type Outputs = [ArrayLike<number>, ArrayLike<number>][];
+
+export interface SelftestCheck {
+  /** What the row names: a kernel file, or a family and variant. */
   kernel: string;
   case: string;
+  /** The kernel files (kernels/<name>.wgsl, without the extension) the check dispatches: exactly these. */
+  files: string[];
   tolerance: number;
   /** Why the adapter cannot run this check (reported as skipped), or null. */
   unsupported?: (gpu: Gpu) => string | null;
-  /** Runs the kernel on fresh inputs from `random` (outputs poisoned with NaN) and returns [gpu, reference]. */
-  run(gpu: Gpu, random: () => number): Promise<[Float32Array, Float64Array]>;
+  /** Runs the kernel(s) on fresh inputs from `random` (outputs poisoned with NaN): each output beside its reference. */
+  run(gpu: Gpu, random: () => number): Promise<Outputs>;
 }
 
-const elementwiseCheck = (op: ElementwiseOp, n: number): Check => ({
-  kernel: 'elementwise',
-  case: `${op} n=${n}`,
-  tolerance: 1e-6,
-  async run(gpu, random) {
-    const a = randomArray(n, random);
-    // Keep divisors away from zero so the reference is well conditioned.
-    const b = op === 'div' ? randomArray(n, random, 0.5, 2) : randomArray(n, random);
-    const [ga, gb, gout] = [gpu.upload(a), gpu.upload(b), gpu.upload(nanArray(n))];
-    await elementwise(gpu, op, ga, gb, gout, n);
-    const out = await gpu.read(gout, Float32Array, n);
-    [ga, gb, gout].forEach((x) => gpu.release(x));
-    return [out, elementwiseReference(op, a, b)];
-  },
-});
+type Check = SelftestCheck;
+
+/** Uploads `inputs` and NaN-poisoned outputs of the given lengths, records, reads every output back and frees it all. */
+async function withBuffers(
+  gpu: Gpu,
+  inputs: ArrayBufferView[],
+  outputs: number[],
+  record: (ins: GPUBuffer[], outs: GPUBuffer[]) => Promise<void>,
+): Promise<Float32Array[]> {
+  const ins = inputs.map((x) => gpu.upload(x));
+  const outs = outputs.map((n) => gpu.upload(nanArray(n)));
+  try {
+    await record(ins, outs);
+    const results: Float32Array[] = [];
+    for (const [i, o] of outs.entries()) results.push(await gpu.read(o, Float32Array, outputs[i]!));
+    return results;
+  } finally {
+    [...ins, ...outs].forEach((b) => gpu.release(b));
+  }
+}
 
 const matmulCheck = (variant: MatmulVariantName, p: MatmulProblem): Check => ({
   kernel: MATMUL_VARIANTS[variant].kernel,
   case: `${p.transA ? 'Aᵀ' : 'A'}·${p.transB ? 'Bᵀ' : 'B'} ${p.m}×${p.n}×${p.k}`,
+  files: [MATMUL_VARIANTS[variant].kernel],
   tolerance: 1e-5,
   unsupported: (gpu) => matmulUnsupported(gpu, variant, p),
   async run(gpu, random) {
     const a = randomArray(p.m * p.k, random);
     const b = randomArray(p.k * p.n, random);
-    const [ga, gb, gc] = [gpu.upload(a), gpu.upload(b), gpu.upload(nanArray(p.m * p.n))];
-    await matmulWith(gpu, variant, ga, gb, gc, p);
-    const out = await gpu.read(gc);
-    [ga, gb, gc].forEach((x) => gpu.release(x));
-    return [out, matmulReference(a, b, p)];
+    const [out] = await withBuffers(gpu, [a, b], [p.m * p.n], ([ga, gb], [gc]) => matmulWith(gpu, variant, ga!, gb!, gc!, p));
+    return [[out!, matmulReference(a, b, p)]];
+  },
+});
+
+/** f16 storage, f32 accumulation: the reference sees the same f16-rounded inputs; α, bias and GELU too. */
+const matmulF16Check = (p: MatmulProblem): Check => ({
+  kernel: MATMUL_VARIANTS.blocked_f16.kernel,
+  case: `${p.transA ? 'Aᵀ' : 'A'}·${p.transB ? 'Bᵀ' : 'B'} ${p.m}×${p.n}×${p.k} f16 +bias +GELU`,
+  files: [MATMUL_VARIANTS.blocked_f16.kernel],
+  tolerance: 1e-2,
+  unsupported: (gpu) => matmulUnsupported(gpu, 'blocked_f16', { ...p, dtype: 'f16' }),
+  async run(gpu, random) {
+    const q: MatmulProblem = { ...p, dtype: 'f16', gelu: true, alpha: 0.5 };
+    const [a, b, bias] = [p.m * p.k, p.k * p.n, p.n].map((n) => toF16Bits(randomArray(n, random)));
+    const [ga, gb, gbias] = [gpu.upload(a!), gpu.upload(b!), gpu.upload(bias!)];
+    const gc = gpu.upload(new Uint16Array(p.m * p.n).fill(0x7e00)); // f16 NaN poison
+    try {
+      await matmulWith(gpu, 'blocked_f16', ga, gb, gc, { ...q, bias: gbias });
+      const out = fromF16Bits(await gpu.read(gc, Uint16Array, p.m * p.n));
+      return [[out, matmulReference(fromF16Bits(a!), fromF16Bits(b!), { ...q, biasValues: fromF16Bits(bias!) })]];
+    } finally {
+      [ga, gb, gbias, gc].forEach((x) => gpu.release(x));
+    }
   },
 });
 
 const kmeansAssignCheck = (variant: KmeansAssignVariantName, p: KmeansProblem): Check => ({
   kernel: KMEANS_ASSIGN_VARIANTS[variant].kernel,
   case: `n=${p.n} k=${p.k} d=${p.d}`,
+  files: [KMEANS_ASSIGN_VARIANTS[variant].kernel, ...(KMEANS_ASSIGN_VARIANTS[variant].usesNorms ? ['kmeans_norms'] : [])],
   tolerance: 1e-5,
   unsupported: (gpu) => kmeansAssignUnsupported(gpu, variant, p),
   async run(gpu, random) {
@@ -87,13 +157,14 @@ const kmeansAssignCheck = (variant: KmeansAssignVariantName, p: KmeansProblem): 
     const ref = kmeansAssignReference(points, centres, p);
     const { badIndex } = checkAssignment(got, points, centres, p, ref);
     for (const i of badIndex) got.distance[i] = NaN;
-    return [got.distance, ref.distance];
+    return [[got.distance, ref.distance]];
   },
 });
 
 const kmeansUpdateCheck = (p: KmeansProblem): Check => ({
   kernel: 'kmeans_update',
   case: `n=${p.n} k=${p.k} d=${p.d} (sums, counts)`,
+  files: ['kmeans_update_hist', 'kmeans_update_scan', 'kmeans_update_scatter', 'kmeans_update'],
   tolerance: 1e-5,
   async run(gpu, random) {
     const points = randomArray(p.n * p.d, random);
@@ -104,14 +175,18 @@ const kmeansUpdateCheck = (p: KmeansProblem): Check => ({
     const sums = await gpu.read(out.sums, Float32Array, p.k * p.d);
     [gp, ga, out.sums, out.counts, out.centres].forEach((x) => gpu.release(x));
     const ref = kmeansUpdateReference(points, assignments, p);
-    return [Float32Array.from([...sums, ...counts]), Float64Array.from([...ref.sums, ...ref.counts])];
+    return [
+      [sums, ref.sums],
+      [counts, ref.counts],
+    ];
   },
 });
 
-/** Loss, ∂loss/∂logit_scale, dx and dy of one InfoNCE problem, concatenated. */
+/** Loss, ∂loss/∂logit_scale, dx and dy of one InfoNCE problem. */
 const infoNCECheck = (variant: InfoNCEVariantName, p: InfoNCEProblem): Check => ({
   kernel: `infonce (${variant})`,
   case: `${p.symmetric ? 'symmetric' : 'one-directional'} ${p.b}×${p.m}×${p.d}`,
+  files: [...INFONCE_VARIANTS[variant].kernels, 'infonce_reduce'],
   tolerance: 1e-4,
   unsupported: (gpu) => infoNCEUnsupported(gpu, variant, p),
   async run(gpu, random) {
@@ -121,53 +196,307 @@ const infoNCECheck = (variant: InfoNCEVariantName, p: InfoNCEProblem): Check => 
     const g = { x: gpu.upload(x), y: gpu.upload(y), logitScale: gpu.upload(new Float32Array([logitScale])) };
     const out = { loss: gpu.upload(nanArray(2)), dx: gpu.upload(nanArray(p.b * p.d)), dy: gpu.upload(nanArray(p.m * p.d)) };
     await infoNCE(gpu, g, p, out, variant);
-    const got = [await gpu.read(out.loss), await gpu.read(out.dx), await gpu.read(out.dy)];
+    const [loss, dx, dy] = [await gpu.read(out.loss), await gpu.read(out.dx), await gpu.read(out.dy)];
     [...Object.values(g), ...Object.values(out)].forEach((b) => gpu.release(b));
     const ref = infoNCEReference(x, y, logitScale, p);
-    return [Float32Array.from(got.flatMap((a) => [...a])), Float64Array.from([ref.loss, ref.dLogitScale, ...ref.dx, ...ref.dy])];
+    return [
+      [loss, [ref.loss, ref.dLogitScale]],
+      [dx, ref.dx],
+      [dy, ref.dy],
+    ];
   },
 });
 
-/** One run of each kernel against its CPU float64 reference, odd sizes included. */
-// The forward pass's output O; the backward passes are covered by packages/kernels/test/attention.test.ts.
+/** Forward (O, LSE) and backward (dQ, dK, dV) of one variant. */
 const attentionCheck = (variant: AttentionVariantName, p: AttentionProblem): Check => ({
-  kernel: ATTENTION_VARIANTS[variant].forward,
-  case: `bh=${p.bh} L=${p.lq} d=${p.d}${p.causal ? ' causal' : ''}`,
+  kernel: `attention (${variant})`,
+  case: `bh=${p.bh} L=${p.lq} d=${p.d}${p.causal ? ' causal' : ''} fwd+bwd`,
+  files: [ATTENTION_VARIANTS[variant].forward, ATTENTION_VARIANTS[variant].dq, ATTENTION_VARIANTS[variant].dkv],
   tolerance: 1e-4,
   unsupported: (gpu) => ATTENTION_VARIANTS[variant].unsupported(gpu, p),
   async run(gpu, random) {
     const n = p.bh * p.lq * p.d;
-    const [q, k, v] = [0, 1, 2].map(() => randomArray(n, random));
-    const [gq, gk, gv, go, glse] = [gpu.upload(q!), gpu.upload(k!), gpu.upload(v!), gpu.upload(nanArray(n)), gpu.upload(nanArray(p.bh * p.lq))];
-    await attentionForward(gpu, gq, gk, gv, go, glse, p, variant);
-    const out = await gpu.read(go);
-    [gq, gk, gv, go, glse].forEach((x) => gpu.release(x));
-    return [out, attentionReference(q!, k!, v!, p).o];
+    const [q, k, v, dO] = [0, 1, 2, 3].map(() => randomArray(n, random));
+    const [o, lse, dq, dk, dv] = await withBuffers(gpu, [q!, k!, v!, dO!], [n, p.bh * p.lq, n, n, n], async ([gq, gk, gv, gdo], [go, glse, gdq, gdk, gdv]) => {
+      await attentionForward(gpu, gq!, gk!, gv!, go!, glse!, p, variant);
+      await attentionBackward(gpu, { q: gq!, k: gk!, v: gv!, o: go!, lse: glse!, dO: gdo!, dQ: gdq!, dK: gdk!, dV: gdv! }, p, variant);
+    });
+    const f = attentionReference(q!, k!, v!, p);
+    const b = attentionBackwardReference(q!, k!, v!, dO!, p);
+    return [
+      [o!, f.o],
+      [lse!, f.lse],
+      [dq!, b.dq],
+      [dk!, b.dk],
+      [dv!, b.dv],
+    ];
   },
 });
 
 const softmaxCheck = (rows: number, n: number, causal: boolean): Check => ({
   kernel: 'softmax',
   case: `${rows}×${n}${causal ? ' causal' : ''}`,
+  files: ['softmax'],
   tolerance: 1e-5,
   async run(gpu, random) {
     const x = randomArray(rows * n, random, -4, 4);
-    const [gx, gy] = [gpu.upload(x), gpu.upload(nanArray(rows * n))];
-    await softmax(gpu, gx, gy, { rows, n, causal });
-    const out = await gpu.read(gy);
-    [gx, gy].forEach((b) => gpu.release(b));
-    return [out, softmaxReference(x, { rows, n, causal })];
+    const [y] = await withBuffers(gpu, [x], [rows * n], ([gx], [gy]) => softmax(gpu, gx!, gy!, { rows, n, causal }));
+    return [[y!, softmaxReference(x, { rows, n, causal })]];
   },
 });
 
-export const SELFTEST_CHECKS: Check[] = [
-  ...Object.keys(ELEMENTWISE_OPS).map((op) => elementwiseCheck(op as ElementwiseOp, 1001)),
+// ---- the autograd's kernels ------------------------------------------------------------------
+
+/** Broadcasting (b's rows), permuting (copy) or comparing (eq) over a 33×17 shape. */
+const stridedCheck = (op: StridedOp): Check => ({
+  kernel: 'strided',
+  case: op === 'copy' ? `${op} permute 17×33 → 33×17` : `${op} 33×17 with a broadcast row`,
+  files: ['strided'],
+  tolerance: 1e-6,
+  async run(gpu, random) {
+    const shape = [33, 17];
+    const a = randomArray(33 * 17, random);
+    const b = op === 'div' ? randomArray(17, random, 0.5, 2) : randomArray(17, random);
+    if (op === 'eq') for (let r = 0; r < 33; r += 2) a[r * 17 + (r % 17)] = b[r % 17]!; // some equal pairs
+    const p = { shape, a: { strides: op === 'copy' ? [1, 33] : [17, 1] }, b: { strides: [0, 1] }, out: { strides: contiguousStrides(shape) } };
+    const [out] = await withBuffers(gpu, [a, b], [33 * 17], ([ga, gb], [go]) => strided(gpu, op, ga!, gb!, go!, p));
+    return [[out!, stridedReference(op, a, b, new Float64Array(33 * 17), p)]];
+  },
+});
+
+/** Input ranges where each op is defined and well conditioned (backward ops: the saved tensor's range). */
+const UNARY_RANGES: Partial<Record<UnaryOp, [number, number]>> = {
+  log: [0.1, 4],
+  sqrt: [0.1, 4],
+  tanh: [-20, 20],
+  sigmoid: [-6, 6],
+  gelu: [-4, 4],
+  exp_bwd: [0.1, 3],
+  log_bwd: [0.1, 3],
+  sqrt_bwd: [0.1, 3],
+  tanh_bwd: [-1, 1],
+  sigmoid_bwd: [0, 1],
+};
+
+const unaryCheck = (op: UnaryOp, n: number): Check => ({
+  kernel: 'unary',
+  case: `${op} n=${n}`,
+  files: ['unary'],
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const [lo, hi] = UNARY_RANGES[op] ?? [-3, 3];
+    const x = randomArray(n, random, lo, hi);
+    const dy = randomArray(n, random);
+    const params = op.startsWith('clamp') ? { alpha: -0.5, beta: 0.7 } : { alpha: 1.5, beta: -0.25 };
+    const [out] = await withBuffers(gpu, [x, dy], [n], ([gx, gd], [go]) => unary(gpu, op, gx!, go!, n, params, gd!));
+    return [[out!, unaryReference(op, x, params, dy)]];
+  },
+});
+
+const reduceCheck = (op: ReduceOp, outer: number, len: number, inner: number): Check => ({
+  kernel: 'reduce',
+  case: `${op} ${outer}×${len}×${inner}`,
+  files: ['reduce'],
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const x = randomArray(outer * len * inner, random);
+    const p = { outer, len, inner, alpha: op === 'sum' ? 0.5 : 1 };
+    const [out] = await withBuffers(gpu, [x], [outer * inner], ([gx], [go]) => reduce(gpu, op, gx!, go!, p));
+    return [[out!, reduceReference(op, x, p)]];
+  },
+});
+
+const normalizeCase = (p: NormalizeProblem) => `${p.mode} ${p.outer}×${p.len}×${p.inner}`;
+
+const normalizeCheck = (p: NormalizeProblem): Check => ({
+  kernel: 'normalize',
+  case: normalizeCase(p),
+  files: ['normalize'],
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const lines = p.outer * p.inner;
+    const x = randomArray(p.outer * p.len * p.inner, random, -2, 3);
+    const [y, mean, rstd] = await withBuffers(gpu, [x], [x.length, lines, lines], ([gx], [gy, gm, gr]) =>
+      normalize(gpu, gx!, { y: gy!, mean: gm!, rstd: gr! }, p),
+    );
+    const ref = normalizeReference(x, p);
+    return [
+      [y!, ref.y],
+      [mean!, ref.mean],
+      [rstd!, ref.rstd],
+    ];
+  },
+});
+
+/** The backward from the forward reference's y, mean and rstd (as float32, what a forward would have written). */
+const normalizeBackwardCheck = (p: NormalizeProblem): Check => ({
+  kernel: 'normalize_bwd',
+  case: normalizeCase(p),
+  files: ['normalize_bwd'],
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const n = p.outer * p.len * p.inner;
+    const fwd = normalizeReference(randomArray(n, random, -2, 3), p);
+    const [y, mean, rstd] = [fwd.y, fwd.mean, fwd.rstd].map((a) => Float32Array.from(a));
+    const dy = randomArray(n, random);
+    const [dx] = await withBuffers(gpu, [y!, dy, mean!, rstd!], [n], ([gy, gd, gm, gr], [go]) =>
+      normalizeBackward(gpu, { y: gy!, dy: gd!, mean: gm!, rstd: gr!, dx: go! }, p),
+    );
+    return [[dx!, normalizeBackwardReference(y!, dy, { mean: mean!, rstd: rstd! }, p)]];
+  },
+});
+
+const logSoftmaxCheck = (p: RowsProblem): Check => ({
+  kernel: 'log_softmax',
+  case: `${p.rows}×${p.n}`,
+  files: ['log_softmax'],
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const x = randomArray(p.rows * p.n, random, -6, 6);
+    const [y] = await withBuffers(gpu, [x], [x.length], ([gx], [gy]) => logSoftmax(gpu, gx!, gy!, p));
+    return [[y!, logSoftmaxReference(x, p)]];
+  },
+});
+
+const softmaxBackwardCheck = (p: RowsProblem, log: boolean): Check => ({
+  kernel: 'softmax_bwd',
+  case: `${log ? 'log-softmax' : 'softmax'} ${p.rows}×${p.n}`,
+  files: ['softmax_bwd'],
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const x = randomArray(p.rows * p.n, random, -6, 6);
+    const y = Float32Array.from(log ? logSoftmaxReference(x, p) : softmaxReference(x, p));
+    const dy = randomArray(x.length, random);
+    const [dx] = await withBuffers(gpu, [y, dy], [x.length], ([gy, gd], [go]) => softmaxBackward(gpu, { y: gy!, dy: gd!, dx: go! }, { ...p, log }));
+    return [[dx!, softmaxBackwardReference(y, dy, { ...p, log })]];
+  },
+});
+
+/** Targets with every fourth row ignored. */
+const targetsFor = (p: RowsProblem, random: () => number) =>
+  Uint32Array.from({ length: p.rows }, (_, r) => (r % 4 === 3 ? IGNORE_TARGET : Math.floor(random() * p.n)));
+
+const crossEntropyCheck = (p: RowsProblem): Check => ({
+  kernel: 'cross_entropy',
+  case: `${p.rows}×${p.n} (loss, lse, valid)`,
+  files: ['cross_entropy'],
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const x = randomArray(p.rows * p.n, random, -6, 6);
+    const targets = targetsFor(p, random);
+    const [loss, lse, valid] = await withBuffers(gpu, [x, targets], [p.rows, p.rows, p.rows], ([gx, gt], [gl, gs, gv]) =>
+      crossEntropy(gpu, { x: gx!, targets: gt!, loss: gl!, lse: gs!, valid: gv! }, p),
+    );
+    const ls = logSoftmaxReference(x, p);
+    return [
+      [loss!, crossEntropyReference(x, targets, p)],
+      [lse!, Float64Array.from({ length: p.rows }, (_, r) => x[r * p.n]! - ls[r * p.n]!)],
+      [valid!, Float64Array.from(targets, (t) => (t < p.n ? 1 : 0))],
+    ];
+  },
+});
+
+/** The backward from the reference's lse (as float32). */
+const crossEntropyBackwardCheck = (p: RowsProblem): Check => ({
+  kernel: 'cross_entropy_bwd',
+  case: `${p.rows}×${p.n}`,
+  files: ['cross_entropy_bwd'],
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const x = randomArray(p.rows * p.n, random, -6, 6);
+    const targets = targetsFor(p, random);
+    const ls = logSoftmaxReference(x, p);
+    const lse = Float32Array.from({ length: p.rows }, (_, r) => x[r * p.n]! - ls[r * p.n]!);
+    const dloss = randomArray(p.rows, random);
+    const [dx] = await withBuffers(gpu, [x, targets, lse, dloss], [x.length], ([gx, gt, gs, gd], [go]) =>
+      crossEntropyBackward(gpu, { x: gx!, targets: gt!, lse: gs!, dloss: gd!, dx: go! }, p),
+    );
+    return [[dx!, crossEntropyBackwardReference(x, targets, dloss, p)]];
+  },
+});
+
+/** Indices into a 50-row table, even rows only and repeated, so the scatter-add sums and leaves rows at 0. */
+const embeddingIndices = (n: number, random: () => number) => Uint32Array.from({ length: n }, () => Math.floor(random() * 20) * 2);
+
+const embeddingCheck = (n: number, d: number, vocab: number): Check => ({
+  kernel: 'embedding',
+  case: `${n}×${d} from ${vocab} rows`,
+  files: ['embedding'],
+  tolerance: 0,
+  async run(gpu, random) {
+    const table = randomArray(vocab * d, random);
+    const idx = embeddingIndices(n, random);
+    const [out] = await withBuffers(gpu, [table, idx], [n * d], ([gt, gi], [go]) => embedding(gpu, gt!, gi!, go!, { n, d, vocab }));
+    return [[out!, embeddingReference(table, idx, d)]];
+  },
+});
+
+/** The scatter-add zero-fills d_table first (unary's fill). */
+const embeddingBackwardCheck = (n: number, d: number, vocab: number): Check => ({
+  kernel: 'embedding_bwd',
+  case: `${n}×${d} into ${vocab} rows`,
+  files: ['embedding_bwd', 'unary'],
+  tolerance: 1e-6,
+  async run(gpu, random) {
+    const idx = embeddingIndices(n, random);
+    const dy = randomArray(n * d, random);
+    const plan = embeddingPlan(idx);
+    const [dTable] = await withBuffers(gpu, [dy, plan.order, plan.starts, plan.rows], [vocab * d], ([g, o, s, r], [dt]) =>
+      embeddingBackward(gpu, { dy: g!, order: o!, starts: s!, rows: r!, dTable: dt! }, { n, d, vocab, unique: plan.rows.length }),
+    );
+    return [[dTable!, embeddingBackwardReference(dy, idx, { vocab, d })]];
+  },
+});
+
+const dropoutCheck = (n: number, p: number): Check => ({
+  kernel: 'dropout',
+  case: `n=${n} p=${p}`,
+  files: ['dropout'],
+  tolerance: 1e-6,
+  async run(gpu, random) {
+    const x = randomArray(n, random, 0.5, 1);
+    const q = { n, p, seed: Math.floor(random() * 2 ** 32) };
+    const [y] = await withBuffers(gpu, [x], [n], ([gx], [gy]) => dropout(gpu, gx!, gy!, q));
+    return [[y!, dropoutReference(x, q)]];
+  },
+});
+
+/** One in-place step: parameters and both moments. */
+const adamwCheck = (n: number, weightDecay: number): Check => ({
+  kernel: 'adamw',
+  case: `n=${n} step 3${weightDecay ? ` wd=${weightDecay}` : ''}`,
+  files: ['adamw'],
+  tolerance: 1e-6,
+  async run(gpu, random) {
+    const [g, p0, m0, v0] = [randomArray(n, random), randomArray(n, random), randomArray(n, random, -0.1, 0.1), randomArray(n, random, 0, 0.01)];
+    const h = { lr: 1e-2, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay, step: 3 };
+    const [gg, gp, gm, gv] = [g, p0, m0, v0].map((a) => gpu.upload(a));
+    try {
+      await adamw(gpu, { grad: gg!, param: gp!, m: gm!, v: gv! }, n, h);
+      const [p1, m1, v1] = [await gpu.read(gp!), await gpu.read(gm!), await gpu.read(gv!)];
+      const ref = adamwReference(g, p0, m0, v0, h);
+      return [
+        [p1, ref.param],
+        [m1, ref.m],
+        [v1, ref.v],
+      ];
+    } finally {
+      [gg, gp, gm, gv].forEach((b) => gpu.release(b!));
+    }
+  },
+});
+
+const ROWS: RowsProblem = { rows: 130, n: 37 };
+
+/** Every check, in the order `mode selftest` runs and prints them. */
+export const SELFTEST_CHECKS: SelftestCheck[] = [
   matmulCheck('naive', { m: 33, n: 7, k: 127 }),
   matmulCheck('blocked', { m: 33, n: 7, k: 127, transA: true, transB: true }),
   matmulCheck('tiled', { m: 65, n: 33, k: 127, transB: true }),
   matmulCheck('sg', { m: 129, n: 36, k: 100 }),
   matmulCheck('sg_bt', { m: 129, n: 36, k: 100, transB: true }),
   matmulCheck('sg_at', { m: 132, n: 36, k: 99, transA: true }),
+  matmulF16Check({ m: 65, n: 36, k: 127, transB: true }),
   kmeansAssignCheck('naive', { n: 127, k: 33, d: 7 }),
   kmeansAssignCheck('blocked', { n: 257, k: 33, d: 127 }),
   kmeansAssignCheck('tiled', { n: 129, k: 65, d: 17 }),
@@ -181,28 +510,115 @@ export const SELFTEST_CHECKS: Check[] = [
   attentionCheck('tiled', { bh: 2, lq: 70, d: 40, causal: true }),
   attentionCheck('sg', { bh: 2, lq: 65, d: 64, causal: true }),
   softmaxCheck(33, 127, true),
+  ...(Object.keys(STRIDED_OPS) as StridedOp[]).map((op) => stridedCheck(op)),
+  ...(Object.keys(UNARY_OPS) as UnaryOp[]).map((op) => unaryCheck(op, 1037)),
+  ...(Object.keys(REDUCE_OPS) as ReduceOp[]).map((op) => reduceCheck(op, 3, 129, 5)),
+  normalizeCheck({ outer: 5, len: 37, inner: 1, mode: 'standardize', eps: 1e-5 }),
+  normalizeCheck({ outer: 2, len: 3, inner: 4, mode: 'l2', eps: 1e-12 }),
+  normalizeBackwardCheck({ outer: 5, len: 37, inner: 1, mode: 'standardize', eps: 1e-5 }),
+  normalizeBackwardCheck({ outer: 2, len: 3, inner: 4, mode: 'l2', eps: 1e-12 }),
+  logSoftmaxCheck(ROWS),
+  softmaxBackwardCheck(ROWS, false),
+  softmaxBackwardCheck(ROWS, true),
+  crossEntropyCheck(ROWS),
+  crossEntropyBackwardCheck(ROWS),
+  embeddingCheck(301, 7, 50),
+  embeddingBackwardCheck(301, 7, 50),
+  dropoutCheck(20001, 0.3),
+  adamwCheck(1001, 0),
+  adamwCheck(1001, 0.1),
 ];
 
-export async function selftest(gpu: Gpu, seed: number): Promise<SelftestResult[]> {
+export interface SelftestOptions {
+  /** Called as each check finishes (or is skipped), before the next one starts. */
+  onCheck?: (result: SelftestResult, index: number, total: number) => void;
+  /** The checks to run. Default: SELFTEST_CHECKS. */
+  checks?: SelftestCheck[];
+}
+
+const sameFiles = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Runs one check: skipped (with the reason), passed, or failed (its error over tolerance, a throw, or other kernels dispatched than it declares). */
+async function runCheck(gpu: Gpu, check: SelftestCheck, random: () => number): Promise<SelftestResult> {
+  const base = { kernel: check.kernel, case: check.case, tolerance: check.tolerance };
+  const skipped = check.unsupported?.(gpu);
+  if (skipped) return { ...base, status: 'skipped', relativeError: null, reason: skipped, dispatched: [], ms: 0 };
+  const before = new Map(gpu.dispatchCounts);
+  const dispatched = () =>
+    [...gpu.dispatchCounts]
+      .filter(([k, n]) => n > (before.get(k) ?? 0))
+      .map(([k]) => k)
+      .sort();
+  const t0 = performance.now();
+  let outputs: Outputs;
+  try {
+    outputs = await check.run(gpu, random);
+  } catch (e) {
+    return {
+      ...base,
+      status: 'failed',
+      relativeError: null,
+      reason: `threw ${(e as Error).name}: ${(e as Error).message}`,
+      dispatched: dispatched(),
+      ms: performance.now() - t0,
+    };
+  }
+  const ms = performance.now() - t0;
+  const err = Math.max(...outputs.map(([out, ref]) => relativeError(out, ref)));
+  const ran = dispatched();
+  const declared = [...check.files].sort();
+  const result: SelftestResult = { ...base, status: 'passed', relativeError: err, dispatched: ran, ms };
+  if (!sameFiles(ran, declared))
+    return { ...result, status: 'failed', reason: `dispatched ${ran.join(', ') || 'nothing'}; it declares ${declared.join(', ')}` };
+  // NaN never passes (relativeError gives Infinity for an unwritten output; a NaN here would be a bug).
+  return Number.isFinite(err) && err <= check.tolerance ? result : { ...result, status: 'failed' };
+}
+
+/** Runs every check in turn, reporting each through `onCheck` as it finishes. */
+export async function selftest(gpu: Gpu, seed: number, options: SelftestOptions = {}): Promise<SelftestResult[]> {
+  const checks = options.checks ?? SELFTEST_CHECKS;
   const results: SelftestResult[] = [];
   const random = rng(seed);
-  for (const check of SELFTEST_CHECKS) {
-    const skipped = check.unsupported?.(gpu);
-    if (skipped) {
-      results.push({ kernel: check.kernel, case: check.case, relativeError: NaN, tolerance: check.tolerance, passed: true, skipped, ms: 0 });
-      continue;
-    }
-    const t0 = performance.now();
-    const [out, ref] = await check.run(gpu, random);
-    const err = relativeError(out, ref);
-    results.push({
-      kernel: check.kernel,
-      case: check.case,
-      relativeError: err,
-      tolerance: check.tolerance,
-      passed: err <= check.tolerance,
-      ms: performance.now() - t0,
-    });
+  for (const check of checks) {
+    const result = await runCheck(gpu, check, random);
+    results.push(result);
+    options.onCheck?.(result, results.length - 1, checks.length);
   }
   return results;
+}
+
+/**
+ * The table `mode selftest` prints row by row as checks finish: widths come from the checks'
+ * names up front. The result column says `ok`, `FAIL` (and why, when not the error) or
+ * `skipped: <why>`; a skipped check has no error to show.
+ */
+export function selftestTable(checks: Pick<SelftestCheck, 'kernel' | 'case'>[] = SELFTEST_CHECKS): { header: string; row: (r: SelftestResult) => string } {
+  const head = ['kernel', 'case', 'rel. error', 'tolerance', 'ms', 'result'];
+  const widths = [Math.max(head[0]!.length, ...checks.map((c) => c.kernel.length)), Math.max(head[1]!.length, ...checks.map((c) => c.case.length)), 10, 9, 8];
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i >= widths.length ? c : i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const result = (r: SelftestResult) =>
+    r.status === 'skipped' ? `skipped: ${r.reason}` : r.status === 'passed' ? 'ok' : r.reason ? `FAIL: ${r.reason}` : 'FAIL';
+  return {
+    header: `${line(head)}\n${[...widths, 6].map((w) => '-'.repeat(w)).join('  ')}`,
+    row: (r) =>
+      line([
+        r.kernel,
+        r.case,
+        r.relativeError === null ? '–' : r.relativeError.toExponential(2),
+        r.tolerance ? r.tolerance.toExponential(0) : '0',
+        r.status === 'skipped' ? '–' : r.ms.toFixed(1),
+        result(r),
+      ]),
+  };
+}
+
+/** `P of N checks passed, F failed, S skipped`, naming the skipped ones' reason once. */
+export function selftestSummary(results: SelftestResult[]): string {
+  const count = (s: SelftestStatus) => results.filter((r) => r.status === s).length;
+  const skipped = count('skipped');
+  return `${count('passed')} of ${results.length} checks passed, ${count('failed')} failed, ${skipped} skipped${skipped ? ' (this adapter cannot run them)' : ''}`;
 }

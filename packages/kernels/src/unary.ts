@@ -3,7 +3,8 @@ import { grid } from './grid.js';
 
 /**
  * Ops of kernels/unary.wgsl. Forward ops read x; the `*_bwd` ops read dy and the tensor the
- * forward saved (the output y for exp, sqrt, relu, tanh, sigmoid; the input x for log, gelu, clamp).
+ * forward saved (the output y for exp, sqrt, relu, tanh, sigmoid; the input x for log, gelu,
+ * gelu_erf, clamp). `gelu` is the tanh approximation, `gelu_erf` the exact x·Φ(x).
  */
 export const UNARY_OPS = {
   affine: 0,
@@ -16,6 +17,7 @@ export const UNARY_OPS = {
   sigmoid: 7,
   clamp: 8,
   fill: 9,
+  gelu_erf: 10,
   exp_bwd: 16,
   log_bwd: 17,
   sqrt_bwd: 18,
@@ -24,6 +26,7 @@ export const UNARY_OPS = {
   tanh_bwd: 21,
   sigmoid_bwd: 22,
   clamp_bwd: 24,
+  gelu_erf_bwd: 25,
 } as const;
 export type UnaryOp = keyof typeof UNARY_OPS;
 
@@ -53,6 +56,31 @@ const geluGrad = (v: number) => {
   return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * K0 * (1 + 3 * K1 * v * v);
 };
 
+/**
+ * erf in float64 to ~1e-15: its Maclaurin series below |x| = 3 (terms peak near e^(x²), so at most
+ * about 4 digits cancel), and above, erfc's continued fraction (Abramowitz & Stegun 7.1.14).
+ */
+export function erfReference(x: number): number {
+  const z = Math.abs(x);
+  let r: number;
+  if (z < 3) {
+    let [term, sum] = [z, z];
+    for (let n = 1; Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= (-z * z) / n;
+      sum += term / (2 * n + 1);
+    }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    let f = z; // erfc(z) = e^(−z²)/√π / (z + (1/2)/(z + 1/(z + (3/2)/(z + …)))), evaluated from the tail
+    for (let k = 60; k >= 1; k--) f = z + k / 2 / f;
+    r = 1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
+  }
+  return x < 0 ? -r : r;
+}
+/** Exact GELU, x·Φ(x) = ½·x·(1 + erf(x/√2)). */
+export const geluErfReference = (v: number) => 0.5 * v * (1 + erfReference(v / Math.SQRT2));
+const geluErfGrad = (v: number) => 0.5 * (1 + erfReference(v / Math.SQRT2)) + (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI);
+
 /** CPU float64 reference. */
 export function unaryReference(op: UnaryOp, x: ArrayLike<number>, params: UnaryParams = {}, dy: ArrayLike<number> = x): Float64Array {
   const a = params.alpha ?? 1;
@@ -68,6 +96,7 @@ export function unaryReference(op: UnaryOp, x: ArrayLike<number>, params: UnaryP
     sigmoid: (v) => 1 / (1 + Math.exp(-v)),
     clamp: (v) => Math.min(Math.max(v, a), b),
     fill: () => b,
+    gelu_erf: geluErfReference,
     exp_bwd: (v, g) => g * v,
     log_bwd: (v, g) => g / v,
     sqrt_bwd: (v, g) => (g * 0.5) / v,
@@ -76,6 +105,7 @@ export function unaryReference(op: UnaryOp, x: ArrayLike<number>, params: UnaryP
     tanh_bwd: (v, g) => g * (1 - v * v),
     sigmoid_bwd: (v, g) => g * v * (1 - v),
     clamp_bwd: (v, g) => (v >= a && v <= b ? g : 0),
+    gelu_erf_bwd: (v, g) => g * geluErfGrad(v),
   };
   return Float64Array.from({ length: x.length }, (_, i) => f[op](x[i]!, dy[i]!));
 }

@@ -6,6 +6,7 @@ import {
   contiguousStrides,
   crossEntropy,
   crossEntropyBackward,
+  crossEntropyBackwardReference,
   crossEntropyReference,
   dropout,
   dropoutReference,
@@ -21,6 +22,7 @@ import {
   nanArray,
   normalize,
   normalizeBackward,
+  normalizeBackwardReference,
   normalizeReference,
   randomArray,
   reduce,
@@ -28,6 +30,7 @@ import {
   relativeError,
   rng,
   softmaxBackward,
+  softmaxBackwardReference,
   softmaxReference,
   strided,
   stridedReference,
@@ -117,6 +120,7 @@ describe('unary ops and their backward', () => {
     ['sigmoid', -6, 6],
     ['clamp', -2, 2],
     ['fill', -1, 1],
+    ['gelu_erf', -6, 6],
     ['exp_bwd', 0.1, 3],
     ['log_bwd', 0.1, 3],
     ['sqrt_bwd', 0.1, 3],
@@ -125,6 +129,7 @@ describe('unary ops and their backward', () => {
     ['tanh_bwd', -1, 1],
     ['sigmoid_bwd', 0, 1],
     ['clamp_bwd', -2, 2],
+    ['gelu_erf_bwd', -6, 6],
   ];
   for (const [op, lo, hi] of ops) {
     it(`${op} n=1037`, async () => {
@@ -136,6 +141,19 @@ describe('unary ops and their backward', () => {
       expect(relativeError(out!, unaryReference(op, x, params, dy))).toBeLessThanOrEqual(2e-6);
     });
   }
+  it('exact gelu: erf to 1.5e-7 everywhere, the lower tail without cancellation; the tanh form fails the exact reference', async () => {
+    const x = Float32Array.from([-9, -5.5, -3.1, -1e-3, 0, 2e-3, 0.7, 3.3, 8, ...randomArray(500, random, -6, 6)]);
+    const [exact, tanhForm, grad] = await run([x], [x.length, x.length, x.length], async ([gx], [a, b, c]) => {
+      await unary(gpu, 'gelu_erf', gx!, a!, x.length);
+      await unary(gpu, 'gelu', gx!, b!, x.length);
+      await unary(gpu, 'gelu_erf_bwd', gx!, c!, x.length, {}, gx!);
+    });
+    const ref = unaryReference('gelu_erf', x);
+    // x·Φ(x) within x·1.5e-7 (A&S 7.1.26) plus f32 rounding, element by element.
+    exact!.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThanOrEqual(1.5e-7 * Math.max(1, Math.abs(x[i]!)) + 2e-7 * Math.abs(ref[i]!)));
+    expect(relativeError(grad!, unaryReference('gelu_erf_bwd', x, {}, x))).toBeLessThanOrEqual(2e-6);
+    expect(relativeError(tanhForm!, ref)).toBeGreaterThan(1e-5);
+  });
   it('negative control: n one short leaves a NaN', async () => {
     const x = randomArray(100, random);
     const [out] = await run([x], [100], ([gx], [go]) => unary(gpu, 'exp', gx!, go!, 99));
@@ -198,22 +216,12 @@ describe('normalize (layer norm, batch norm, L2) and its backward', () => {
       expect(relativeError(y!, ref.y)).toBeLessThanOrEqual(1e-5);
       expect(relativeError(mean!, ref.mean)).toBeLessThanOrEqual(1e-5);
       expect(relativeError(rstd!, ref.rstd)).toBeLessThanOrEqual(1e-5);
-      // Backward against the analytic formula in float64 on the reference's y.
+      // Backward against the float64 reference on the reference's y.
       const dy = randomArray(n, random);
       const [dx] = await run([Float32Array.from(ref.y), dy, Float32Array.from(ref.mean), Float32Array.from(ref.rstd)], [n], ([a, b, c, d], [o]) =>
         normalizeBackward(gpu, { y: a!, dy: b!, mean: c!, rstd: d!, dx: o! }, p),
       );
-      const want = new Float64Array(n);
-      for (let o = 0; o < p.outer; o++)
-        for (let i = 0; i < p.inner; i++) {
-          const at = (j: number) => (o * p.len + j) * p.inner + i;
-          let sg = 0;
-          let sgy = 0;
-          for (let j = 0; j < p.len; j++) [sg, sgy] = [sg + dy[at(j)]!, sgy + dy[at(j)]! * ref.y[at(j)]!];
-          const r = ref.rstd[o * p.inner + i]!;
-          const [c0, c1] = p.mode === 'standardize' ? [sg / p.len, sgy / p.len] : [0, sgy];
-          for (let j = 0; j < p.len; j++) want[at(j)] = r * (dy[at(j)]! - c0 - ref.y[at(j)]! * c1);
-        }
+      const want = normalizeBackwardReference(ref.y, dy, ref, p);
       expect(relativeError(dx!, want)).toBeLessThanOrEqual(1e-5);
     });
   }
@@ -250,29 +258,21 @@ describe('log-softmax, softmax backward, cross-entropy', () => {
       for (const log of [false, true]) {
         const yv = log ? ls : sm;
         const [dx] = await run([Float32Array.from(yv), dy], [rows * n], ([a, b], [o]) => softmaxBackward(gpu, { y: a!, dy: b!, dx: o! }, { rows, n, log }));
-        const want = new Float64Array(rows * n);
-        for (let r = 0; r < rows; r++) {
-          let s = 0;
-          for (let j = 0; j < n; j++) s += log ? dy[r * n + j]! : dy[r * n + j]! * sm[r * n + j]!;
-          for (let j = 0; j < n; j++) {
-            const i = r * n + j;
-            want[i] = log ? dy[i]! - sm[i]! * s : sm[i]! * (dy[i]! - s);
-          }
-        }
+        const want = softmaxBackwardReference(yv, dy, { rows, n, log });
         expect(relativeError(dx!, want)).toBeLessThanOrEqual(1e-5);
       }
 
       const targets = Uint32Array.from({ length: rows }, (_, r) => (r % 4 === 3 ? IGNORE_TARGET : Math.floor(random() * n)));
-      const [loss, lse] = await run([x, targets], [rows, rows], ([a, t], [l, s]) => crossEntropy(gpu, { x: a!, targets: t!, loss: l!, lse: s! }, { rows, n }));
+      const [loss, lse, valid] = await run([x, targets], [rows, rows, rows], ([a, t], [l, s, v]) =>
+        crossEntropy(gpu, { x: a!, targets: t!, loss: l!, lse: s!, valid: v! }, { rows, n }),
+      );
       expect(relativeError(loss!, crossEntropyReference(x, targets, { rows, n }))).toBeLessThanOrEqual(1e-5);
+      expect([...valid!]).toEqual([...targets].map((v) => (v < n ? 1 : 0)));
       const dloss = randomArray(rows, random);
       const [dx] = await run([x, targets, lse!, dloss], [rows * n], ([a, t, s, d], [o]) =>
         crossEntropyBackward(gpu, { x: a!, targets: t!, lse: s!, dloss: d!, dx: o! }, { rows, n }),
       );
-      const want = Float64Array.from({ length: rows * n }, (_, i) => {
-        const r = Math.floor(i / n);
-        return targets[r]! >= n ? 0 : (sm[i]! - (i % n === targets[r] ? 1 : 0)) * dloss[r]!;
-      });
+      const want = crossEntropyBackwardReference(x, targets, dloss, { rows, n });
       expect(relativeError(dx!, want)).toBeLessThanOrEqual(1e-5);
     });
   }
@@ -280,7 +280,9 @@ describe('log-softmax, softmax backward, cross-entropy', () => {
     const [rows, n] = [16, 5];
     const x = randomArray(rows * n, random, -4, 4);
     const t = Uint32Array.from({ length: rows }, (_, r) => r % n);
-    const [loss] = await run([x, t], [rows, rows], ([a, tt], [l, s]) => crossEntropy(gpu, { x: a!, targets: tt!, loss: l!, lse: s! }, { rows, n }));
+    const [loss] = await run([x, t], [rows, rows, rows], ([a, tt], [l, s, v]) =>
+      crossEntropy(gpu, { x: a!, targets: tt!, loss: l!, lse: s!, valid: v! }, { rows, n }),
+    );
     const shifted = t.map((v) => (v + 1) % n);
     expect(relativeError(loss!, crossEntropyReference(x, shifted, { rows, n }))).toBeGreaterThan(0.05);
   });

@@ -51,12 +51,23 @@ describe('Autotuner', () => {
     expect(JSON.parse(readFileSync(path, 'utf8')).adapters.adapter.fam.choices.key.variant).toBe('a');
   });
 
-  it('stops timing a candidate whose first run is already 8× the best, but keeps timing a close one', async () => {
+  it('stops timing a candidate whose first timed run is already 8× the best, but keeps timing a close one', async () => {
     const calls: Record<string, number> = { fast: 0, close: 0, hopeless: 0 };
     const counted = (name: string, seconds: number): Candidate => ({ name, unsupported: null, time: async () => (calls[name]!++, seconds) });
     const tuner = new Autotuner(join(tmp(), 'c.json'));
     expect(await tuner.pick('a', 'f', 's', 'k', [counted('fast', 1), counted('close', 7.9), counted('hopeless', 8.1)])).toBe('fast');
-    expect(calls).toEqual({ fast: 4, close: 4, hopeless: 1 });
+    // Each: one untimed warm-up, then one timed run, then two more unless hopeless.
+    expect(calls).toEqual({ fast: 4, close: 4, hopeless: 2 });
+  });
+
+  it('does not count a candidate’s compile: one slow to compile but fast after wins', async () => {
+    // `compiled` was compiled before (say, by an earlier shape); `slowCompile`'s first call compiles for 20 s.
+    let first = true;
+    const slowCompile: Candidate = { name: 'slowCompile', unsupported: null, time: async () => (first ? ((first = false), 20) : 1) };
+    const tuner = new Autotuner(join(tmp(), 'c.json'));
+    expect(await tuner.pick('a', 'f', 's', 'k', [fixed('compiled', 2), slowCompile])).toBe('slowCompile');
+    expect(tuner.log.at(-1)).toMatchObject({ variant: 'slowCompile' });
+    expect(JSON.parse(readFileSync(tuner.path, 'utf8')).adapters.a.f.choices.k.seconds).toEqual({ compiled: 2, slowCompile: 1 });
   });
 
   it('with nothing supported, says why for each candidate', async () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { progress } from '../progress.js';
 
 interface CurateFlags {
   pool: string[];
@@ -30,7 +31,7 @@ export function register(program: Command): void {
     .option('--pool <files...>', 'JSONL / TSV / WebDataset .tar files, directories or globs (gzip accepted); "emojibase" = the built-in emoji caption pool')
     .option('--metadata <file>', 'metadata JSON list (default: numbers + WordNet + SUBTLEX words, built once and cached)')
     .option('--t <n>', 'balancing threshold; "inf" keeps every matched pair', '20000')
-    .option('--out <dir>', 'output directory', 'curated')
+    .option('--out <dir>', 'output directory (git ignores out/)', 'out/curated')
     .option('--seed <n>', 'sampling seed', '0')
     .option('--online', 'write every matched pair with its probability (metaclip_p) instead of sampling')
     .option('--workers <n>', 'worker threads (default: all cores; 0 = main thread)')
@@ -49,7 +50,10 @@ export function register(program: Command): void {
       if (!flags.pool?.length) throw Object.assign(new Error('mode curate: --pool is required (files, globs, or "emojibase")'), { userFacing: true });
       const pool = flags.pool.map((p) => (p === 'emojibase' ? c.writeEmojibasePool() : p));
       const t = parseT(flags.t);
-      const bar = flags.progress && process.stderr.isTTY ? await progressBar() : null;
+      // On a terminal, a progress bar (step, bytes, texts/s, ETA); elsewhere one line per phase.
+      const mb = (b: number) => (b / 1e6).toFixed(1);
+      const bar = flags.progress ? progress({ unit: 'texts', value: (bytes, total, texts) => `${texts} texts, ${mb(bytes)}/${mb(total)} MB` }) : null;
+      const plain = !bar?.active;
       const tsvColumn = flags.tsvColumn === undefined ? undefined : /^\d+$/.test(flags.tsvColumn) ? Number(flags.tsvColumn) : flags.tsvColumn;
       const started = performance.now();
       const result = await c.curate({
@@ -69,8 +73,8 @@ export function register(program: Command): void {
         resume: flags.resume,
         keepWork: flags.keepWork ?? false,
         onPhase: (phase, info) => {
-          bar?.start(phase, info.bytes);
-          if (!bar && !flags.json)
+          bar?.start(phase.padEnd(6), info.bytes);
+          if (plain && !flags.json)
             console.error(
               `[${phase}] ${info.tasks} task(s)${info.resumed ? `, ${info.resumed} resumed` : ''}, ${info.threads || 'main'} thread${info.threads === 1 ? '' : 's'}`,
             );
@@ -162,37 +166,4 @@ export function register(program: Command): void {
         console.log(`${file}: ${built.entries.length} entries (${src}; ${built.duplicates} duplicates and ${built.excluded} excluded entries dropped)`);
       },
     );
-}
-
-/** A cli-progress bar on stderr: phase, bytes, texts/s and ETA. */
-async function progressBar() {
-  const { default: cliProgress } = await import('cli-progress');
-  const bar = new cliProgress.SingleBar(
-    {
-      format: '{phase} |{bar}| {percentage}% | {texts} texts | {rate} texts/s | {mb} MB | ETA {eta_formatted}',
-      stream: process.stderr,
-      hideCursor: true,
-      etaBuffer: 50,
-      fps: 10,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  let t0 = 0;
-  let running = false;
-  return {
-    start(phase: string, total: number) {
-      if (running) bar.stop();
-      running = true;
-      t0 = performance.now();
-      bar.start(Math.max(1, total), 0, { phase: phase.padEnd(6), texts: 0, rate: 0, mb: '0.0' });
-    },
-    update(bytes: number, texts: number) {
-      const dt = (performance.now() - t0) / 1000;
-      bar.update(bytes, { texts, rate: dt > 0 ? Math.round(texts / dt) : 0, mb: (bytes / 1e6).toFixed(1) });
-    },
-    stop() {
-      if (running) bar.stop();
-      running = false;
-    },
-  };
 }

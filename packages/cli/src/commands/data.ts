@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { progress } from '../progress.js';
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
@@ -16,13 +17,13 @@ export function register(program: Command): void {
     .option('--limit <n>', 'at most n records per set and split (a quick look)')
     .action(async (opts: { out?: string; only?: string; force?: boolean; skipBad?: boolean; vocabSize: string; limit?: string }) => {
       const { prepare, SOURCES, defaultDataDir } = await import('@mode/data');
-      const { default: cliProgress } = await import('cli-progress');
       const only = opts.only?.split(',').map((s) => s.trim()) as (typeof SOURCES)[number][] | undefined;
       const unknown = only?.filter((s) => !(SOURCES as readonly string[]).includes(s));
       if (unknown?.length) throw Object.assign(new Error(`unknown set(s) ${unknown.join(', ')}; sets: ${SOURCES.join(', ')}`), { userFacing: true });
       const out = opts.out ?? defaultDataDir();
       console.log(`mode data prepare → ${out}`);
-      let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
+      // On a terminal, a progress bar (set, records, records/s, ETA); elsewhere one line per set.
+      const bar = progress({ unit: 'records' });
       const rows: string[] = [];
       const result = await prepare({
         out,
@@ -32,19 +33,12 @@ export function register(program: Command): void {
         vocabSize: Number(opts.vocabSize),
         limit: opts.limit ? Number(opts.limit) : undefined,
         onStart: (source, total) => {
-          bar?.stop();
-          // cli-progress draws only on a terminal: elsewhere (CI logs) say what is being built.
-          if (!process.stderr.isTTY) console.log(`  building ${source} (${total})`);
-          bar = new cliProgress.SingleBar(
-            { format: `${source.padEnd(14)} {bar} {percentage}% {value}/{total} {duration_formatted}`, hideCursor: true, noTTYOutput: false, etaBuffer: 50 },
-            cliProgress.Presets.shades_classic,
-          );
-          bar.start(total, 0);
+          if (bar.active) bar.start(source.padEnd(14), total);
+          else console.log(`  building ${source} (${total})`);
         },
-        onProgress: (e) => bar?.update(e.done),
+        onProgress: (e) => bar.update(e.done),
         onDone: (source, info, reused) => {
-          bar?.stop();
-          bar = undefined;
+          bar.stop();
           const splits = Object.entries(info.splits)
             .map(([s, v]) => `${s} ${v.count}`)
             .join(', ');
@@ -59,7 +53,7 @@ export function register(program: Command): void {
           );
         },
       });
-      bar?.stop();
+      bar.stop();
       console.log('\ndata sets');
       for (const r of rows) console.log(r);
       if (result.tokenizer)

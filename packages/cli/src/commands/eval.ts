@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { withDevice } from '../device.js';
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('Zero-shot top-1/top-5 of a trained model (fashion-mnist, mnist, openmoji) or retrieval recall@1/5/10 on held-out pairs')
+    .requiredOption('--model <file>', 'a model written by mode train (OUT/final.safetensors)')
+    .option('--task <names...>', 'fashion-mnist, mnist, openmoji, retrieval', ['fashion-mnist', 'mnist', 'openmoji', 'retrieval'])
+    .option('--data-dir <dir>', 'where `mode data prepare` wrote')
+    .option('--limit <n>', 'at most this many images per task')
+    .option('--json', 'print the results as JSON')
+    .action(async (flags: { model: string; task: string[]; dataDir?: string; limit?: string; json?: boolean }) => {
+      const t = await import('@mode/trainer');
+      const m = await import('@mode/models');
+      const ag = await import('@mode/autograd');
+      await withDevice(program, {}, async (gpu) => {
+        const engine = await ag.init(gpu);
+        try {
+          let model;
+          try {
+            model = m.loadClip(flags.model);
+          } catch (e) {
+            throw Object.assign(e as Error, { userFacing: true });
+          }
+          const results = [];
+          for (const task of flags.task) {
+            const r = await t.evaluate(model, task as 'mnist', {
+              ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
+              ...(flags.limit ? { limit: Number(flags.limit) } : {}),
+            });
+            results.push(r);
+            if (flags.json) continue;
+            const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+            if ('imageToText' in r) {
+              const f = (x: { r1: number; r5: number; r10: number }) => `R@1 ${pct(x.r1)}  R@5 ${pct(x.r5)}  R@10 ${pct(x.r10)}`;
+              console.log(`retrieval (${r.count} held-out pairs)  image→text ${f(r.imageToText)}  text→image ${f(r.textToImage)}`);
+            } else
+              console.log(
+                `${r.task.padEnd(14)} ${r.count} images, ${r.classes} classes × ${r.templates} templates  top-1 ${pct(r.top1)}  top-5 ${pct(r.top5)}  (chance ${pct(r.chance)})`,
+              );
+          }
+          if (flags.json) console.log(JSON.stringify(results, null, 2));
+          model.dispose();
+        } finally {
+          await engine.destroy();
+        }
+      });
+    });
+}

@@ -1,0 +1,130 @@
+import type { Command } from 'commander';
+import { withDevice } from '../device.js';
+import { progress } from '../progress.js';
+
+interface TrainFlags {
+  preset: string;
+  declip: string;
+  steps: string;
+  batch: string;
+  accumulate: string;
+  seed: string;
+  lr: string;
+  warmup?: string;
+  out: string;
+  resume?: boolean;
+  data?: string[];
+  dataDir?: string;
+  checkpointEvery: string;
+  queue: string;
+  workers: string;
+  injectNan?: string;
+  progress: boolean;
+}
+
+const int = (name: string, s: string) => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) throw Object.assign(new Error(`--${name} must be a non-negative integer, got "${s}"`), { userFacing: true });
+  return n;
+};
+
+/** `DIR`, `DIR:SPLIT`, `DIR@FRACTION` or `DIR:SPLIT@FRACTION`. */
+function parseSource(s: string): { dir: string; split?: string; fraction?: number } {
+  const m = /^(.*?)(?::([^:@/]+))?(?:@([\d.]+))?$/.exec(s)!;
+  const fraction = m[3] === undefined ? undefined : Number(m[3]);
+  if (fraction !== undefined && !(fraction > 0 && fraction <= 1))
+    throw Object.assign(new Error(`--data ${s}: the fraction after @ must be in (0, 1]`), { userFacing: true });
+  return { dir: m[1]!, ...(m[2] ? { split: m[2] } : {}), ...(fraction !== undefined ? { fraction } : {}) };
+}
+
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('Train a CLIP model (DeCLIP losses optional) on the prepared data or your shards; resumable bit for bit')
+    .option('--preset <name>', 'model preset: tiny, small, b32', 'small')
+    .option('--declip <terms>', 'DeCLIP losses: any of mv,ssl,mlm,nn (or none)', 'none')
+    .option('--steps <n>', 'optimiser steps', '1000')
+    .option('--batch <n>', 'pairs per step', '64')
+    .option('--accumulate <n>', 'micro-batches per step (gradient accumulation)', '1')
+    .option('--seed <n>', 'seed of the initialisation, the data order and the augmentations', '0')
+    .option('--lr <x>', 'peak learning rate (linear warm-up, then cosine)', '5e-4')
+    .option('--warmup <n>', 'warm-up steps (default: a tenth of the run, at most 500)')
+    .option('--out <dir>', 'run folder: checkpoint/, metrics.jsonl, final.safetensors (git ignores out/)', 'out/train')
+    .option('--resume', 'continue the run in --out from its checkpoint (the same flags)')
+    .option('--data <dirs...>', 'data set folders to train on, DIR[:SPLIT][@FRACTION] (default: emoji, clipart, 5% of fashion-mnist and mnist)')
+    .option('--data-dir <dir>', 'where `mode data prepare` wrote (tokenizer, synonyms, the default mix)')
+    .option('--checkpoint-every <n>', 'steps between checkpoints', '50')
+    .option('--queue <n>', 'NN supervision: queue length', '4096')
+    .option('--workers <n>', 'loader worker threads', '1')
+    .option('--inject-nan <step:term>', 'testing the guard: make a loss term NaN at a step')
+    .option('--no-progress', 'no progress bar')
+    .action(async (flags: TrainFlags) => {
+      const t = await import('@mode/trainer');
+      const ag = await import('@mode/autograd');
+      const steps = int('steps', flags.steps);
+      const declip = t.parseDeclip(flags.declip);
+      const abort = new AbortController();
+      const onSignal = (sig: string) => {
+        if (abort.signal.aborted) process.exit(130); // a second ^C: stop at once
+        console.error(`\nmode train: ${sig}: finishing this step, writing a checkpoint, then stopping (--resume continues)`);
+        abort.abort();
+      };
+      process.on('SIGINT', () => onSignal('SIGINT'));
+      process.on('SIGTERM', () => onSignal('SIGTERM'));
+      const nan = flags.injectNan?.split(':');
+      let shown = { loss: 0, pps: 0 };
+      const bar = flags.progress
+        ? progress({ unit: 'pairs', value: (done, total) => `step ${done}/${total}, loss ${shown.loss.toFixed(4)}, ${shown.pps.toFixed(1)} pairs/s` })
+        : null;
+      const every = Math.max(1, Math.round(steps / 20));
+      await withDevice(program, {}, async (gpu) => {
+        const engine = await ag.init(gpu);
+        let pairs = 0;
+        try {
+          const r = await t.train({
+            out: flags.out,
+            preset: flags.preset,
+            declip,
+            steps,
+            batchSize: int('batch', flags.batch),
+            accumulate: int('accumulate', flags.accumulate),
+            seed: int('seed', flags.seed),
+            lr: Number(flags.lr),
+            ...(flags.warmup !== undefined ? { warmup: int('warmup', flags.warmup) } : {}),
+            ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
+            ...(flags.data ? { data: flags.data.map(parseSource) } : {}),
+            resume: !!flags.resume,
+            checkpointEvery: int('checkpoint-every', flags.checkpointEvery),
+            queueSize: int('queue', flags.queue),
+            workers: int('workers', flags.workers),
+            signal: abort.signal,
+            ...(nan ? { injectNaN: { step: int('inject-nan', nan[0]!), term: nan[1] as 'clip' } } : {}),
+            onStep: (s) => {
+              pairs += s.pairsPerSecond * s.seconds;
+              shown = { loss: s.loss, pps: s.pairsPerSecond };
+              if (bar?.active) {
+                if (pairs === s.pairsPerSecond * s.seconds) bar.start('train', s.steps);
+                bar.update(s.step, pairs);
+              } else if (s.step % every === 0 || s.step === s.steps) {
+                const terms = Object.entries(s.terms)
+                  .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+                  .join(', ');
+                console.log(
+                  `step ${s.step}/${s.steps}  loss ${s.loss.toFixed(4)} (${terms})  lr ${s.lr.toExponential(2)}  |g| ${s.gradNorm.toFixed(3)}  scale ${Math.exp(s.logitScale).toFixed(2)}  ${s.pairsPerSecond.toFixed(1)} pairs/s`,
+                );
+              }
+            },
+          });
+          bar?.stop();
+          if (r.interrupted) {
+            console.log(`stopped at step ${r.step}/${steps}; checkpoint in ${flags.out}/checkpoint (continue with --resume)`);
+            return 130;
+          }
+          console.log(`trained ${r.step} steps: ${r.final}`);
+        } finally {
+          bar?.stop();
+          await engine.destroy();
+        }
+      });
+    });
+}

@@ -1,0 +1,113 @@
+/**
+ * Checkpoints: one folder `OUT/checkpoint/` holding
+ *   model.safetensors      the CLIP weights (config in the metadata) and the DeCLIP heads (`declip.*`)
+ *   optimizer.safetensors  AdamW's moments (`<param>.exp_avg`, `<param>.exp_avg_sq`) and the NN queue
+ *   state.json             step, data cursor, the run's flags, AdamW's hyper-parameters and steps
+ * Written into `checkpoint.tmp/` and swapped in by renames (`state.json` last, as the marker of
+ * a complete folder), so a kill at any moment leaves the previous checkpoint or the new one.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromSafetensors, readSafetensorsFile, saveSafetensors, type AdamW, type AdamWState, type Module, type Tensor } from '@mode/autograd';
+import type { CLIP } from '@mode/models';
+import type { FeatureQueue } from './losses.js';
+
+export const CHECKPOINT_FORMAT = 'mode-checkpoint-1';
+
+/** The flags that shape a run: a resume must give the same ones. */
+export interface RunFlags {
+  preset: string;
+  declip: string[];
+  steps: number;
+  batchSize: number;
+  accumulate: number;
+  seed: number;
+  lr: number;
+  warmup: number;
+  weightDecay: number;
+  data: string[];
+  queueSize: number;
+}
+
+export interface CheckpointState {
+  format: typeof CHECKPOINT_FORMAT;
+  /** Steps completed. */
+  step: number;
+  /** Where the data continues: the epoch and the batches of it already used. */
+  cursor: { epoch: number; batch: number };
+  flags: RunFlags;
+  optimizer: AdamWState;
+  /** Lines of metrics.jsonl that belong to the steps done (a resume drops the rest). */
+  metricsLines: number;
+  savedAt: string;
+}
+
+export const checkpointDir = (out: string) => join(out, 'checkpoint');
+
+/** Which flags of a resumed run differ from the checkpoint's, as "name: saved → now" lines. */
+export function flagChanges(saved: RunFlags, now: RunFlags): string[] {
+  return (Object.keys(now) as (keyof RunFlags)[])
+    .filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(now[k]))
+    .map((k) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${JSON.stringify(saved[k])} → ${JSON.stringify(now[k])}`);
+}
+
+export async function saveCheckpoint(
+  out: string,
+  o: { model: CLIP; heads: Module; opt: AdamW; queue: FeatureQueue | null; state: Omit<CheckpointState, 'format' | 'optimizer' | 'savedAt'> },
+): Promise<void> {
+  const dir = checkpointDir(out);
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const heads = Object.fromEntries(Object.entries(o.heads.stateDict()).map(([n, t]) => [`declip.${n}`, t]));
+  await saveSafetensors(join(tmp, 'model.safetensors'), { ...o.model.stateDict(), ...heads }, { format: 'pt', config: JSON.stringify(o.model.config) });
+  const { tensors, state: optimizer } = o.opt.stateDict();
+  const queue: Record<string, Tensor> = o.queue?.features ? { 'nn.queue': o.queue.features } : {};
+  await saveSafetensors(join(tmp, 'optimizer.safetensors'), { ...tensors, ...queue });
+  const state: CheckpointState = { format: CHECKPOINT_FORMAT, ...o.state, optimizer, savedAt: new Date().toISOString() };
+  writeFileSync(join(tmp, 'state.json'), JSON.stringify(state, null, 1) + '\n');
+  const old = `${dir}.old`;
+  rmSync(old, { recursive: true, force: true });
+  if (existsSync(dir)) renameSync(dir, old);
+  renameSync(tmp, dir);
+  rmSync(old, { recursive: true, force: true });
+}
+
+/** The newest complete checkpoint folder of OUT (or the previous one, when a kill hit the swap), or null. */
+export function findCheckpoint(out: string): string | null {
+  for (const d of [checkpointDir(out), `${checkpointDir(out)}.old`]) if (existsSync(join(d, 'state.json'))) return d;
+  return null;
+}
+
+export function readCheckpointState(dir: string): CheckpointState {
+  const path = join(dir, 'state.json');
+  let s: CheckpointState;
+  try {
+    s = JSON.parse(readFileSync(path, 'utf8')) as CheckpointState;
+  } catch (e) {
+    throw new Error(`${path}: not a readable checkpoint state (${(e as Error).message}). Fix: resume from an intact checkpoint, or start without --resume`);
+  }
+  if (s.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: format ${JSON.stringify(s.format)}, expected ${CHECKPOINT_FORMAT}`);
+  return s;
+}
+
+/** Loads weights, heads, optimizer state and the queue of a checkpoint folder into live objects, in place. */
+export function loadCheckpoint(dir: string, o: { model: CLIP; heads: Module; opt: AdamW; queue: FeatureQueue | null }, state: CheckpointState): void {
+  const file = readSafetensorsFile(join(dir, 'model.safetensors'));
+  const values = (prefix: string | null) =>
+    Object.fromEntries(
+      Object.entries(file.tensors)
+        .filter(([n]) => (prefix === null ? !n.startsWith('declip.') : n.startsWith(prefix)))
+        .map(([n, t]) => [prefix ? n.slice(prefix.length) : n, { shape: t.shape, data: new Float32Array(t.data.slice().buffer) }]),
+    );
+  o.model.loadStateDict(values(null));
+  o.heads.loadStateDict(values('declip.'));
+  const opt = readSafetensorsFile(join(dir, 'optimizer.safetensors'));
+  const moments = Object.fromEntries(
+    Object.entries(opt.tensors)
+      .filter(([n]) => n !== 'nn.queue')
+      .map(([n, t]) => [n, { shape: t.shape, data: new Float32Array(t.data.slice().buffer) }]),
+  );
+  o.opt.loadStateDict(moments, state.optimizer);
+  if (o.queue) o.queue.load(opt.tensors['nn.queue'] ? fromSafetensors(join(dir, 'optimizer.safetensors'), 'nn.queue') : null);
+}

@@ -1,0 +1,289 @@
+/**
+ * The training loop, in one file (llm.c's habit): data → losses → backward → NaN guard → clip →
+ * AdamW with warm-up + cosine → clamp logit_scale → metrics → checkpoint. Every source of
+ * randomness is either saved in the checkpoint (weights, moments, the NN queue) or a pure
+ * function of (seed, step) or (seed, epoch, sample), so a resumed run is bit-identical.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AdamW, clipGradNorm, cosineSchedule, manualSeed, tensor, type Tensor } from '@mode/autograd';
+import { defaultDataDir, loadSynonyms, loadTokenizer, maskTokens, openMix, Rng, type Batch, type MixSource } from '@mode/data';
+import { CLIP, preset, type ClipConfig } from '@mode/models';
+import { findCheckpoint, flagChanges, loadCheckpoint, readCheckpointState, saveCheckpoint, type RunFlags } from './checkpoint.js';
+import { DeclipHeads } from './heads.js';
+import { FeatureQueue, lossWeights, stepLosses, type DeclipTerm, type LossTerm } from './losses.js';
+
+export interface TrainOptions {
+  /** Run folder: checkpoint/, metrics.jsonl, final.safetensors. */
+  out: string;
+  /** Model preset (tiny, small, b32); default small. */
+  preset?: string;
+  declip?: DeclipTerm[];
+  steps: number;
+  /** Pairs per optimiser step. */
+  batchSize?: number;
+  /** Micro-batches per step (gradient accumulation, for batches larger than memory). */
+  accumulate?: number;
+  seed?: number;
+  lr?: number;
+  /** Linear warm-up steps (default: a tenth of the run, at most 500). */
+  warmup?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+  /** Where `mode data prepare` put the data sets (tokenizer, synonyms, default mix). */
+  dataDir?: string;
+  /** Data sets to train on; default: defaultMix(dataDir). */
+  data?: MixSource[];
+  resume?: boolean;
+  /** Steps between checkpoints (and one at the end, and on abort). */
+  checkpointEvery?: number;
+  /** NN supervision's queue length. */
+  queueSize?: number;
+  /** Loader worker threads (0: in-process). */
+  workers?: number;
+  /** Aborting (SIGINT/SIGTERM in the CLI) ends the step under way, checkpoints and returns. */
+  signal?: AbortSignal;
+  onStep?: (r: StepReport) => void;
+  /** For tests of the guard: multiply this loss term by NaN at this step. */
+  injectNaN?: { step: number; term: LossTerm };
+}
+
+export interface StepReport {
+  step: number;
+  steps: number;
+  loss: number;
+  terms: Partial<Record<LossTerm, number>>;
+  lr: number;
+  gradNorm: number;
+  logitScale: number;
+  pairsPerSecond: number;
+  seconds: number;
+}
+
+export interface TrainResult {
+  step: number;
+  interrupted: boolean;
+  final: string | null;
+  config: ClipConfig;
+  last: StepReport | null;
+}
+
+/** An error that says what is wrong and how to fix it (the CLI prints it without a stack). */
+const userError = (message: string) => Object.assign(new Error(message), { userFacing: true });
+
+/** NaN or Inf in a loss term or the gradients: the run stops, its last good checkpoint kept. */
+export class NonFiniteError extends Error {
+  readonly userFacing = true;
+  constructor(
+    readonly step: number,
+    readonly term: string,
+    value: number,
+    checkpoint: string | null,
+  ) {
+    super(
+      `step ${step}: ${term === 'gradients' ? 'the gradient norm' : `the ${term} loss`} is ${value}; the update was not applied. ` +
+        (checkpoint ? `The last good checkpoint is ${checkpoint} (resume with --resume, perhaps with a lower --lr).` : 'No checkpoint was written yet.'),
+    );
+  }
+}
+
+/**
+ * The default training mix: every emoji and clip-art pair, and 5% of the Fashion-MNIST and MNIST
+ * training images (3,000 each) captioned from their prompt templates.
+ */
+export function defaultMix(dataDir = defaultDataDir()): MixSource[] {
+  return [
+    { dir: join(dataDir, 'emoji') },
+    { dir: join(dataDir, 'clipart') },
+    { dir: join(dataDir, 'fashion-mnist'), fraction: 0.05 },
+    { dir: join(dataDir, 'mnist'), fraction: 0.05 },
+  ];
+}
+
+/** Pairs held out of training (by key hash) for retrieval evaluation. */
+export const HOLDOUT = 0.05;
+
+const finite = (x: number) => Number.isFinite(x);
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const terms = o.declip ?? [];
+  const weights = lossWeights(terms);
+  const batchSize = o.batchSize ?? 64;
+  const accumulate = o.accumulate ?? 1;
+  if (!Number.isInteger(o.steps) || o.steps < 1) throw userError(`--steps must be a positive integer, got ${o.steps}`);
+  if (batchSize % accumulate) throw userError(`--batch ${batchSize} is not a multiple of --accumulate ${accumulate}`);
+  if (batchSize / accumulate < 2) throw userError(`micro-batches of ${batchSize / accumulate} pair: contrastive losses need at least 2`);
+  const dataDir = o.dataDir ?? defaultDataDir();
+  const mix = o.data ?? defaultMix(dataDir);
+  const flags: RunFlags = {
+    preset: o.preset ?? 'small',
+    declip: [...terms],
+    steps: o.steps,
+    batchSize,
+    accumulate,
+    seed: o.seed ?? 0,
+    lr: o.lr ?? 5e-4,
+    warmup: o.warmup ?? Math.min(500, Math.ceil(o.steps / 10)),
+    weightDecay: o.weightDecay ?? 0.2,
+    data: mix.map((m) => `${m.dir}${m.split ? `:${m.split}` : ''}${m.fraction !== undefined ? `@${m.fraction}` : ''}`),
+    queueSize: o.queueSize ?? 4096,
+  };
+  mkdirSync(o.out, { recursive: true });
+  const existing = findCheckpoint(o.out);
+  if (o.resume && !existing) throw userError(`--resume: ${o.out} holds no checkpoint. Fix: start the run without --resume`);
+  if (!o.resume && existing)
+    throw userError(
+      `${o.out} already holds a run (checkpoint at step ${readCheckpointState(existing).step}). Fix: pass --resume to continue it, or choose another --out`,
+    );
+
+  const tokenizer = loadTokenizer(dataDir);
+  const config = preset(flags.preset, { vocabSize: tokenizer.vocabSize });
+  manualSeed(flags.seed);
+  const model = new CLIP(config, { seed: flags.seed });
+  const heads = new DeclipHeads({
+    embedDim: config.embedDim,
+    textWidth: config.text.width,
+    vocab: config.text.vocabSize,
+    ssl: terms.includes('ssl'),
+    mlm: terms.includes('mlm'),
+    seed: flags.seed + 1,
+  });
+  const params: [string, Tensor][] = [...model.namedParameters(), ...heads.namedParameters().map(([n, t]): [string, Tensor] => [`declip.${n}`, t])];
+  const opt = new AdamW(params, { lr: flags.lr, betas: [0.9, 0.98], eps: 1e-6, weightDecay: flags.weightDecay });
+  const queue = terms.includes('nn') ? new FeatureQueue(flags.queueSize) : null;
+  const metricsPath = join(o.out, 'metrics.jsonl');
+
+  let step = 0;
+  let cursor = { epoch: 0, batch: 0 };
+  let metricsLines = 0;
+  if (existing) {
+    const state = readCheckpointState(existing);
+    const changes = flagChanges(state.flags, flags);
+    if (changes.length)
+      throw userError(
+        `--resume refused: these flags differ from the checkpoint's (${existing}):\n  ${changes.join('\n  ')}\nFix: resume with the same flags, or start a new --out`,
+      );
+    loadCheckpoint(existing, { model, heads, opt, queue }, state);
+    ({ step, cursor, metricsLines } = state);
+    // Metrics written after the checkpoint belong to steps that will run again.
+    const lines = existsSync(metricsPath) ? readFileSync(metricsPath, 'utf8').split('\n').filter(Boolean) : [];
+    writeFileSync(
+      metricsPath,
+      lines
+        .slice(0, metricsLines)
+        .map((l) => l + '\n')
+        .join(''),
+    );
+  } else writeFileSync(metricsPath, '');
+
+  const needViews = terms.includes('mv') || terms.includes('ssl');
+  const loader = openMix(mix, {
+    batchSize,
+    imageSize: config.vision.imageSize,
+    seed: flags.seed,
+    augment: needViews,
+    views: needViews ? 2 : 1,
+    tokenizer,
+    contextLength: config.text.contextLength,
+    ...(terms.includes('mv') ? { eda: { synonyms: loadSynonyms(dataDir) } } : {}),
+    epochs: Infinity,
+    dropLast: true,
+    shuffleBuffer: 5000,
+    holdout: { fraction: HOLDOUT, take: 'train' },
+    workers: o.workers ?? 1,
+    start: cursor,
+  });
+  const schedule = cosineSchedule({ lr: flags.lr, warmup: flags.warmup, total: flags.steps });
+  const save = () => saveCheckpoint(o.out, { model, heads, opt, queue, state: { step, cursor: { ...cursor }, flags, metricsLines } });
+  let last: StepReport | null = null;
+  let interrupted = false;
+  const S = config.vision.imageSize;
+  const L = config.text.contextLength;
+
+  try {
+    if (step < flags.steps)
+      for await (const batch of loader) {
+        const t0 = performance.now();
+        if (batch.epoch !== cursor.epoch) cursor = { epoch: batch.epoch, batch: 0 };
+        opt.lr = schedule(step);
+        const micro = batchSize / accumulate;
+        const sums: Partial<Record<LossTerm, number>> = {};
+        let total = 0;
+        for (let a = 0; a < accumulate; a++) {
+          const x = microBatch(batch, a * micro, micro, S, L);
+          if (terms.includes('mlm')) x.mlm = maskTokens(x.tokens, config.text.vocabSize, new Rng([flags.seed, step, a, 0x313]));
+          const r = stepLosses(model, heads, x, { terms, weights, queue, ...(o.injectNaN?.step === step ? { poison: o.injectNaN.term } : {}) });
+          const scaled = accumulate > 1 ? r.total.mul(1 / accumulate) : r.total;
+          for (const t of Object.values(r.terms)) t.keep();
+          r.textFeatures.keep();
+          scaled.keep();
+          scaled.backward();
+          total += await scaled.item();
+          for (const [k, t] of Object.entries(r.terms) as [LossTerm, Tensor][]) {
+            const v = await t.item();
+            t.dispose();
+            if (!finite(v)) throw new NonFiniteError(step, k, v, findCheckpoint(o.out));
+            sums[k] = (sums[k] ?? 0) + v / accumulate;
+          }
+          scaled.dispose();
+          queue?.enqueue(r.textFeatures);
+          r.textFeatures.dispose();
+          [x.images, x.images2].forEach((t) => t?.dispose());
+        }
+        const norm = clipGradNorm(
+          params.map(([, p]) => p),
+          o.maxGradNorm ?? 1,
+        );
+        const gradNorm = await norm.item();
+        norm.dispose();
+        if (!finite(gradNorm)) throw new NonFiniteError(step, 'gradients', gradNorm, findCheckpoint(o.out));
+        const lr = opt.lr;
+        await opt.step();
+        opt.zeroGrad();
+        model.clampLogitScale();
+        step++;
+        cursor.batch++;
+        const seconds = (performance.now() - t0) / 1000;
+        last = {
+          step,
+          steps: flags.steps,
+          loss: total,
+          terms: sums,
+          lr,
+          gradNorm,
+          logitScale: await model.logit_scale.item(),
+          pairsPerSecond: batchSize / seconds,
+          seconds,
+        };
+        appendFileSync(metricsPath, JSON.stringify(last) + '\n');
+        metricsLines++;
+        o.onStep?.(last);
+        interrupted = !!o.signal?.aborted;
+        if (step % (o.checkpointEvery ?? 50) === 0 || step === flags.steps || interrupted) await save();
+        if (step >= flags.steps || interrupted) break;
+      }
+  } finally {
+    queue?.dispose();
+    opt.dispose();
+    heads.dispose();
+  }
+  let final: string | null = null;
+  if (!interrupted) {
+    final = join(o.out, 'final.safetensors');
+    await model.save(final);
+  }
+  model.dispose();
+  return { step, interrupted, final, config, last };
+}
+
+/** Rows [start, start + n) of a loader batch as the losses take them. */
+function microBatch(b: Batch, start: number, n: number, S: number, L: number) {
+  const per = 3 * S * S;
+  const img = (a: Float32Array) => tensor(a.subarray(start * per, (start + n) * per), [n, 3, S, S]);
+  return {
+    images: img(b.images),
+    ...(b.images2 ? { images2: img(b.images2) } : {}),
+    tokens: b.tokens!.subarray(start * L, (start + n) * L),
+    ...(b.edaTokens ? { edaTokens: b.edaTokens.subarray(start * L, (start + n) * L) } : {}),
+  } as { images: Tensor; images2?: Tensor; tokens: Int32Array; edaTokens?: Int32Array; mlm?: { input: Int32Array; labels: Int32Array } };
+}

@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as ag from '@mode/autograd';
+import { freshSeed } from '@mode/kernels';
+import { loadTokenizer } from '@mode/data';
+import { loadClip } from '@mode/models';
+import { findCheckpoint, NonFiniteError, readCheckpointState, recalls, retrieval, train, zeroShot, type StepReport, type TrainOptions } from '../src/index.js';
+import { makeDataDir } from './fixture.js';
+
+const seed = freshSeed() % 1000;
+console.log(`trainer tests: seed ${seed} (replay with MODE_SEED=${seed})`);
+let engine: ag.Engine;
+let dataDir: string;
+const runs = mkdtempSync(join(tmpdir(), 'mode-trainer-runs-'));
+// A private autotune cache: runs compared bit for bit must pick the same kernel variants, so no
+// other test process may rewrite the choices between them.
+process.env.MODE_TUNE_CACHE = join(runs, 'autotune.json');
+
+beforeAll(async () => {
+  engine = await ag.init();
+  dataDir = await makeDataDir();
+});
+afterAll(async () => {
+  rmSync(runs, { recursive: true, force: true });
+  rmSync(dataDir, { recursive: true, force: true });
+  await engine?.destroy();
+});
+
+let runCount = 0;
+const base = (o: Partial<TrainOptions> = {}): TrainOptions => ({
+  out: join(runs, `run${runCount++}`),
+  preset: 'tiny',
+  steps: 12,
+  batchSize: 16,
+  seed,
+  lr: 2e-3,
+  warmup: 3,
+  dataDir,
+  data: [{ dir: join(dataDir, 'shapes') }, { dir: join(dataDir, 'colours'), fraction: 0.5 }],
+  workers: 0,
+  checkpointEvery: 4,
+  ...o,
+});
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+const metrics = (out: string) =>
+  readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as StepReport);
+
+describe('training a tiny CLIP', () => {
+  it('the loss falls over 50 steps; metrics, checkpoint and final weights are written', async () => {
+    const o = base({ steps: 50, checkpointEvery: 25 });
+    const seen: number[] = [];
+    const r = await train({ ...o, onStep: (s) => seen.push(s.step) });
+    expect(r.step).toBe(50);
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    const m = metrics(o.out);
+    expect(m).toHaveLength(50);
+    const first = m.slice(0, 5).reduce((s, x) => s + x.loss, 0) / 5;
+    const lastFive = m.slice(-5).reduce((s, x) => s + x.loss, 0) / 5;
+    console.log(`tiny CLIP, 50 steps: loss ${first.toFixed(3)} → ${lastFive.toFixed(3)}; ${m.at(-1)!.pairsPerSecond.toFixed(1)} pairs/s`);
+    expect(lastFive).toBeLessThan(first * 0.8);
+    for (const x of m) {
+      expect(x.terms.clip).toBeCloseTo(x.loss, 5);
+      expect(x.lr).toBeGreaterThan(0);
+      expect(Number.isFinite(x.gradNorm)).toBe(true);
+      expect(x.logitScale).toBeLessThanOrEqual(Math.log(100) + 1e-6);
+    }
+    expect(m[2]!.lr).toBeCloseTo(2e-3, 9); // warm-up reaches the peak at its last step
+    expect(existsSync(r.final!)).toBe(true);
+    expect(readCheckpointState(findCheckpoint(o.out)!).step).toBe(50);
+
+    // The trained model tells the four colours apart zero-shot (chance: 25%) and retrieves held-out pairs.
+    const model = loadClip(r.final!);
+    const tokenizer = loadTokenizer(dataDir);
+    const zs = await zeroShot(model, { dir: join(dataDir, 'colours'), split: 'test', tokenizer });
+    const ret = await retrieval(model, { sources: [{ dir: join(dataDir, 'shapes') }], tokenizer });
+    console.log(
+      `zero-shot colours: top-1 ${zs.top1.toFixed(3)} (chance ${zs.chance}); retrieval of ${ret.count} held-out pairs: i→t R@1 ${ret.imageToText.r1.toFixed(3)}`,
+    );
+    expect(zs).toMatchObject({ classes: 4, templates: 2, count: 48 });
+    expect(zs.top1).toBeGreaterThan(0.5);
+    expect(zs.top5).toBe(1);
+    expect(ret.count).toBeGreaterThan(3);
+    expect(ret.imageToText.r10).toBeGreaterThanOrEqual(ret.imageToText.r1);
+    model.dispose();
+  });
+
+  it('recall@k counts a query as a hit when its own key ranks within k (ties count against)', () => {
+    // 3 unit queries: query 0's own key ranks first, query 1's second, query 2's ties with key 1.
+    const q = Float32Array.from([1, 0, 0, 1, 0.6, 0.8]);
+    const k = Float32Array.from([1, 0, 0.8, 0.6, 0.8, 0.6]);
+    const r = recalls(q, k, 3, 2);
+    expect(r.r1).toBeCloseTo(1 / 3, 9);
+    expect(r.r5).toBe(1);
+  });
+
+  it('a run killed mid-epoch and resumed ends with bit-identical weights', async () => {
+    const whole = base({ steps: 14 });
+    await train(whole);
+    const killedAt = 5 + (seed % 4); // 5…8: after checkpoint 4, before (or at, ahead of its writing) checkpoint 8
+    const cut = base({ steps: 14, out: join(runs, 'killed') });
+    // A kill loses everything but what is on disk: throwing out of the loop writes nothing more.
+    await expect(
+      train({
+        ...cut,
+        onStep: (s) => {
+          if (s.step === killedAt) throw new Error('killed');
+        },
+      }),
+    ).rejects.toThrow('killed');
+    // onStep runs before the step's checkpoint is written: a kill at step 8 finds checkpoint 4.
+    expect(readCheckpointState(findCheckpoint(cut.out)!).step).toBe(4);
+    const r = await train({ ...cut, resume: true });
+    expect(r.step).toBe(14);
+    expect(sha(r.final!)).toBe(sha(join(whole.out, 'final.safetensors')));
+    expect(metrics(cut.out).map((x) => x.loss)).toEqual(metrics(whole.out).map((x) => x.loss));
+  });
+
+  it('refuses a resume whose flags change the schedule, naming them', async () => {
+    const o = base({ steps: 4 });
+    await train(o);
+    await expect(train({ ...o, resume: true, steps: 8, batchSize: 8 })).rejects.toThrow(/--steps: 4 → 8[\s\S]*--batch-size: 16 → 8/);
+    await expect(train(o)).rejects.toThrow(/already holds a run \(checkpoint at step 4\)\. Fix: pass --resume/);
+    await expect(train({ ...base(), resume: true })).rejects.toThrow(/holds no checkpoint/);
+  });
+
+  it('stops on an injected NaN, naming the step and the loss term, and keeps the last good checkpoint', async () => {
+    const o = base({ steps: 10, checkpointEvery: 2, injectNaN: { step: 5, term: 'clip' } });
+    const err = await train(o).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect((err as Error).message).toMatch(/^step 5: the clip loss is NaN; the update was not applied\. The last good checkpoint is .*checkpoint/);
+    expect(readCheckpointState(findCheckpoint(o.out)!).step).toBe(4);
+    expect(metrics(o.out)).toHaveLength(5);
+  });
+
+  it('DeCLIP: multi-view, SimSiam, MLM and NN terms train together, each reported', async () => {
+    const o = base({ steps: 6, declip: ['mv', 'ssl', 'mlm', 'nn'], queueSize: 40 });
+    await train(o);
+    const m = metrics(o.out);
+    expect(Object.keys(m[0]!.terms).sort()).toEqual(['clip', 'mlm', 'ssl']); // the NN queue is empty at step 0
+    expect(Object.keys(m[1]!.terms).sort()).toEqual(['clip', 'mlm', 'nn', 'ssl']);
+    for (const x of m.slice(1)) {
+      const t = x.terms as Record<string, number>;
+      expect(x.loss).toBeCloseTo(0.4 * t.clip! + 0.2 * t.ssl! + 0.2 * t.mlm! + 0.2 * t.nn!, 4);
+      expect(t.ssl).toBeGreaterThanOrEqual(-1);
+      expect(t.ssl).toBeLessThanOrEqual(1);
+    }
+  });
+});
