@@ -52,7 +52,8 @@ const args = (out: string) => [
   '--out',
   out,
 ];
-const run = (a: string[]) => spawnSync(process.execPath, a, { cwd: root, encoding: 'utf8', timeout: 300_000, env });
+const run = (a: string[], extra: Record<string, string> = {}) =>
+  spawnSync(process.execPath, a, { cwd: root, encoding: 'utf8', timeout: 300_000, env: { ...env, ...extra } });
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 const stepsDone = (out: string) =>
   existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).length : 0;
@@ -92,7 +93,7 @@ describe('mode train', () => {
 
   it('SIGKILL at a random step, then --resume: bit-identical final weights', async () => {
     const out = join(runs, 'killed');
-    const at = 2 + (seed % (STEPS - 4));
+    const at = 4 + (seed % (STEPS - 5)); // after the first checkpoint (step 3), before the last step
     const r = await interrupt(out, at, 'SIGKILL');
     expect(r.signal).toBe('SIGKILL');
     expect(existsSync(join(out, 'final.safetensors'))).toBe(false);
@@ -102,13 +103,16 @@ describe('mode train', () => {
     expect(stepsDone(out)).toBe(STEPS);
   });
 
-  it('SIGTERM checkpoints the step under way and exits 130; --resume finishes the same run', async () => {
+  it('SIGTERM checkpoints the step under way and exits 130; --resume finishes the same run, with its kernels pinned', async () => {
     const out = join(runs, 'term');
     const r = await interrupt(out, 5, 'SIGTERM');
     expect(r.code).toBe(130);
     expect(r.stdout).toMatch(/stopped at step \d+\/16; checkpoint in .*checkpoint \(continue with --resume\)/);
-    const resumed = run([...args(out), '--resume']);
+    // The autotune cache is lost before the resume: the checkpoint's pinned variants are used, nothing is re-measured.
+    const lostCache = join(runs, 'lost-autotune.json');
+    const resumed = run([...args(out), '--resume'], { MODE_TUNE_CACHE: lostCache });
     expect(resumed.status, resumed.stderr).toBe(0);
+    expect(existsSync(lostCache)).toBe(false);
     expect(sha(join(out, 'final.safetensors'))).toBe(reference);
   });
 

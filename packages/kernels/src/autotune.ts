@@ -40,6 +40,22 @@ export class Autotuner {
   retune = false;
   /** Set on each pick: what was chosen and whether it came from the cache. */
   readonly log: { key: string; variant: string; cached: boolean; skipped: string[] }[] = [];
+  /**
+   * Choices that win over the cache and measuring, by key: a resumed training run pins the
+   * variants its checkpoint was trained with, so its arithmetic (summation orders) stays the same.
+   */
+  readonly pinned = new Map<string, string>();
+
+  private readonly used = new Map<string, string>();
+
+  /** Every choice handed out in this process so far (looked up, measured or pinned), by key: what a checkpoint saves. */
+  choicesMade(): Record<string, string> {
+    return { ...Object.fromEntries(this.used), ...Object.fromEntries(this.pinned) };
+  }
+
+  pin(choices: Record<string, string>): void {
+    for (const [k, v] of Object.entries(choices)) this.pinned.set(k, v);
+  }
 
   constructor(
     readonly path = tuneCachePath(),
@@ -72,9 +88,13 @@ export class Autotuner {
 
   /** The cached choice for `key` (null when absent or measured with other candidate sources). */
   lookup(adapter: string, family: string, checksum: string, key: string): string | null {
+    const pin = this.pinned.get(key);
+    if (pin !== undefined) return pin;
     if (this.retune) return null;
     const entry = this.load().adapters[adapter]?.[family];
-    return entry?.checksum === checksum ? (entry.choices[key]?.variant ?? null) : null;
+    const variant = entry?.checksum === checksum ? (entry.choices[key]?.variant ?? null) : null;
+    if (variant !== null) this.used.set(key, variant);
+    return variant;
   }
 
   /** The cached choice for `key`, or measure every supported candidate and store the fastest. */
@@ -82,6 +102,9 @@ export class Autotuner {
     const supported = candidates.filter((c) => c.unsupported === null);
     const skipped = candidates.filter((c) => c.unsupported !== null).map((c) => `${c.name}: ${c.unsupported}`);
     if (supported.length === 0) throw new Error(`autotune ${key}: no variant can run this problem here (${skipped.join('; ')})`);
+    const pin = this.pinned.get(key);
+    if (pin !== undefined && !supported.some((c) => c.name === pin))
+      throw new Error(`autotune ${key}: the pinned variant ${pin} cannot run here (${skipped.join('; ') || 'not a candidate'})`);
     const known = this.lookup(adapter, family, checksum, key);
     if (known && supported.some((c) => c.name === known)) {
       this.log.push({ key, variant: known, cached: true, skipped });
@@ -111,6 +134,7 @@ export class Autotuner {
     cache.adapters[adapter]![family] = family_;
     this.save();
     this.log.push({ key, variant, cached: false, skipped });
+    this.used.set(key, variant);
     return variant;
   }
 

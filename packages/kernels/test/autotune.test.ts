@@ -30,6 +30,26 @@ describe('Autotuner', () => {
     expect(measured).toBe(false);
   });
 
+  it('a pinned choice wins over the cache and measuring; choicesMade() lists what was handed out', async () => {
+    const path = join(tmp(), 'cache.json');
+    await new Autotuner(path).pick('adapter', 'fam', 'sum1', 'k1', [fixed('slow', 2), fixed('fast', 1)]);
+    const tuner = new Autotuner(path);
+    expect(tuner.lookup('adapter', 'fam', 'sum1', 'k1')).toBe('fast');
+    tuner.pin({ k1: 'slow', k2: 'slow' });
+    expect(tuner.lookup('adapter', 'fam', 'sum1', 'k1')).toBe('slow');
+    let measured = false;
+    const spy: Candidate = { name: 'fast', unsupported: null, time: async () => ((measured = true), 0.1) };
+    expect(await tuner.pick('adapter', 'fam', 'sum1', 'k2', [spy, fixed('slow', 2)])).toBe('slow');
+    expect(measured).toBe(false);
+    expect(tuner.choicesMade()).toEqual({ k1: 'slow', k2: 'slow' });
+    await expect(tuner.pick('adapter', 'fam', 'sum1', 'k2', [fixed('slow', 1, 'needs f16'), fixed('fast', 1)])).rejects.toThrow(
+      'autotune k2: the pinned variant slow cannot run here (slow: needs f16)',
+    );
+    const fresh = new Autotuner(path);
+    fresh.lookup('adapter', 'fam', 'sum1', 'k1');
+    expect(fresh.choicesMade()).toEqual({ k1: 'fast' });
+  });
+
   it('a changed candidate set (checksum) invalidates the entry', async () => {
     const path = join(tmp(), 'cache.json');
     await new Autotuner(path).pick('adapter', 'fam', 'sum1', 'key', [fixed('a', 1), fixed('b', 2)]);

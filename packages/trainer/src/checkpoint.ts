@@ -39,6 +39,11 @@ export interface CheckpointState {
   optimizer: AdamWState;
   /** Lines of metrics.jsonl that belong to the steps done (a resume drops the rest). */
   metricsLines: number;
+  /**
+   * The kernel variants the run used, by autotune key: a resume pins them, so its arithmetic is
+   * the same even where the autotune cache was lost or re-measured in between.
+   */
+  autotune: Record<string, string>;
   savedAt: string;
 }
 

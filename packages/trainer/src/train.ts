@@ -8,6 +8,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import { AdamW, clipGradNorm, cosineSchedule, manualSeed, tensor, type Tensor } from '@mode/autograd';
 import { defaultDataDir, loadSynonyms, loadTokenizer, maskTokens, openMix, Rng, type Batch, type MixSource } from '@mode/data';
+import { autotuner } from '@mode/kernels';
 import { CLIP, preset, type ClipConfig } from '@mode/models';
 import { findCheckpoint, flagChanges, loadCheckpoint, readCheckpointState, saveCheckpoint, type RunFlags } from './checkpoint.js';
 import { DeclipHeads } from './heads.js';
@@ -164,6 +165,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         `--resume refused: these flags differ from the checkpoint's (${existing}):\n  ${changes.join('\n  ')}\nFix: resume with the same flags, or start a new --out`,
       );
     loadCheckpoint(existing, { model, heads, opt, queue }, state);
+    autotuner.pin(state.autotune ?? {});
     ({ step, cursor, metricsLines } = state);
     // Metrics written after the checkpoint belong to steps that will run again.
     const lines = existsSync(metricsPath) ? readFileSync(metricsPath, 'utf8').split('\n').filter(Boolean) : [];
@@ -194,7 +196,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     start: cursor,
   });
   const schedule = cosineSchedule({ lr: flags.lr, warmup: flags.warmup, total: flags.steps });
-  const save = () => saveCheckpoint(o.out, { model, heads, opt, queue, state: { step, cursor: { ...cursor }, flags, metricsLines } });
+  const save = () =>
+    saveCheckpoint(o.out, { model, heads, opt, queue, state: { step, cursor: { ...cursor }, flags, metricsLines, autotune: autotuner.choicesMade() } });
   let last: StepReport | null = null;
   let interrupted = false;
   const S = config.vision.imageSize;

@@ -152,3 +152,13 @@ describe('training a tiny CLIP', () => {
     }
   });
 });
+
+it('the b32 preset (ViT-B/32 shapes) builds and runs a training step here, however slowly', async () => {
+  const o = base({ preset: 'b32', steps: 1, batchSize: 2, checkpointEvery: 1 });
+  const r = await train(o);
+  const [m] = metrics(o.out);
+  console.log(`b32: one step at batch 2 in ${m!.seconds.toFixed(1)} s (loss ${m!.loss.toFixed(3)})`);
+  expect(r.config.vision).toMatchObject({ imageSize: 224, patchSize: 32, width: 768, layers: 12, heads: 12, pool: 'cls' });
+  expect(Number.isFinite(m!.loss)).toBe(true);
+  expect(existsSync(r.final!)).toBe(true);
+}, 600_000);
