@@ -4,8 +4,12 @@
 // binary ops, expand, permute/transpose, slice, concat (one call per input) and masks.
 // OP: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 copy a, 7 a == b (1 or 0).
 // The grid is 2-D so that n may exceed 65535 workgroups × 256 invocations.
+//
+// Each invocation does RUN consecutive elements of the last axis (RUN divides shape.w): the index
+// arithmetic (integer divisions, which llvmpipe's SIMD lanes do one by one) is paid once per run.
 
 override OP: u32 = 0;
+override RUN: u32 = 1;
 
 struct Params {
   shape: vec4u,
@@ -21,13 +25,26 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
+fn apply(x: f32, y: f32) -> f32 {
+  switch OP {
+    case 0u: { return x + y; }
+    case 1u: { return x - y; }
+    case 2u: { return x * y; }
+    case 3u: { return x / y; }
+    case 4u: { return max(x, y); }
+    case 5u: { return min(x, y); }
+    case 6u: { return x; }
+    default: { return select(0.0, 1.0, x == y); }
+  }
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  let i = gid.x + gid.y * groups.x * 256u;
+  let i = (gid.x + gid.y * groups.x * 256u) * RUN;
   if (i >= p.offset.w) {
     return;
   }
-  // Multi-index of i, last axis fastest.
+  // Multi-index of the run's first element, last axis fastest.
   let i3 = i % p.shape.w;
   let r2 = i / p.shape.w;
   let i2 = r2 % p.shape.z;
@@ -35,20 +52,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let i1 = r1 % p.shape.y;
   let i0 = r1 / p.shape.y;
   let idx = vec4u(i0, i1, i2, i3);
-  let x = a[p.offset.x + dot(idx, p.stride_a)];
-  let o = p.offset.z + dot(idx, p.stride_out);
-  if (OP == 6u) {
-    out[o] = x;
-    return;
-  }
-  let y = b[p.offset.y + dot(idx, p.stride_b)];
-  switch OP {
-    case 0u: { out[o] = x + y; }
-    case 1u: { out[o] = x - y; }
-    case 2u: { out[o] = x * y; }
-    case 3u: { out[o] = x / y; }
-    case 4u: { out[o] = max(x, y); }
-    case 5u: { out[o] = min(x, y); }
-    default: { out[o] = select(0.0, 1.0, x == y); }
+  let ia = p.offset.x + dot(idx, p.stride_a);
+  let ib = p.offset.y + dot(idx, p.stride_b);
+  let io = p.offset.z + dot(idx, p.stride_out);
+  for (var j = 0u; j < RUN; j++) {
+    var y = 0.0;
+    if (OP != 6u) {
+      y = b[ib + j * p.stride_b.w]; // copy has no second operand
+    }
+    out[io + j * p.stride_out.w] = apply(a[ia + j * p.stride_a.w], y);
   }
 }

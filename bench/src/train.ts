@@ -17,7 +17,7 @@ import { Gpu } from '@mode/gpu';
 import { rng } from '@mode/kernels';
 import { CLIP, EOT_ID, forwardFlops, preset } from '@mode/models';
 import { speedup, wall } from './clock.js';
-import { PYTHON } from './peers/numpy.js';
+import { blasChildEnv, PYTHON } from './peers/numpy.js';
 import { textTable, writeTrace, type SuiteResults } from './results.js';
 import type { BenchOptions, Suite } from './suites.js';
 import { timeAsync } from './timing.js';
@@ -162,7 +162,7 @@ export const suite: Suite = {
       date: new Date().toISOString(),
       method:
         `Clock: wall time per training step for both sides (ours: benchmark.js median over steps, each ending with AdamW's wait for the GPU; ` +
-        `torch ${torchVersion || '(not run)'}: median of perf_counter per step in its own process, float32, after 2 warm-up steps, at ${threads.join(' and ')} threads; ` +
+        `torch ${torchVersion || '(not run)'}: median of perf_counter per step in its own process, float32 on OpenBLAS (OPENBLAS_CORETYPE=${blasChildEnv().OPENBLAS_CORETYPE ?? 'detected'}), after 2 warm-up steps, at ${threads.join(' and ')} threads; ` +
         `the × column divides pairs/s by torch's at its fastest thread count). Same model and weights (saved by @mode/models, loaded by the peer), ` +
         `synthetic 64-pair batches, CLIP loss only; the step is forward, InfoNCE, backward, global-norm clip, AdamW, logit_scale clamp. ` +
         `GFLOP/step counts matmuls and attention (forwardFlops: 3× forward, attention 3.5×).`,

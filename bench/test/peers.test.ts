@@ -13,6 +13,7 @@ import {
   type Peer,
   type PreparedOp,
 } from '../src/peers/index.js';
+import { blasChildEnv, blasCoreFor, numpyPeer } from '../src/peers/numpy.js';
 import { refAttention, refDistances, refInfoNCEWithGrad, refMatmul, relError } from './peers.reference.js';
 
 // Small odd sizes: no peer can lean on multiples of 4 or 8, and every tail path runs.
@@ -146,5 +147,21 @@ describe('the check itself (negative controls)', () => {
     const other = await runAndRead(() => cpuPeer().infoNCE!(bb, mm, d, true, { seed: SEED + 1 }));
     expect(relError(right, ref)).toBeLessThan(TOL);
     expect(relError(other, ref)).toBeGreaterThan(TOL);
+  });
+});
+
+describe('BLAS peers run on the core the CPU supports', () => {
+  it('picks OpenBLAS cores from CPU flags (AVX-512: SkylakeX, AVX2 + FMA: Haswell, else detection)', () => {
+    expect(blasCoreFor(new Set(['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl']))).toBe('SkylakeX');
+    expect(blasCoreFor(new Set(['avx2', 'fma', 'avx512f']))).toBe('Haswell');
+    expect(blasCoreFor(new Set(['sse4_2']))).toBeNull();
+  });
+
+  it('the numpy child runs on that core, not a pinned or fallback one', async (ctx) => {
+    const peer = createPeers(await gpu).find((p) => p.name === 'numpy-openblas') as ReturnType<typeof numpyPeer> | undefined;
+    const info = await peer?.blas();
+    if (!info) return ctx.skip();
+    const want = blasChildEnv().OPENBLAS_CORETYPE;
+    if (want) expect(info.core?.toLowerCase()).toBe(want.toLowerCase());
   });
 });

@@ -15,14 +15,37 @@ const INSTALL = 'apt-get install -y python3-numpy libopenblas0-pthread';
 const SCRIPT = fileURLToPath(new URL('../../src/peers/numpy_peer.py', import.meta.url));
 
 /**
- * The child's environment: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE may be set on this machine and
- * pin OpenBLAS to a slower core; unset for the child only, so numpy shows the real CPU ceiling.
+ * The environment of a BLAS peer's child (numpy, torch). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE may
+ * be set on this machine and pin OpenBLAS to a slower core: unset. And OpenBLAS 0.3.21 does not
+ * recognise a CPU that a VM names only "Intel(R) Xeon(R) Processor": it falls back to its Prescott
+ * (SSE3) kernels, a third of the speed. So the core is chosen from the CPU's flags (AVX-512:
+ * SkylakeX; AVX2 + FMA: Haswell), as detection would on a named CPU: the peer runs at the CPU's
+ * real ceiling.
  */
-function childEnv(): NodeJS.ProcessEnv {
+export function blasChildEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
+  const core = blasCoreFor(cpuFlags());
+  if (core) env.OPENBLAS_CORETYPE = core;
   return env;
+}
+
+export function blasCoreFor(flags: Set<string>): string | null {
+  if (flags.has('avx512f') && flags.has('avx512bw') && flags.has('avx512vl')) return 'SkylakeX';
+  if (flags.has('avx2') && flags.has('fma')) return 'Haswell';
+  return null;
+}
+
+function cpuFlags(): Set<string> {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
+    return new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
+  } catch {
+    return new Set();
+  }
 }
 
 interface BlasInfo {
@@ -45,7 +68,7 @@ export function numpyPeer(): Peer & { blas(): Promise<BlasInfo | null> } {
     (info ??= (async () => {
       if (!existsSync(PYTHON)) return { availability: { ok: false, reason: `numpy-openblas: ${PYTHON} not found; install with \`${INSTALL}\`` }, blas: null };
       try {
-        const { stdout } = await promisify(execFile)(PYTHON, [SCRIPT, '--info'], { env: childEnv(), timeout: 30_000 });
+        const { stdout } = await promisify(execFile)(PYTHON, [SCRIPT, '--info'], { env: blasChildEnv(), timeout: 30_000 });
         const { numpy, blas } = JSON.parse(stdout) as { numpy: string; blas: BlasInfo };
         if (blas.library !== 'openblas') {
           return {
@@ -53,7 +76,7 @@ export function numpyPeer(): Peer & { blas(): Promise<BlasInfo | null> } {
             blas,
           };
         }
-        const detail = `numpy ${numpy}, OpenBLAS core ${blas.core ?? 'unknown'}, ${blas.threads ?? '?'} threads (OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; via ${blas.via})`;
+        const detail = `numpy ${numpy}, OpenBLAS core ${blas.core ?? 'unknown'}, ${blas.threads ?? '?'} threads (core ${blasChildEnv().OPENBLAS_CORETYPE ? `set from the CPU's flags: OPENBLAS_CORETYPE=${blasChildEnv().OPENBLAS_CORETYPE}` : 'as OpenBLAS detects it'}; via ${blas.via})`;
         return { availability: { ok: true, detail } as Availability, blas };
       } catch (e) {
         const msg = ((e as { stderr?: string }).stderr || (e as Error).message).trim().split('\n').pop();
@@ -96,7 +119,7 @@ async function pythonOp(spec: Record<string, unknown>, inputs: Record<string, [F
     files[name] = [join(dir, `${name}.f32`), shape];
     writeFileSync(files[name][0], data);
   }
-  const child = spawn(PYTHON, [SCRIPT], { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(PYTHON, [SCRIPT], { env: blasChildEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   // A failed spawn or a child that died surfaces as the next answer missing (see request).

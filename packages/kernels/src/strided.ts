@@ -73,7 +73,10 @@ export async function strided(gpu: Gpu, op: StridedOp, a: GPUBuffer, b: GPUBuffe
     return;
   }
   const pad = (xs: number[], fill: number) => [...new Array<number>(4 - xs.length).fill(fill), ...xs];
-  const kernel = await gpu.kernel('strided', { OP: STRIDED_OPS[op] });
+  // Runs of 8 or 4 along the last axis when they tile it (see kernels/strided.wgsl).
+  const last = c.shape[c.shape.length - 1]!;
+  const run = last % 8 === 0 ? 8 : last % 4 === 0 ? 4 : 1;
+  const kernel = await gpu.kernel('strided', { OP: STRIDED_OPS[op], RUN: run });
   gpu.dispatch(kernel, {
     bindings: { a, b, out },
     uniforms: {
@@ -83,7 +86,7 @@ export async function strided(gpu: Gpu, op: StridedOp, a: GPUBuffer, b: GPUBuffe
       stride_out: pad(c.strides[2]!, 0),
       offset: [p.a.offset ?? 0, bView.offset ?? 0, p.out.offset ?? 0, n],
     },
-    workgroups: grid(n, 256),
+    workgroups: grid(n / run, 256),
     work: { flops: op === 'copy' ? 0 : n, bytes: (op === 'copy' ? 8 : 12) * n },
     label: `strided ${op} [${p.shape}]`,
   });

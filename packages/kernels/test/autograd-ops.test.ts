@@ -72,6 +72,11 @@ describe('strided: broadcasting binary ops and layout copies', () => {
     { name: 'max with scalar, rank 5', op: 'max', shape: [2, 3, 2, 5, 3], sa: contiguousStrides([2, 3, 2, 5, 3]), sb: [0, 0, 0, 0, 0], na: 180, nb: 1 },
     { name: 'permute (2,0,1) of 4×5×6', op: 'copy', shape: [6, 4, 5], sa: [1, 30, 6], sb: [0, 0, 0], na: 120, nb: 1 },
     { name: 'eq mask', op: 'eq', shape: [7, 3], sa: [3, 1], sb: [1, 0], na: 21, nb: 7 },
+    // Runs along the last axis (RUN 8 and 4 in kernels/strided.wgsl).
+    { name: 'runs of 8: heads split [3,5,6,8] → [6,3,5,8]', op: 'copy', shape: [6, 3, 5, 8], sa: [8, 240, 48, 1], sb: [0, 0, 0, 0], na: 720, nb: 1 },
+    { name: 'runs of 8 with a broadcast row 5×16 + 16', op: 'add', shape: [5, 16], sa: [16, 1], sb: [0, 1], na: 80, nb: 16 },
+    { name: 'runs of 4 along a strided axis: transpose 4×12 → 12×4', op: 'copy', shape: [12, 4], sa: [1, 12], sb: [0, 0], na: 48, nb: 1 },
+    { name: 'runs of 4 with a column broadcast 7×12 · 7×1', op: 'mul', shape: [7, 12], sa: [12, 1], sb: [1, 0], na: 84, nb: 7 },
   ];
   for (const c of cases) {
     it(c.name, async () => {
