@@ -1,5 +1,7 @@
 // Flash attention backward, dK and dV, for CPU-like adapters; head dim D ∈ {32, 64}. Same
-// contract as attention_bwd_dkv (reads D_i from `delta`, written by attention_bwd_dq_sg).
+// contract as attention_bwd_dkv (layouts, dK and dV through `d_kv`; reads D_i from `delta`, written
+// by attention_bwd_dq_sg), with rows read and written as vec4s: every layout's offset and strides
+// must be multiples of 4.
 //
 // The transpose of attention_bwd_dq_sg: a subgroup of 8 lanes owns 8 key rows and walks the
 // queries that see them 32 at a time (4 per lane):
@@ -32,6 +34,13 @@ struct Params {
   lk: u32,
   d: u32,
   scale: f32,
+  // (offset, batch stride, head stride, row stride), in floats.
+  q_layout: vec4u,
+  k_layout: vec4u,
+  v_layout: vec4u,
+  d_o_layout: vec4u,
+  d_k_layout: vec4u,
+  d_v_layout: vec4u,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -42,8 +51,14 @@ struct Params {
 @group(0) @binding(5) var<storage, read> delta: array<f32>;
 @group(0) @binding(6) var<storage, read> lse: array<f32>;
 @group(0) @binding(7) var<storage, read> d_o: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read_write> d_k: array<vec4<f32>>;
-@group(0) @binding(9) var<storage, read_write> d_v: array<vec4<f32>>;
+// dK and dV in their layouts, through one binding (as in attention_bwd_dkv).
+@group(0) @binding(8) var<storage, read_write> d_kv: array<vec4<f32>>;
+
+// Float index of element (h, row, 0) of a tensor in layout l; here every offset and stride is a
+// multiple of 4 (the wrapper checks), so a quarter of it indexes the vec4 arrays.
+fn row_at(l: vec4u, h: u32, row: u32) -> u32 {
+  return l.x + (h / p.heads) * l.y + (h % p.heads) * l.z + row * l.w;
+}
 
 @compute @workgroup_size(8, WG_Y)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
@@ -51,15 +66,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let own = D / 32u;
   let h = wg.y;
   let col0 = (wg.x * WG_Y + lid.y) * TK;
-  let q_base = h * p.lq * d4;
-  let kv_base = h * p.lk * d4;
+  let q_base = row_at(p.q_layout, h, 0u) / 4u;
+  let g_base = row_at(p.d_o_layout, h, 0u) / 4u;
+  let q_sr = p.q_layout.w / 4u;
+  let g_sr = p.d_o_layout.w / 4u;
   let mask_base = (h / p.heads) * p.lk;
 
-  var krow: array<u32, TK>;
   var key_ok: array<bool, TK>;
   for (var r = 0u; r < TK; r++) {
     let col = min(col0 + r, p.lk - 1u);
-    krow[r] = kv_base + col * d4;
     key_ok[r] = col0 + r < p.lk && (!HAS_MASK || mask[mask_base + col] != 0u);
   }
   var dk: array<vec4<f32>, TK * MAX_OWN>;
@@ -73,12 +88,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     // This lane's 4 queries, clamped for loading.
     let il = i0 + 4u * lane;
     var qrow: array<u32, 4>;
+    var grow: array<u32, 4>;
     var q_ok: vec4<bool>;
     var q_lse: vec4<f32>;
     var q_delta: vec4<f32>;
     for (var ii = 0u; ii < 4u; ii++) {
       let i = min(il + ii, p.lq - 1u);
-      qrow[ii] = q_base + i * d4;
+      qrow[ii] = q_base + i * q_sr;
+      grow[ii] = g_base + i * g_sr;
       q_ok[ii] = il + ii < p.lq;
       q_lse[ii] = lse[h * p.lq + i];
       q_delta[ii] = delta[h * p.lq + i];
@@ -92,18 +109,19 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       var kv: array<vec4<f32>, TK>;
       var vv: array<vec4<f32>, TK>;
       for (var r = 0u; r < TK; r++) {
-        kv[r] = k[krow[r] + c0 + lane];
-        vv[r] = v[krow[r] + c0 + lane];
+        let col = min(col0 + r, p.lk - 1u);
+        kv[r] = k[row_at(p.k_layout, h, col) / 4u + c0 + lane];
+        vv[r] = v[row_at(p.v_layout, h, col) / 4u + c0 + lane];
       }
       for (var t = 0u; t < 8u; t++) {
         let q0 = q[qrow[0] + c0 + t];
         let q1 = q[qrow[1] + c0 + t];
         let q2 = q[qrow[2] + c0 + t];
         let q3 = q[qrow[3] + c0 + t];
-        let g0 = d_o[qrow[0] + c0 + t];
-        let g1 = d_o[qrow[1] + c0 + t];
-        let g2 = d_o[qrow[2] + c0 + t];
-        let g3 = d_o[qrow[3] + c0 + t];
+        let g0 = d_o[grow[0] + c0 + t];
+        let g1 = d_o[grow[1] + c0 + t];
+        let g2 = d_o[grow[2] + c0 + t];
+        let g3 = d_o[grow[3] + c0 + t];
         for (var r = 0u; r < TK; r++) {
           let a = subgroupShuffle(kv[r], t);
           let b = subgroupShuffle(vv[r], t);
@@ -133,9 +151,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
         ws[r] = subgroupShuffle(dp[r], src);
       }
       for (var ii = 0u; ii < 4u; ii++) {
-        let qr = q_base + min(i0 + 4u * src + ii, p.lq - 1u) * d4 + lane * own;
+        let i = min(i0 + 4u * src + ii, p.lq - 1u);
+        let qr = q_base + i * q_sr + lane * own;
+        let gr = g_base + i * g_sr + lane * own;
         for (var e = 0u; e < own; e++) {
-          let g = d_o[qr + e];
+          let g = d_o[gr + e];
           let qq = q[qr + e];
           for (var r = 0u; r < TK; r++) {
             dv[r * MAX_OWN + e] = fma(vec4(wp[r][ii]), g, dv[r * MAX_OWN + e]);
@@ -149,9 +169,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   for (var r = 0u; r < TK; r++) {
     let col = col0 + r;
     if (col < p.lk) {
+      let dk_at = row_at(p.d_k_layout, h, col) / 4u + lane * own;
+      let dv_at = row_at(p.d_v_layout, h, col) / 4u + lane * own;
       for (var e = 0u; e < own; e++) {
-        d_k[kv_base + col * d4 + lane * own + e] = dk[r * MAX_OWN + e] * p.scale;
-        d_v[kv_base + col * d4 + lane * own + e] = dv[r * MAX_OWN + e];
+        d_kv[dk_at + e] = dk[r * MAX_OWN + e] * p.scale;
+        d_kv[dv_at + e] = dv[r * MAX_OWN + e];
       }
     }
   }

@@ -3,7 +3,8 @@
 //   P_ij = exp(scale·q_i·k_j − LSE_i),  dP_ij = dO_i·v_j,  D_i = dO_i·O_i
 //   dQ_i = scale · Σ_j P_ij (dP_ij − D_i) k_j
 // Writes D_i to `delta` for attention_bwd_dkv, which runs after it.
-// Layout, masks and causality as attention_fwd. Any d ≤ 256. Deterministic: no atomics.
+// Layouts (each of Q, K, V, O, dO, dQ its own; only dQ's elements are written), masks and
+// causality as attention_fwd; delta [BH, Lq] contiguous. Any d ≤ 256. Deterministic: no atomics.
 
 override CAUSAL: bool = false;
 override HAS_MASK: bool = false;
@@ -17,6 +18,13 @@ struct Params {
   lk: u32,
   d: u32,
   scale: f32,
+  // (offset, batch stride, head stride, row stride), in floats.
+  q_layout: vec4u,
+  k_layout: vec4u,
+  v_layout: vec4u,
+  o_layout: vec4u,
+  d_o_layout: vec4u,
+  d_q_layout: vec4u,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -30,6 +38,11 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> d_q: array<f32>;
 @group(0) @binding(9) var<storage, read_write> delta: array<f32>;
 
+// Float index of element (h, row, 0) of a tensor in layout l.
+fn row_at(l: vec4u, h: u32, row: u32) -> u32 {
+  return l.x + (h / p.heads) * l.y + (h % p.heads) * l.z + row * l.w;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let row = gid.x;
@@ -37,13 +50,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (row >= p.lq || h >= p.bh) {
     return;
   }
-  let q_at = (h * p.lq + row) * p.d;
-  let kv_at = h * p.lk * p.d;
+  let q_at = row_at(p.q_layout, h, row);
+  let o_at = row_at(p.o_layout, h, row);
+  let do_at = row_at(p.d_o_layout, h, row);
+  let k_at = row_at(p.k_layout, h, 0u);
+  let v_at = row_at(p.v_layout, h, 0u);
   let mask_at = (h / p.heads) * p.lk;
   let row_lse = lse[h * p.lq + row];
   var big_d = 0.0;
   for (var c = 0u; c < p.d; c++) {
-    big_d = fma(d_o[q_at + c], o[q_at + c], big_d);
+    big_d = fma(d_o[do_at + c], o[o_at + c], big_d);
   }
   delta[h * p.lq + row] = big_d;
   var acc: array<f32, MAX_D>;
@@ -58,15 +74,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     var s = 0.0;
     var dp = 0.0;
     for (var c = 0u; c < p.d; c++) {
-      s = fma(q[q_at + c], k[kv_at + j * p.d + c], s);
-      dp = fma(d_o[q_at + c], v[kv_at + j * p.d + c], dp);
+      s = fma(q[q_at + c], k[k_at + j * p.k_layout.w + c], s);
+      dp = fma(d_o[do_at + c], v[v_at + j * p.v_layout.w + c], dp);
     }
     let ds = exp(s * p.scale - row_lse) * (dp - big_d);
     for (var c = 0u; c < p.d; c++) {
-      acc[c] = fma(ds, k[kv_at + j * p.d + c], acc[c]);
+      acc[c] = fma(ds, k[k_at + j * p.k_layout.w + c], acc[c]);
     }
   }
+  let dq_at = row_at(p.d_q_layout, h, row);
   for (var c = 0u; c < p.d; c++) {
-    d_q[q_at + c] = acc[c] * p.scale;
+    d_q[dq_at + c] = acc[c] * p.scale;
   }
 }

@@ -1,5 +1,6 @@
 // Flash attention backward, dQ, for CPU-like adapters; head dim D ∈ {32, 64}. Same contract as
-// attention_bwd_dq (also writes D_i = dO_i·O_i to `delta` for attention_bwd_dkv_sg).
+// attention_bwd_dq (layouts, also writes D_i = dO_i·O_i to `delta` for attention_bwd_dkv_sg), with
+// rows read and written as vec4s: every layout's offset and strides must be multiples of 4.
 //
 // A subgroup of 8 lanes owns 16 query rows and walks the keys 32 at a time (4 per lane):
 //   1. S = Q·Kᵀ and dP = dO·Vᵀ for 16 rows × 32 keys, Q's and dO's vec4s handed round with
@@ -28,6 +29,13 @@ struct Params {
   lk: u32,
   d: u32,
   scale: f32,
+  // (offset, batch stride, head stride, row stride), in floats.
+  q_layout: vec4u,
+  k_layout: vec4u,
+  v_layout: vec4u,
+  o_layout: vec4u,
+  d_o_layout: vec4u,
+  d_q_layout: vec4u,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,14 +49,22 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> d_q: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> delta: array<f32>;
 
+// Float index of element (h, row, 0) of a tensor in layout l; here every offset and stride is a
+// multiple of 4 (the wrapper checks), so a quarter of it indexes the vec4 arrays.
+fn row_at(l: vec4u, h: u32, row: u32) -> u32 {
+  return l.x + (h / p.heads) * l.y + (h % p.heads) * l.z + row * l.w;
+}
+
 @compute @workgroup_size(8, WG_Y)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let d4 = D / 4u;
   let own = D / 32u;
   let h = wg.y;
   let row0 = (wg.x * WG_Y + lid.y) * TQ;
-  let q_base = h * p.lq * d4;
-  let kv_base = h * p.lk * d4;
+  let k_base = row_at(p.k_layout, h, 0u) / 4u;
+  let v_base = row_at(p.v_layout, h, 0u) / 4u;
+  let k_sr = p.k_layout.w / 4u;
+  let v_sr = p.v_layout.w / 4u;
   let mask_base = (h / p.heads) * p.lk;
 
   var qrow: array<u32, TQ>;
@@ -56,12 +72,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   var row_delta: array<f32, TQ>;
   for (var r = 0u; r < TQ; r++) {
     let row = min(row0 + r, p.lq - 1u);
-    qrow[r] = q_base + row * d4;
+    qrow[r] = row_at(p.q_layout, h, row) / 4u;
     // A row with no visible key has LSE = -inf; its P is 0 below, never exp(+inf).
     row_lse[r] = lse[h * p.lq + row];
+    let g_at = row_at(p.d_o_layout, h, row) / 4u + lane * own;
+    let o_at = row_at(p.o_layout, h, row) / 4u + lane * own;
     var part = 0.0;
     for (var e = 0u; e < own; e++) {
-      part += dot(d_o[qrow[r] + lane * own + e], o[qrow[r] + lane * own + e]);
+      part += dot(d_o[g_at + e], o[o_at + e]);
     }
     row_delta[r] = subgroupAdd(part);
   }
@@ -74,10 +92,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   for (var j0 = 0u; j0 < end; j0 += 32u) {
     let jl = j0 + 4u * lane;
     var krow: array<u32, 4>;
+    var vrow: array<u32, 4>;
     var key_ok: vec4<bool>;
     for (var jj = 0u; jj < 4u; jj++) {
       let j = jl + jj;
-      krow[jj] = kv_base + min(j, p.lk - 1u) * d4;
+      krow[jj] = k_base + min(j, p.lk - 1u) * k_sr;
+      vrow[jj] = v_base + min(j, p.lk - 1u) * v_sr;
       var ok = j < p.lk;
       if (HAS_MASK) {
         ok = ok && mask[mask_base + min(j, p.lk - 1u)] != 0u;
@@ -94,17 +114,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       var gv: array<vec4<f32>, TQ>;
       for (var r = 0u; r < TQ; r++) {
         qv[r] = q[qrow[r] + c0 + lane];
-        gv[r] = d_o[qrow[r] + c0 + lane];
+        gv[r] = d_o[row_at(p.d_o_layout, h, min(row0 + r, p.lq - 1u)) / 4u + c0 + lane];
       }
       for (var t = 0u; t < 8u; t++) {
         let k0 = k[krow[0] + c0 + t];
         let k1 = k[krow[1] + c0 + t];
         let k2 = k[krow[2] + c0 + t];
         let k3 = k[krow[3] + c0 + t];
-        let v0 = v[krow[0] + c0 + t];
-        let v1 = v[krow[1] + c0 + t];
-        let v2 = v[krow[2] + c0 + t];
-        let v3 = v[krow[3] + c0 + t];
+        let v0 = v[vrow[0] + c0 + t];
+        let v1 = v[vrow[1] + c0 + t];
+        let v2 = v[vrow[2] + c0 + t];
+        let v3 = v[vrow[3] + c0 + t];
         for (var r = 0u; r < TQ; r++) {
           let a = subgroupShuffle(qv[r], t);
           let g = subgroupShuffle(gv[r], t);
@@ -131,7 +151,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
         w[r] = subgroupShuffle(s[r], src);
       }
       for (var jj = 0u; jj < 4u; jj++) {
-        let kr = kv_base + min(j0 + 4u * src + jj, p.lk - 1u) * d4 + lane * own;
+        let kr = k_base + min(j0 + 4u * src + jj, p.lk - 1u) * k_sr + lane * own;
         for (var e = 0u; e < own; e++) {
           let kk = k[kr + e];
           for (var r = 0u; r < TQ; r++) {
@@ -145,8 +165,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   for (var r = 0u; r < TQ; r++) {
     let row = row0 + r;
     if (row < p.lq) {
+      let dq_at = row_at(p.d_q_layout, h, row) / 4u + lane * own;
       for (var e = 0u; e < own; e++) {
-        d_q[q_base + row * d4 + lane * own + e] = acc[r * MAX_OWN + e] * p.scale;
+        d_q[dq_at + e] = acc[r * MAX_OWN + e] * p.scale;
       }
       if (lane == 0u) {
         delta[h * p.lq + row] = row_delta[r];

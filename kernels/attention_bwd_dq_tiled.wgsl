@@ -1,7 +1,7 @@
 // Flash attention backward, dQ, workgroup-memory tiled variant (for GPUs): the contract of
-// attention_bwd_dq (writes dQ and D_i = dO_i·O_i to `delta`; any d ≤ 256; no atomics), with the
-// keys and values staged through workgroup memory as in attention_fwd_tiled: 64 query rows per
-// workgroup share each tile of min(64, TILE_FLOATS / d) keys.
+// attention_bwd_dq (layouts; writes dQ and D_i = dO_i·O_i to `delta`; any d ≤ 256; no atomics),
+// with the keys and values staged through workgroup memory as in attention_fwd_tiled: 64 query
+// rows per workgroup share each tile of min(64, TILE_FLOATS / d) keys.
 //   P_ij = exp(scale·q_i·k_j − LSE_i),  dP_ij = dO_i·v_j,  dQ_i = scale · Σ_j P_ij (dP_ij − D_i) k_j
 
 override CAUSAL: bool = false;
@@ -18,6 +18,13 @@ struct Params {
   lk: u32,
   d: u32,
   scale: f32,
+  // (offset, batch stride, head stride, row stride), in floats.
+  q_layout: vec4u,
+  k_layout: vec4u,
+  v_layout: vec4u,
+  o_layout: vec4u,
+  d_o_layout: vec4u,
+  d_q_layout: vec4u,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -31,6 +38,11 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> d_q: array<f32>;
 @group(0) @binding(9) var<storage, read_write> delta: array<f32>;
 
+// Float index of element (h, row, 0) of a tensor in layout l.
+fn row_at(l: vec4u, h: u32, row: u32) -> u32 {
+  return l.x + (h / p.heads) * l.y + (h % p.heads) * l.z + row * l.w;
+}
+
 var<workgroup> k_tile: array<f32, TILE_FLOATS>;
 var<workgroup> v_tile: array<f32, TILE_FLOATS>;
 
@@ -41,13 +53,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let row = first + lid.x;
   // Rows past Lq still load tiles and reach every barrier; they write nothing.
   let r = min(row, p.lq - 1u);
-  let q_at = (h * p.lq + r) * p.d;
-  let kv_at = h * p.lk * p.d;
+  let q_at = row_at(p.q_layout, h, r);
+  let do_at = row_at(p.d_o_layout, h, r);
+  let o_at = row_at(p.o_layout, h, r);
+  let k_at = row_at(p.k_layout, h, 0u);
+  let v_at = row_at(p.v_layout, h, 0u);
   let mask_at = (h / p.heads) * p.lk;
   let row_lse = lse[h * p.lq + r];
   var big_d = 0.0;
   for (var c = 0u; c < p.d; c++) {
-    big_d = fma(d_o[q_at + c], o[q_at + c], big_d);
+    big_d = fma(d_o[do_at + c], o[o_at + c], big_d);
   }
   let tk = min(64u, TILE_FLOATS / p.d);
   var end = p.lk;
@@ -60,8 +75,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   for (var j0 = 0u; j0 < end; j0 += tk) {
     let n = min(tk, p.lk - j0) * p.d;
     for (var t = lid.x; t < n; t += ROWS) {
-      k_tile[t] = k[kv_at + j0 * p.d + t];
-      v_tile[t] = v[kv_at + j0 * p.d + t];
+      let j = j0 + t / p.d;
+      k_tile[t] = k[k_at + j * p.k_layout.w + t % p.d];
+      v_tile[t] = v[v_at + j * p.v_layout.w + t % p.d];
     }
     workgroupBarrier();
     let j_end = min(j0 + tk, row_end);
@@ -74,7 +90,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       var dp = 0.0;
       for (var c = 0u; c < p.d; c++) {
         s = fma(q[q_at + c], k_tile[at + c], s);
-        dp = fma(d_o[q_at + c], v_tile[at + c], dp);
+        dp = fma(d_o[do_at + c], v_tile[at + c], dp);
       }
       let ds = exp(s * p.scale - row_lse) * (dp - big_d);
       for (var c = 0u; c < p.d; c++) {
@@ -87,7 +103,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     return;
   }
   delta[h * p.lq + row] = big_d;
+  let dq_at = row_at(p.d_q_layout, h, row);
   for (var c = 0u; c < p.d; c++) {
-    d_q[q_at + c] = acc[c] * p.scale;
+    d_q[dq_at + c] = acc[c] * p.scale;
   }
 }

@@ -3,8 +3,12 @@
 // matrix is never stored; each invocation walks the keys of one query row keeping a running max m,
 // a running sum l and the unnormalised output. Memory: O(L·d).
 //
-// Layout (row-major): Q, O [BH, Lq, d]; K, V [BH, Lk, d]; LSE [BH, Lq]; mask [B, Lk] (u32, 0 =
-// padding key), with B = BH / heads. CAUSAL: query i sees keys j ≤ i. Any d ≤ 256.
+// Layout: heads are batch-major, h = b·heads + hd over BH = B·heads. Element (h, row, c) of X in
+// {Q, K, V, O} is at X_layout.x + b·X_layout.y + hd·X_layout.z + row·X_layout.w + c (offset,
+// batch, head and row strides in floats; c contiguous), so both contiguous [BH, L, d] tensors and
+// the column blocks of a fused [B, L, 3·heads·d] projection (O: [B, L, heads·d]) are layouts;
+// only O's elements are written. Rows of Q, O: Lq; of K, V: Lk. LSE [BH, Lq] contiguous; mask
+// [B, Lk] (u32, 0 = padding key). CAUSAL: query i sees keys j ≤ i. Any d ≤ 256.
 // A row with no visible key gets O = 0 and LSE = -inf.
 
 override CAUSAL: bool = false;
@@ -19,6 +23,11 @@ struct Params {
   lk: u32,
   d: u32,
   scale: f32,
+  // (offset, batch stride, head stride, row stride), in floats.
+  q_layout: vec4u,
+  k_layout: vec4u,
+  v_layout: vec4u,
+  o_layout: vec4u,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -29,6 +38,11 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> o: array<f32>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
+// Float index of element (h, row, 0) of a tensor in layout l.
+fn row_at(l: vec4u, h: u32, row: u32) -> u32 {
+  return l.x + (h / p.heads) * l.y + (h % p.heads) * l.z + row * l.w;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let row = gid.x;
@@ -36,8 +50,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (row >= p.lq || h >= p.bh) {
     return;
   }
-  let q_at = (h * p.lq + row) * p.d;
-  let kv_at = h * p.lk * p.d;
+  let q_at = row_at(p.q_layout, h, row);
+  let k_at = row_at(p.k_layout, h, 0u);
+  let v_at = row_at(p.v_layout, h, 0u);
   let mask_at = (h / p.heads) * p.lk;
   var acc: array<f32, MAX_D>;
   var m = -3.0e38;
@@ -52,7 +67,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     }
     var s = 0.0;
     for (var c = 0u; c < p.d; c++) {
-      s = fma(q[q_at + c], k[kv_at + j * p.d + c], s);
+      s = fma(q[q_at + c], k[k_at + j * p.k_layout.w + c], s);
     }
     s *= p.scale;
     let m_new = max(m, s);
@@ -60,13 +75,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     let weight = exp(s - m_new);
     l = l * correction + weight;
     for (var c = 0u; c < p.d; c++) {
-      acc[c] = fma(acc[c], correction, weight * v[kv_at + j * p.d + c]);
+      acc[c] = fma(acc[c], correction, weight * v[v_at + j * p.v_layout.w + c]);
     }
     m = m_new;
   }
   let inv = select(0.0, 1.0 / l, l > 0.0);
+  let o_at = row_at(p.o_layout, h, row);
   for (var c = 0u; c < p.d; c++) {
-    o[q_at + c] = acc[c] * inv;
+    o[o_at + c] = acc[c] * inv;
   }
   // -inf must come from a runtime value: WGSL rejects an infinite constant.
   let neg_inf = bitcast<f32>(0xff800000u | (row & 0u));

@@ -1,5 +1,6 @@
 // Flash attention forward for CPU-like adapters (lavapipe), head dim D ∈ {32, 64}; same contract
-// as attention_fwd (layout, masks, causality, LSE; a row with no visible key gets O = 0, LSE = -inf).
+// as attention_fwd (layouts, masks, causality, LSE; a row with no visible key gets O = 0, LSE = -inf),
+// with rows read and written as vec4s: every layout's offset and strides must be multiples of 4.
 //
 // A subgroup of 8 lanes owns 16 query rows and walks the keys 32 at a time, in three steps that
 // are each shaped like the register-blocked matmul (kernels/matmul_sg_bt.wgsl):
@@ -34,6 +35,11 @@ struct Params {
   lk: u32,
   d: u32,
   scale: f32,
+  // (offset, batch stride, head stride, row stride), in floats.
+  q_layout: vec4u,
+  k_layout: vec4u,
+  v_layout: vec4u,
+  o_layout: vec4u,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -44,6 +50,12 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
+// Float index of element (h, row, 0) of a tensor in layout l; here every offset and stride is a
+// multiple of 4 (the wrapper checks), so a quarter of it indexes the vec4 arrays.
+fn row_at(l: vec4u, h: u32, row: u32) -> u32 {
+  return l.x + (h / p.heads) * l.y + (h % p.heads) * l.z + row * l.w;
+}
+
 const NEG = -3.0e38;
 
 @compute @workgroup_size(8, WG_Y)
@@ -52,13 +64,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let own = D / 32u;
   let h = wg.y;
   let row0 = (wg.x * WG_Y + lid.y) * TQ;
-  let q_base = h * p.lq * d4;
-  let kv_base = h * p.lk * d4;
+  let k_base = row_at(p.k_layout, h, 0u) / 4u;
+  let v_base = row_at(p.v_layout, h, 0u) / 4u;
+  let k_sr = p.k_layout.w / 4u;
+  let v_sr = p.v_layout.w / 4u;
   let mask_base = (h / p.heads) * p.lk;
 
   var qrow: array<u32, TQ>;
   for (var r = 0u; r < TQ; r++) {
-    qrow[r] = q_base + min(row0 + r, p.lq - 1u) * d4;
+    qrow[r] = row_at(p.q_layout, h, min(row0 + r, p.lq - 1u)) / 4u;
   }
   var m: array<f32, TQ>;
   var l: array<f32, TQ>;
@@ -78,7 +92,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     var key_ok: vec4<bool>;
     for (var jj = 0u; jj < 4u; jj++) {
       let j = jl + jj;
-      krow[jj] = kv_base + min(j, p.lk - 1u) * d4;
+      krow[jj] = k_base + min(j, p.lk - 1u) * k_sr;
       var ok = j < p.lk;
       if (HAS_MASK) {
         ok = ok && mask[mask_base + min(j, p.lk - 1u)] != 0u;
@@ -131,7 +145,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
         w[r] = subgroupShuffle(s[r], src);
       }
       for (var jj = 0u; jj < 4u; jj++) {
-        let vrow = kv_base + min(j0 + 4u * src + jj, p.lk - 1u) * d4 + lane * own;
+        let vrow = v_base + min(j0 + 4u * src + jj, p.lk - 1u) * v_sr + lane * own;
         for (var e = 0u; e < own; e++) {
           let vv = v[vrow + e];
           for (var r = 0u; r < TQ; r++) {
@@ -148,8 +162,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     let row = row0 + r;
     if (row < p.lq) {
       let inv = select(0.0, 1.0 / total, total > 0.0);
+      let o_at = row_at(p.o_layout, h, row) / 4u + lane * own;
       for (var e = 0u; e < own; e++) {
-        o[q_base + row * d4 + lane * own + e] = acc[r * MAX_OWN + e] * inv;
+        o[o_at + e] = acc[r * MAX_OWN + e] * inv;
       }
       if (lane == 0u) {
         lse[h * p.lq + row] = select(neg_inf, m[r] + log(total), total > 0.0);

@@ -1,5 +1,5 @@
 // Flash attention forward, workgroup-memory tiled variant (for GPUs): the contract of
-// attention_fwd (layout, masks, causality, O and LSE, any d ≤ 256), with the keys and values
+// attention_fwd (layouts, masks, causality, O and LSE, any d ≤ 256), with the keys and values
 // staged through workgroup memory. The 64 invocations of a workgroup own 64 query rows; they load
 // each tile of keys and values once, together, and every row reads it from there: a GPU's
 // shared memory serves the 64 rows instead of 64 trips to global memory. (On lavapipe workgroup
@@ -22,6 +22,11 @@ struct Params {
   lk: u32,
   d: u32,
   scale: f32,
+  // (offset, batch stride, head stride, row stride), in floats.
+  q_layout: vec4u,
+  k_layout: vec4u,
+  v_layout: vec4u,
+  o_layout: vec4u,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -31,6 +36,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read> mask: array<u32>;
 @group(0) @binding(5) var<storage, read_write> o: array<f32>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+
+// Float index of element (h, row, 0) of a tensor in layout l.
+fn row_at(l: vec4u, h: u32, row: u32) -> u32 {
+  return l.x + (h / p.heads) * l.y + (h % p.heads) * l.z + row * l.w;
+}
 
 var<workgroup> k_tile: array<f32, TILE_FLOATS>;
 var<workgroup> v_tile: array<f32, TILE_FLOATS>;
@@ -42,8 +52,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let row = first + lid.x;
   // Rows past Lq still load tiles and reach every barrier; they write nothing.
   let r = min(row, p.lq - 1u);
-  let q_at = (h * p.lq + r) * p.d;
-  let kv_at = h * p.lk * p.d;
+  let q_at = row_at(p.q_layout, h, r);
+  let k_at = row_at(p.k_layout, h, 0u);
+  let v_at = row_at(p.v_layout, h, 0u);
   let mask_at = (h / p.heads) * p.lk;
   let tk = min(64u, TILE_FLOATS / p.d);
   // Keys any row of this workgroup sees (uniform: the barriers sit inside this loop), and this row's.
@@ -59,8 +70,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   for (var j0 = 0u; j0 < end; j0 += tk) {
     let n = min(tk, p.lk - j0) * p.d;
     for (var t = lid.x; t < n; t += ROWS) {
-      k_tile[t] = k[kv_at + j0 * p.d + t];
-      v_tile[t] = v[kv_at + j0 * p.d + t];
+      let j = j0 + t / p.d;
+      k_tile[t] = k[k_at + j * p.k_layout.w + t % p.d];
+      v_tile[t] = v[v_at + j * p.v_layout.w + t % p.d];
     }
     workgroupBarrier();
     let j_end = min(j0 + tk, row_end);
@@ -89,8 +101,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     return;
   }
   let inv = select(0.0, 1.0 / l, l > 0.0);
+  let o_at = row_at(p.o_layout, h, row);
   for (var c = 0u; c < p.d; c++) {
-    o[q_at + c] = acc[c] * inv;
+    o[o_at + c] = acc[c] * inv;
   }
   // -inf must come from a runtime value: WGSL rejects an infinite constant.
   let neg_inf = bitcast<f32>(0xff800000u | (row & 0u));

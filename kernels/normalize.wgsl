@@ -4,8 +4,12 @@
 //   writes mean and rstd per line.
 // MODE 1 L2: y = x·r, r = 1/max(‖x‖, eps); writes r to rstd, and to mean 1 where the norm was
 //   clamped to eps (the backward then has no projection term), else 0.
+// AFFINE (with MODE 0 and inner = 1: layer norm with its weight and bias fused), per element j
+//   along the line: y = (x − mean)·rstd·w[j] + b[j]; w and b hold len floats. Without AFFINE
+//   they are bound (to any buffer) but never read.
 
 override MODE: u32 = 0;
+override AFFINE: bool = false;
 
 struct Params {
   outer: u32,
@@ -19,6 +23,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(4) var<storage, read_write> rstd: array<f32>;
+@group(0) @binding(5) var<storage, read> w: array<f32>;
+@group(0) @binding(6) var<storage, read> b: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
@@ -51,7 +57,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   }
   for (var j = 0u; j < p.len; j++) {
     let at = base + j * p.inner;
-    y[at] = (x[at] - m) * r;
+    var v = (x[at] - m) * r;
+    if (AFFINE) {
+      v = v * w[j] + b[j];
+    }
+    y[at] = v;
   }
   mean[line] = flag;
   rstd[line] = r;

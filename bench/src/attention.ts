@@ -90,8 +90,7 @@ export const suite: Suite = {
           o: gpu.buffer(4 * n),
           lse: gpu.buffer(4 * BH * L),
           dQ: gpu.buffer(4 * n),
-          dK: gpu.buffer(4 * n),
-          dV: gpu.buffer(4 * n),
+          dKV: gpu.buffer(8 * n), // dK, then dV
         };
         const variant = await chooseAttention(gpu, p);
         const fwd = (v: AttentionVariantName) => async () => (await attentionForward(gpu, t.q, t.k, t.v, t.o, t.lse, p, v), gpu.sync());

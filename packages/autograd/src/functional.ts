@@ -9,9 +9,12 @@ import {
   embedding as embeddingKernel,
   embeddingBackward,
   embeddingPlan,
+  fusedQKVLayout,
   IGNORE_TARGET,
   infoNCE as infoNCEKernel,
   kmeansAssign as kmeansAssignKernel,
+  layerNormAffine,
+  layerNormAffineBackward,
   normalize as normalizeKernel,
   normalizeBackward,
   type AttentionProblem,
@@ -65,14 +68,40 @@ export function normalizeLines(x: Tensor, p: NormalizeProblem): { y: Tensor; mea
   return { y, mean: m, rstd: r };
 }
 
-/** Layer norm over the last axis, then ·weight + bias (broadcast over rows). */
+/**
+ * Layer norm over the last axis, then ·weight + bias (broadcast over rows). With both a weight and
+ * a bias of shape [C] it is one fused dispatch forward (normalize.wgsl with AFFINE) and one
+ * backward (normalize_bwd.wgsl with AFFINE: dx, dweight and dbias, each only where its input
+ * requires grad); otherwise normalize, then mul and add.
+ */
 export function layerNorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
+  const C = x.shape[x.ndim - 1]!;
+  const vector = (t?: Tensor): t is Tensor => !!t && t.dtype === 'f32' && t.ndim === 1 && t.shape[0] === C;
+  if (x.dtype === 'f32' && vector(weight) && vector(bias)) return layerNormFused(x, weight, bias, eps);
   return tidy(() => {
-    const C = x.shape[x.ndim - 1]!;
     let y = normalizeLines(x, { outer: x.size / C, len: C, inner: 1, mode: 'standardize', eps }).y;
     if (weight) y = mul(y, weight);
     if (bias) y = add(y, bias);
     return y;
+  });
+}
+
+/** layerNorm with weight and bias [C] fused into the kernels; saves x, the weight, mean and rstd. */
+function layerNormFused(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+  const e = x.engine;
+  const p = { rows: x.size / x.shape[x.ndim - 1]!, dim: x.shape[x.ndim - 1]!, eps };
+  return tidy(() => {
+    const [y, m, r] = [Tensor.empty(e, x.shape, 'f32', 'layer norm'), Tensor.empty(e, [p.rows]), Tensor.empty(e, [p.rows])];
+    const [xb, wb, bb, yb, mb, rb] = [x.buffer, weight.buffer, bias.buffer, y.buffer, m.buffer, r.buffer];
+    e.enqueue('layer norm', () => layerNormAffine(e.gpu, { x: xb, weight: wb, bias: bb }, { y: yb, mean: mb, rstd: rb }, p));
+    return record('layer norm', y, [x, weight, bias], [x, weight, m, r], (g, [sx, sw, sm, sr]) => {
+      const out = (t: Tensor, label: string) => (t.requiresGrad ? Tensor.empty(e, t.shape, 'f32', label) : null);
+      const [dx, dw, db] = [out(x, 'layer norm dx'), out(weight, 'layer norm dweight'), out(bias, 'layer norm dbias')];
+      const bufs = { x: sx!.buffer, dy: g.buffer, mean: sm!.buffer, rstd: sr!.buffer, weight: sw!.buffer };
+      const grads = { dx: dx?.buffer, dweight: dw?.buffer, dbias: db?.buffer };
+      e.enqueue('layer norm bwd', () => layerNormAffineBackward(e.gpu, { ...bufs, ...grads }, p));
+      return [dx, dw, db];
+    });
   });
 }
 
@@ -257,6 +286,8 @@ export interface AttentionOptions {
 /**
  * softmax(scale·Q·Kᵀ + mask)·V per head with the flash kernels: q [..., lq, d], k and v
  * [..., lk, d] (leading axes are batch × heads). Saves O and the log-sum-exp, not the scores.
+ * The backward kernel writes dK and dV into one buffer (WebGPU binds a written buffer once), which
+ * two copies split into the two gradients; `attentionQKV` on a fused projection needs none.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions = {}): Tensor {
   for (const t of [q, k, v]) t.buffer;
@@ -274,11 +305,59 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions =
   e.enqueue('attention', () => attentionForward(e.gpu, qb, kb, vb, ob, lb, { ...p, ...(mb ? { mask: mb } : {}) }));
   const saved = [q, k, v, out, lse, ...(o.mask ? [o.mask] : [])];
   record('attention', out, [q, k, v], saved, (g, [sq, sk, sv, so, sl, sm]) => {
-    const [dq, dk, dv] = [Tensor.empty(e, q.shape), Tensor.empty(e, k.shape), Tensor.empty(e, v.shape)];
-    const bufs = { q: sq!.buffer, k: sk!.buffer, v: sv!.buffer, o: so!.buffer, lse: sl!.buffer, dO: g.buffer, dQ: dq.buffer, dK: dk.buffer, dV: dv.buffer };
+    const dq = Tensor.empty(e, q.shape, 'f32', 'attention dq');
+    const dkv = Tensor.empty(e, [2, k.size], 'f32', 'attention dkv'); // dK then dV: the kernels' default layout
+    const bufs = { q: sq!.buffer, k: sk!.buffer, v: sv!.buffer, o: so!.buffer, lse: sl!.buffer, dO: g.buffer, dQ: dq.buffer, dKV: dkv.buffer };
     const mask = sm?.buffer;
     e.enqueue('attention bwd', () => attentionBackward(e.gpu, bufs, { ...p, ...(mask ? { mask } : {}) }));
-    return [dq, dk, dv];
+    const [dk, dv] = [0, 1].map((i) => {
+      const t = Tensor.empty(e, k.shape, 'f32', i ? 'attention dv' : 'attention dk');
+      stridedInto('copy', [k.size], { t: dkv, offset: i * k.size, strides: [1] }, null, { t, strides: [1] });
+      return t;
+    });
+    dkv.dispose();
+    return [dq, dk!, dv!];
+  });
+  lse.dispose();
+  return out;
+}
+
+/**
+ * Self-attention on a fused projection with the flash kernels: qkv [B, L, 3W] holds q | k | v
+ * (W = heads·d; head hd at columns hd·d of each block, as nn.MultiheadAttention's in_proj lays
+ * them out), and the result is [B, L, W] with the heads merged, as out_proj takes it. The kernels
+ * read Q, K and V where they lie and write O merged; the backward writes the gradient of qkv
+ * [B, L, 3W] directly (dQ from one kernel, dK and dV from the other, into one buffer): no
+ * permutes, slices or copies. The key-padding mask is [B, L] (u32, 0 = padding).
+ */
+export function attentionQKV(qkv: Tensor, heads: number, o: Omit<AttentionOptions, 'heads'> = {}): Tensor {
+  qkv.buffer;
+  const [B, L, W3] = qkv.shape as [number, number, number];
+  if (qkv.ndim !== 3 || !Number.isInteger(heads) || heads < 1 || W3 % (3 * heads) !== 0)
+    throw new RangeError(`attentionQKV: qkv [${qkv.shape}] is not [B, L, 3·heads·d] for ${heads} heads`);
+  if (o.mask && o.mask.size !== B * L) throw new RangeError(`attentionQKV: mask [${o.mask.shape}] is not [B, L] = [${B}, ${L}]`);
+  const d = W3 / (3 * heads);
+  const e = qkv.engine;
+  const p: AttentionProblem = {
+    bh: B * heads,
+    heads,
+    lq: L,
+    d,
+    causal: !!o.causal,
+    layout: fusedQKVLayout(heads, L, d),
+    ...(o.scale !== undefined ? { scale: o.scale } : {}),
+  };
+  const out = Tensor.empty(e, [B, L, heads * d], 'f32', 'attention');
+  const lse = Tensor.empty(e, [B * heads * L], 'f32', 'attention lse');
+  const [xb, ob, lb, mb] = [qkv.buffer, out.buffer, lse.buffer, o.mask?.buffer];
+  e.enqueue('attention', () => attentionForward(e.gpu, xb, xb, xb, ob, lb, { ...p, ...(mb ? { mask: mb } : {}) }));
+  record('attention', out, [qkv], [qkv, out, lse, ...(o.mask ? [o.mask] : [])], (g, [sx, so, sl, sm]) => {
+    const dqkv = Tensor.empty(e, qkv.shape, 'f32', 'attention dqkv');
+    const [x, dx] = [sx!.buffer, dqkv.buffer];
+    const bufs = { q: x, k: x, v: x, o: so!.buffer, lse: sl!.buffer, dO: g.buffer, dQ: dx, dKV: dx };
+    const mask = sm?.buffer;
+    e.enqueue('attention bwd', () => attentionBackward(e.gpu, bufs, { ...p, ...(mask ? { mask } : {}) }));
+    return [dqkv];
   });
   lse.dispose();
   return out;

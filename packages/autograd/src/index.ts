@@ -61,6 +61,7 @@ export {
   embedding,
   dropout,
   attention,
+  attentionQKV,
   infoNCE,
   kmeansAssign,
   type AttentionOptions,

@@ -5,6 +5,7 @@ import {
   dropoutReference,
   embeddingReference,
   freshSeed,
+  fusedQKVLayout,
   geluErfReference,
   geluReference,
   infoNCEReference,
@@ -89,6 +90,8 @@ async function check(c: Case) {
 }
 
 const add = (x: number, y: number) => x + y;
+// Batch item 1 attends to its first 4 keys only.
+const QKV_MASK = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0];
 const cases: Case[] = [
   // elementwise with broadcasting
   { name: 'add 3×4 + 4', inputs: [{ shape: [3, 4] }, { shape: [4] }], gpu: ([a, b]) => ag.add(a!, b!), cpu: ([a, b]) => R.binary(add, a!, b!) },
@@ -255,6 +258,67 @@ const cases: Case[] = [
       ),
     gradTol: 5e-3,
   },
+  // The fused path (weight and bias [C]: one dispatch forward, one backward) on more shapes, and
+  // with some inputs not requiring grad (their gradients are then not computed: grad stays null).
+  {
+    name: 'layerNorm fused [2, 3, 7] (rows over two axes)',
+    inputs: [{ shape: [2, 3, 7], lo: -2, hi: 2 }, { shape: [7] }, { shape: [7] }],
+    gpu: ([x, w, b]) => ag.layerNorm(x!, w!, b!),
+    cpu: ([x, w, b]) =>
+      R.binary(
+        add,
+        R.binary((p, q) => p * q, R.layerNorm(x!, 1e-5), w!),
+        b!,
+      ),
+    gradTol: 5e-3,
+  },
+  {
+    name: 'layerNorm fused 11×5, x without grad (dweight, dbias only)',
+    inputs: [{ shape: [11, 5], lo: -2, hi: 2, grad: false }, { shape: [5] }, { shape: [5] }],
+    gpu: ([x, w, b]) => ag.layerNorm(x!, w!, b!),
+    cpu: ([x, w, b]) =>
+      R.binary(
+        add,
+        R.binary((p, q) => p * q, R.layerNorm(x!, 1e-5), w!),
+        b!,
+      ),
+    gradTol: 5e-3,
+  },
+  {
+    name: 'layerNorm fused 6×8, weight and bias without grad (dx only)',
+    inputs: [
+      { shape: [6, 8], lo: -2, hi: 2 },
+      { shape: [8], grad: false },
+      { shape: [8], grad: false },
+    ],
+    gpu: ([x, w, b]) => ag.layerNorm(x!, w!, b!),
+    cpu: ([x, w, b]) =>
+      R.binary(
+        add,
+        R.binary((p, q) => p * q, R.layerNorm(x!, 1e-5), w!),
+        b!,
+      ),
+    gradTol: 5e-3,
+  },
+  {
+    name: 'layerNorm fused 4×6, bias without grad',
+    inputs: [{ shape: [4, 6], lo: -2, hi: 2 }, { shape: [6] }, { shape: [6], grad: false }],
+    gpu: ([x, w, b]) => ag.layerNorm(x!, w!, b!),
+    cpu: ([x, w, b]) =>
+      R.binary(
+        add,
+        R.binary((p, q) => p * q, R.layerNorm(x!, 1e-5), w!),
+        b!,
+      ),
+    gradTol: 5e-3,
+  },
+  {
+    name: 'layerNorm 5×9 with weight only (plain path: normalize, then mul)',
+    inputs: [{ shape: [5, 9], lo: -2, hi: 2 }, { shape: [9] }],
+    gpu: ([x, w]) => ag.layerNorm(x!, w!),
+    cpu: ([x, w]) => R.binary((p, q) => p * q, R.layerNorm(x!, 1e-5), w!),
+    gradTol: 5e-3,
+  },
   {
     name: 'batchNorm (training) 8×3 with weight and bias',
     inputs: [{ shape: [8, 3], lo: -2, hi: 2 }, { shape: [3] }, { shape: [3] }],
@@ -295,6 +359,23 @@ const cases: Case[] = [
     gpu: ([q, k, v]) => ag.attention(q!, k!, v!, { causal: true }),
     cpu: ([q, k, v]) => arr(attentionReference(q!.d, k!.d, v!.d, { bh: 2, lq: 5, lk: 7, d: 8, causal: true }).o, [2, 5, 8]),
   },
+  // qkv [B = 2, L = 5, 3 · 3 heads · d = 4]: the gradient of qkv from both backward kernels into one buffer.
+  {
+    name: 'attentionQKV 2 batch items × 3 heads, L=5, d=4, causal',
+    inputs: [{ shape: [2, 5, 36] }],
+    gpu: ([x]) => ag.attentionQKV(x!, 3, { causal: true }),
+    cpu: ([x]) => arr(attentionReference(x!.d, x!.d, x!.d, { bh: 6, heads: 3, lq: 5, d: 4, causal: true, layout: fusedQKVLayout(3, 5, 4) }).o, [2, 5, 12]),
+  },
+  {
+    name: 'attentionQKV 2 batch items × 2 heads, L=6, d=3, key-padding mask',
+    inputs: [{ shape: [2, 6, 18] }],
+    gpu: ([x]) => ag.attentionQKV(x!, 2, { mask: ag.tensor(QKV_MASK, [2, 6], { dtype: 'u32' }), scale: 0.7 }),
+    cpu: ([x]) =>
+      arr(
+        attentionReference(x!.d, x!.d, x!.d, { bh: 4, heads: 2, lq: 6, d: 3, scale: 0.7, maskValues: QKV_MASK, layout: fusedQKVLayout(2, 6, 3) }).o,
+        [2, 6, 6],
+      ),
+  },
   {
     name: 'infoNCE symmetric 6×8 with logit scale',
     inputs: [{ shape: [6, 8] }, { shape: [6, 8] }, { shape: [1], lo: 0.5, hi: 1.5 }],
@@ -311,6 +392,30 @@ const cases: Case[] = [
 
 describe('every op: forward vs float64 reference, gradient vs central differences', () => {
   for (const c of cases) it(c.name, () => check(c));
+});
+
+describe('layerNorm with weight and bias is fused', () => {
+  it('one normalize dispatch forward and one normalize_bwd backward (no mul, add or reduce)', async () => {
+    const gpu = engine.gpu;
+    const [x, w, b] = [ag.randn([37, 23], { requiresGrad: true }), ag.randn([23], { requiresGrad: true }), ag.randn([23], { requiresGrad: true })];
+    const g = ag.randn([37, 23]);
+    await engine.sync();
+    const counted = async (fn: () => void) => {
+      const before = new Map(gpu.dispatchCounts);
+      fn();
+      await engine.sync();
+      return Object.fromEntries([...gpu.dispatchCounts].filter(([k, n]) => n !== (before.get(k) ?? 0)).map(([k, n]) => [k, n - (before.get(k) ?? 0)]));
+    };
+    let y: Tensor | undefined;
+    expect(await counted(() => (y = ag.layerNorm(x, w, b)))).toEqual({ normalize: 1 });
+    expect(await counted(() => y!.backward(g))).toEqual({ normalize_bwd: 1 });
+    expect([x.grad, w.grad, b.grad].every((t) => t !== null)).toBe(true);
+    [x, w, b].forEach((t) => {
+      t.grad?.dispose();
+      t.dispose();
+    });
+    g.dispose();
+  });
 });
 
 describe('negative control', () => {

@@ -116,6 +116,22 @@ describe('mode train', () => {
     expect(sha(join(out, 'final.safetensors'))).toBe(reference);
   });
 
+  it('mode eval: zero-shot on a classification set folder; an unknown task names the valid ones', () => {
+    const model = join(runs, 'whole', 'final.safetensors');
+    const r = run([bin, 'eval', '--model', model, '--task', join(dataDir, 'colours'), '--data-dir', dataDir, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const [res] = JSON.parse(r.stdout) as { task: string; classes: number; count: number; top1: number; chance: number }[];
+    expect(res).toMatchObject({ task: 'colours', classes: 4, count: 48, chance: 0.25 });
+    expect(res!.top1).toBeGreaterThanOrEqual(0);
+    const text = run([bin, 'eval', '--model', model, '--task', join(dataDir, 'colours'), '--data-dir', dataDir]);
+    expect(text.stdout).toMatch(/^colours\s+48 images, 4 classes × 2 templates {2}top-1 [\d.]+% {2}top-5 100\.0% {2}\(chance 25\.0%\)$/m);
+    const bad = run([bin, 'eval', '--model', model, '--task', 'cifar', '--data-dir', dataDir]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/unknown task "cifar": use one of fashion-mnist, mnist, openmoji, retrieval, or the folder of a classification set/);
+    const missing = run([bin, 'eval', '--model', join(runs, 'nope.safetensors'), '--task', 'mnist']);
+    expect(missing.stderr).toMatch(/nope\.safetensors: cannot read \(ENOENT\)/);
+  });
+
   it('refuses a resume with another --steps, and says which flag', () => {
     const r = run([...args(join(runs, 'whole')), '--resume', '--steps', '20']);
     expect(r.status).toBe(1);

@@ -50,9 +50,14 @@ export {
   attentionReference,
   attentionBackwardReference,
   attentionFlops,
+  attentionLayouts,
+  attentionSpan,
   chooseAttention,
+  fusedQKVLayout,
   ATTENTION_VARIANTS,
+  type AttentionLayout,
   type AttentionProblem,
+  type AttentionTensor,
   type AttentionVariantName,
 } from './attention.js';
 export {
@@ -74,7 +79,18 @@ export { softmax, softmaxReference } from './softmax.js';
 export { strided, stridedReference, contiguousStrides, coalesce, STRIDED_OPS, type StridedOp, type StridedView, type StridedProblem } from './strided.js';
 export { unary, fill, unaryReference, geluReference, geluErfReference, erfReference, UNARY_OPS, type UnaryOp, type UnaryParams } from './unary.js';
 export { reduce, reduceReference, REDUCE_OPS, type ReduceOp, type ReduceProblem } from './reduce.js';
-export { normalize, normalizeBackward, normalizeReference, normalizeBackwardReference, type NormalizeProblem } from './normalize.js';
+export {
+  layerNormAffine,
+  layerNormAffineBackward,
+  layerNormAffineBackwardReference,
+  layerNormAffineReference,
+  normalize,
+  normalizeBackward,
+  normalizeReference,
+  normalizeBackwardReference,
+  type LayerNormProblem,
+  type NormalizeProblem,
+} from './normalize.js';
 export {
   logSoftmax,
   softmaxBackward,

@@ -7,6 +7,7 @@ import {
   attentionBackwardReference,
   attentionForward,
   attentionReference,
+  fusedQKVLayout,
   type AttentionProblem,
   type AttentionVariantName,
 } from './attention.js';
@@ -37,7 +38,18 @@ import {
   type RowsProblem,
 } from './logsoftmax.js';
 import { MATMUL_VARIANTS, matmulReference, matmulUnsupported, matmulWith, type MatmulProblem, type MatmulVariantName } from './matmul.js';
-import { normalize, normalizeBackward, normalizeBackwardReference, normalizeReference, type NormalizeProblem } from './normalize.js';
+import {
+  layerNormAffine,
+  layerNormAffineBackward,
+  layerNormAffineBackwardReference,
+  layerNormAffineReference,
+  normalize,
+  normalizeBackward,
+  normalizeBackwardReference,
+  normalizeReference,
+  type LayerNormProblem,
+  type NormalizeProblem,
+} from './normalize.js';
 import { reduce, reduceReference, REDUCE_OPS, type ReduceOp } from './reduce.js';
 import { softmax, softmaxReference } from './softmax.js';
 import { contiguousStrides, strided, stridedReference, STRIDED_OPS, type StridedOp } from './strided.js';
@@ -207,31 +219,37 @@ const infoNCECheck = (variant: InfoNCEVariantName, p: InfoNCEProblem): Check => 
   },
 });
 
-/** Forward (O, LSE) and backward (dQ, dK, dV) of one variant. */
-const attentionCheck = (variant: AttentionVariantName, p: AttentionProblem): Check => ({
-  kernel: `attention (${variant})`,
-  case: `bh=${p.bh} L=${p.lq} d=${p.d}${p.causal ? ' causal' : ''} fwd+bwd`,
-  files: [ATTENTION_VARIANTS[variant].forward, ATTENTION_VARIANTS[variant].dq, ATTENTION_VARIANTS[variant].dkv],
-  tolerance: 1e-4,
-  unsupported: (gpu) => ATTENTION_VARIANTS[variant].unsupported(gpu, p),
-  async run(gpu, random) {
-    const n = p.bh * p.lq * p.d;
-    const [q, k, v, dO] = [0, 1, 2, 3].map(() => randomArray(n, random));
-    const [o, lse, dq, dk, dv] = await withBuffers(gpu, [q!, k!, v!, dO!], [n, p.bh * p.lq, n, n, n], async ([gq, gk, gv, gdo], [go, glse, gdq, gdk, gdv]) => {
-      await attentionForward(gpu, gq!, gk!, gv!, go!, glse!, p, variant);
-      await attentionBackward(gpu, { q: gq!, k: gk!, v: gv!, o: go!, lse: glse!, dO: gdo!, dQ: gdq!, dK: gdk!, dV: gdv! }, p, variant);
-    });
-    const f = attentionReference(q!, k!, v!, p);
-    const b = attentionBackwardReference(q!, k!, v!, dO!, p);
-    return [
-      [o!, f.o],
-      [lse!, f.lse],
-      [dq!, b.dq],
-      [dk!, b.dk],
-      [dv!, b.dv],
-    ];
-  },
-});
+/**
+ * Forward (O, LSE) and backward (dQ, dK, dV) of one variant: contiguous Q, K, V [bh, L, d] (dK and
+ * dV in one dKV [2, bh, L, d]), or `fused`: Q, K, V read from one qkv [B, L, 3W], O written merged
+ * [B, L, W], dQ, dK and dV all into one dqkv [B, L, 3W] (W = heads·d).
+ */
+const attentionCheck = (variant: AttentionVariantName, p: AttentionProblem, fused = false): Check => {
+  const q: AttentionProblem = fused ? { ...p, layout: fusedQKVLayout(p.heads ?? 1, p.lq, p.d) } : p;
+  return {
+    kernel: `attention (${variant})`,
+    case: `bh=${p.bh} L=${p.lq} d=${p.d}${p.causal ? ' causal' : ''}${fused ? ` fused qkv (${p.heads} heads)` : ''} fwd+bwd`,
+    files: [ATTENTION_VARIANTS[variant].forward, ATTENTION_VARIANTS[variant].dq, ATTENTION_VARIANTS[variant].dkv],
+    tolerance: 1e-4,
+    unsupported: (gpu) => ATTENTION_VARIANTS[variant].unsupported(gpu, q),
+    async run(gpu, random) {
+      const n = p.bh * p.lq * p.d;
+      const x = fused ? [randomArray(3 * n, random)] : [0, 1, 2].map(() => randomArray(n, random));
+      const dO = randomArray(n, random);
+      const [qa, ka, va] = fused ? [x[0]!, x[0]!, x[0]!] : x;
+      const grads = fused ? [3 * n] : [n, 2 * n];
+      const [o, lse, dQ, dKV] = await withBuffers(gpu, [...x, dO], [n, p.bh * p.lq, ...grads], async (ins, [go, glse, gdq, gdkv]) => {
+        const [gq, gk, gv] = fused ? [ins[0]!, ins[0]!, ins[0]!] : ins;
+        await attentionForward(gpu, gq!, gk!, gv!, go!, glse!, q, variant);
+        await attentionBackward(gpu, { q: gq!, k: gk!, v: gv!, o: go!, lse: glse!, dO: ins.at(-1)!, dQ: gdq!, dKV: gdkv ?? gdq! }, q, variant);
+      });
+      const f = attentionReference(qa!, ka!, va!, q);
+      const dqkv = fused ? new Float64Array(3 * n).fill(NaN) : undefined;
+      const b = attentionBackwardReference(qa!, ka!, va!, dO, q, dqkv ? { dQ: dqkv, dKV: dqkv } : {});
+      return [[o!, f.o], [lse!, f.lse], [dQ!, b.dQ], ...(dKV ? ([[dKV, b.dKV]] as Outputs) : [])];
+    },
+  };
+};
 
 const softmaxCheck = (rows: number, n: number, causal: boolean): Check => ({
   kernel: 'softmax',
@@ -343,6 +361,49 @@ const normalizeBackwardCheck = (p: NormalizeProblem): Check => ({
       normalizeBackward(gpu, { y: gy!, dy: gd!, mean: gm!, rstd: gr!, dx: go! }, p),
     );
     return [[dx!, normalizeBackwardReference(y!, dy, { mean: mean!, rstd: rstd! }, p)]];
+  },
+});
+
+/** Layer norm with weight and bias fused (normalize.wgsl with AFFINE): y, mean and rstd. */
+const layerNormAffineCheck = (p: LayerNormProblem): Check => ({
+  kernel: 'normalize',
+  case: `affine ${p.rows}×${p.dim}`,
+  files: ['normalize'],
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const [x, w, b] = [randomArray(p.rows * p.dim, random, -2, 3), randomArray(p.dim, random, -2, 2), randomArray(p.dim, random)];
+    const [y, mean, rstd] = await withBuffers(gpu, [x, w, b], [x.length, p.rows, p.rows], ([gx, gw, gb], [gy, gm, gr]) =>
+      layerNormAffine(gpu, { x: gx!, weight: gw!, bias: gb! }, { y: gy!, mean: gm!, rstd: gr! }, p),
+    );
+    const ref = layerNormAffineReference(x, w, b, p);
+    return [
+      [y!, ref.y],
+      [mean!, ref.mean],
+      [rstd!, ref.rstd],
+    ];
+  },
+});
+
+/** Its backward (normalize_bwd.wgsl with AFFINE) from x and the forward reference's mean and rstd (as float32): dx, dweight, dbias. */
+const layerNormAffineBackwardCheck = (p: LayerNormProblem): Check => ({
+  kernel: 'normalize_bwd',
+  case: `affine ${p.rows}×${p.dim} dx, dweight, dbias`,
+  files: ['normalize_bwd'],
+  tolerance: 1e-5,
+  async run(gpu, random) {
+    const n = p.rows * p.dim;
+    const [x, w, dy] = [randomArray(n, random, -2, 3), randomArray(p.dim, random, -2, 2), randomArray(n, random)];
+    const fwd = layerNormAffineReference(x, w, new Float32Array(p.dim), p);
+    const [mean, rstd] = [Float32Array.from(fwd.mean), Float32Array.from(fwd.rstd)];
+    const [dx, dweight, dbias] = await withBuffers(gpu, [x, dy, mean, rstd, w], [n, p.dim, p.dim], ([gx, gd, gm, gr, gw], [o, ow, ob]) =>
+      layerNormAffineBackward(gpu, { x: gx!, dy: gd!, mean: gm!, rstd: gr!, weight: gw!, dx: o!, dweight: ow!, dbias: ob! }, p),
+    );
+    const ref = layerNormAffineBackwardReference(x, dy, w, { mean, rstd }, p);
+    return [
+      [dx!, ref.dx],
+      [dweight!, ref.dweight],
+      [dbias!, ref.dbias],
+    ];
   },
 });
 
@@ -509,6 +570,9 @@ export const SELFTEST_CHECKS: SelftestCheck[] = [
   attentionCheck('portable', { bh: 2, lq: 33, d: 7, causal: true }),
   attentionCheck('tiled', { bh: 2, lq: 70, d: 40, causal: true }),
   attentionCheck('sg', { bh: 2, lq: 65, d: 64, causal: true }),
+  attentionCheck('portable', { bh: 6, heads: 3, lq: 17, d: 7, causal: true }, true),
+  attentionCheck('tiled', { bh: 4, heads: 2, lq: 33, d: 40 }, true),
+  attentionCheck('sg', { bh: 4, heads: 2, lq: 33, d: 32, causal: true }, true),
   softmaxCheck(33, 127, true),
   ...(Object.keys(STRIDED_OPS) as StridedOp[]).map((op) => stridedCheck(op)),
   ...(Object.keys(UNARY_OPS) as UnaryOp[]).map((op) => unaryCheck(op, 1037)),
@@ -517,6 +581,8 @@ export const SELFTEST_CHECKS: SelftestCheck[] = [
   normalizeCheck({ outer: 2, len: 3, inner: 4, mode: 'l2', eps: 1e-12 }),
   normalizeBackwardCheck({ outer: 5, len: 37, inner: 1, mode: 'standardize', eps: 1e-5 }),
   normalizeBackwardCheck({ outer: 2, len: 3, inner: 4, mode: 'l2', eps: 1e-12 }),
+  layerNormAffineCheck({ rows: 37, dim: 23, eps: 1e-5 }),
+  layerNormAffineBackwardCheck({ rows: 37, dim: 23, eps: 1e-5 }),
   logSoftmaxCheck(ROWS),
   softmaxBackwardCheck(ROWS, false),
   softmaxBackwardCheck(ROWS, true),

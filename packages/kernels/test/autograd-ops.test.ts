@@ -17,6 +17,10 @@ import {
   embeddingReference,
   freshSeed,
   IGNORE_TARGET,
+  layerNormAffine,
+  layerNormAffineBackward,
+  layerNormAffineBackwardReference,
+  layerNormAffineReference,
   logSoftmax,
   logSoftmaxReference,
   nanArray,
@@ -36,6 +40,7 @@ import {
   stridedReference,
   unary,
   unaryReference,
+  type LayerNormProblem,
   type NormalizeProblem,
   type ReduceOp,
   type StridedOp,
@@ -243,6 +248,82 @@ describe('normalize (layer norm, batch norm, L2) and its backward', () => {
     const p: NormalizeProblem = { outer: 4, len: 6, inner: 1, mode: 'standardize', eps: 1e-5 };
     const [y] = await run([x], [24, 4, 4], ([gx], [gy, gm, gr]) => normalize(gpu, gx!, { y: gy!, mean: gm!, rstd: gr! }, { ...p, outer: 6, len: 4 }));
     expect(relativeError(y!, normalizeReference(x, p).y)).toBeGreaterThan(0.1);
+  });
+});
+
+describe('layer norm with weight and bias fused (normalize and normalize_bwd with AFFINE)', () => {
+  type Grad = 'dx' | 'dweight' | 'dbias';
+  const ALL: Grad[] = ['dx', 'dweight', 'dbias'];
+  // x, weight, bias, dy; the forward on the GPU, the backward from the reference's mean and rstd as float32.
+  const inputs = (p: LayerNormProblem) => ({
+    x: randomArray(p.rows * p.dim, random, -2, 3),
+    w: randomArray(p.dim, random, -2, 2),
+    b: randomArray(p.dim, random),
+    dy: randomArray(p.rows * p.dim, random),
+  });
+  const forward = (p: LayerNormProblem, x: Float32Array, w: Float32Array, b: Float32Array) =>
+    run([x, w, b], [x.length, p.rows, p.rows], ([gx, gw, gb], [gy, gm, gr]) =>
+      layerNormAffine(gpu, { x: gx!, weight: gw!, bias: gb! }, { y: gy!, mean: gm!, rstd: gr! }, p),
+    );
+  /** The wanted gradients, from `src` (x, or a wrong input for the negative control), in the order of `want`. */
+  const backward = (p: LayerNormProblem, src: Float32Array, dy: Float32Array, w: Float32Array, stats: Float32Array[], want: Grad[]) =>
+    run(
+      [src, dy, stats[0]!, stats[1]!, w],
+      want.map((g) => (g === 'dx' ? p.rows * p.dim : p.dim)),
+      ([gx, gd, gm, gr, gw], outs) =>
+        layerNormAffineBackward(gpu, { x: gx!, dy: gd!, mean: gm!, rstd: gr!, weight: gw!, ...Object.fromEntries(want.map((g, i) => [g, outs[i]!])) }, p),
+    );
+
+  // Odd sizes; 300 rows take 5 row workgroups beside 8 column blocks of 64 columns; one row; C < 8.
+  const cases: [number, number][] = [
+    [37, 23],
+    [37, 64],
+    [300, 64],
+    [1, 9],
+    [130, 5],
+  ];
+  for (const [rows, dim] of cases) {
+    it(`${rows}×${dim}: forward y, mean, rstd; backward dx, dweight, dbias`, async () => {
+      const p: LayerNormProblem = { rows, dim, eps: 1e-5 };
+      const { x, w, b, dy } = inputs(p);
+      const [y, mean, rstd] = await forward(p, x, w, b);
+      const ref = layerNormAffineReference(x, w, b, p);
+      expect(relativeError(y!, ref.y)).toBeLessThanOrEqual(1e-5);
+      expect(relativeError(mean!, ref.mean)).toBeLessThanOrEqual(1e-5);
+      expect(relativeError(rstd!, ref.rstd)).toBeLessThanOrEqual(1e-5);
+      const stats = [Float32Array.from(ref.mean), Float32Array.from(ref.rstd)];
+      const got = await backward(p, x, dy, w, stats, ALL);
+      const want = layerNormAffineBackwardReference(x, dy, w, { mean: stats[0]!, rstd: stats[1]! }, p);
+      ALL.forEach((g, i) => expect(relativeError(got[i]!, want[g]), g).toBeLessThanOrEqual(1e-5));
+    });
+  }
+
+  it('computes only the gradients asked for (each subset right), and nothing when none is', async () => {
+    const p: LayerNormProblem = { rows: 37, dim: 23, eps: 1e-5 };
+    const { x, w, b, dy } = inputs(p);
+    const ref = layerNormAffineReference(x, w, b, p);
+    const stats = [Float32Array.from(ref.mean), Float32Array.from(ref.rstd)];
+    const want = layerNormAffineBackwardReference(x, dy, w, { mean: stats[0]!, rstd: stats[1]! }, p);
+    for (const subset of [['dx'], ['dweight'], ['dbias'], ['dweight', 'dbias'], ['dx', 'dbias']] as Grad[][]) {
+      const got = await backward(p, x, dy, w, stats, subset);
+      subset.forEach((g, i) => expect(relativeError(got[i]!, want[g]), `${subset} ${g}`).toBeLessThanOrEqual(1e-5));
+    }
+    const before = gpu.dispatchCounts.get('normalize_bwd') ?? 0;
+    await backward(p, x, dy, w, stats, []);
+    expect(gpu.dispatchCounts.get('normalize_bwd') ?? 0).toBe(before);
+  });
+
+  it('negative controls: the backward from the output instead of x, and weight and bias swapped, fail', async () => {
+    const p: LayerNormProblem = { rows: 37, dim: 23, eps: 1e-5 };
+    const { x, w, b, dy } = inputs(p);
+    const ref = layerNormAffineReference(x, w, b, p);
+    const stats = [Float32Array.from(ref.mean), Float32Array.from(ref.rstd)];
+    const want = layerNormAffineBackwardReference(x, dy, w, { mean: stats[0]!, rstd: stats[1]! }, p);
+    const [dx, dweight] = await backward(p, Float32Array.from(ref.y), dy, w, stats, ['dx', 'dweight']);
+    expect(relativeError(dx!, want.dx)).toBeGreaterThan(0.1);
+    expect(relativeError(dweight!, want.dweight)).toBeGreaterThan(0.1);
+    const [y] = await forward(p, x, b, w);
+    expect(relativeError(y!, ref.y)).toBeGreaterThan(0.1);
   });
 });
 

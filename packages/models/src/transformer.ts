@@ -1,21 +1,4 @@
-import {
-  add,
-  assign,
-  attention,
-  gelu,
-  LayerNorm,
-  Linear,
-  linear,
-  Module,
-  nextSeed,
-  noGrad,
-  permute,
-  randn,
-  reshape,
-  slice,
-  zeros,
-  type Tensor,
-} from '@mode/autograd';
+import { add, assign, attentionQKV, gelu, LayerNorm, Linear, linear, Module, nextSeed, noGrad, randn, zeros, type Tensor } from '@mode/autograd';
 import { rng } from '@mode/kernels';
 
 /** A seed stream for one module's initialisation: every tensor gets its own seed from it. */
@@ -61,16 +44,9 @@ export class MultiheadAttention extends Module {
 
   /** x [B, L, w] → [B, L, w]. */
   forward(x: Tensor): Tensor {
-    const [B, L, W] = x.shape as [number, number, number];
-    const H = this.heads;
-    const dh = W / H;
     const qkv = linear(x, this.in_proj_weight, this.in_proj_bias); // [B, L, 3w]: q | k | v, heads inside each
-    // [B, L, 3H, dh] → [3H, B, L, dh]: rows (head, batch) in any order suit attention (no padding mask here).
-    const split = permute(reshape(qkv, [B, L, 3 * H, dh]), [2, 0, 1, 3]);
-    const [q, k, v] = [0, 1, 2].map((i) => reshape(slice(split, 0, i * H, (i + 1) * H), [H * B, L, dh]));
-    const o = attention(q!, k!, v!, { causal: this.causal }); // [H·B, L, dh]
-    const merged = reshape(permute(reshape(o, [H, B, L, dh]), [1, 2, 0, 3]), [B, L, W]);
-    return this.out_proj.forward(merged);
+    // The kernels read the heads where they lie in qkv and write them merged: [B, L, w].
+    return this.out_proj.forward(attentionQKV(qkv, this.heads, { causal: this.causal }));
   }
 }
 

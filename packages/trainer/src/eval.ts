@@ -2,9 +2,10 @@
  * Evaluation: zero-shot classification (top-1/top-5 with each set's prompt templates) and
  * image↔text retrieval (recall@1/5/10) on the pairs held out of training.
  */
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { l2Normalize, noGrad, tensor, type Tensor } from '@mode/autograd';
-import { defaultDataDir, loadTokenizer, openClassification, openMix, type MixSource, type Tokenizer } from '@mode/data';
+import { defaultDataDir, loadTokenizer, openClassification, openMix, readDatasetInfo, type MixSource, type Tokenizer } from '@mode/data';
 import { zeroShotClassifier, zeroShotLogits, type CLIP } from '@mode/models';
 import { HOLDOUT } from './train.js';
 
@@ -132,10 +133,13 @@ export function recalls(queries: Float32Array, keys: Float32Array, n: number, d:
   return { r1: hits.r1 / n, r5: hits.r5 / n, r10: hits.r10 / n };
 }
 
-/** Runs a named task on the prepared data (`mode eval --task`). */
+/**
+ * Runs a task (`mode eval --task`): a built-in name on the prepared data, `retrieval`, or the path
+ * of any classification set folder (its `test` split, else its only split).
+ */
 export async function evaluate(
   model: CLIP,
-  task: EvalTask,
+  task: EvalTask | string,
   o: { dataDir?: string; limit?: number; sources?: MixSource[] } = {},
 ): Promise<ZeroShotResult | RetrievalResult> {
   const dataDir = o.dataDir ?? defaultDataDir();
@@ -143,7 +147,15 @@ export async function evaluate(
   const lim = o.limit !== undefined ? { limit: o.limit } : {};
   if (task === 'retrieval')
     return retrieval(model, { sources: o.sources ?? [{ dir: join(dataDir, 'emoji') }, { dir: join(dataDir, 'clipart') }], tokenizer, ...lim });
-  const t = EVAL_TASKS[task];
-  if (!t) throw new Error(`unknown task "${String(task)}": use one of ${[...Object.keys(EVAL_TASKS), 'retrieval'].join(', ')}`);
-  return zeroShot(model, { dir: join(dataDir, t.dir), split: t.split, task, tokenizer, ...lim });
+  const t = (EVAL_TASKS as Record<string, { dir: string; split: string }>)[task];
+  if (t) return zeroShot(model, { dir: join(dataDir, t.dir), split: t.split, task, tokenizer, ...lim });
+  if (!existsSync(join(task, 'dataset.json')))
+    throw Object.assign(
+      new Error(`unknown task "${task}": use one of ${[...Object.keys(EVAL_TASKS), 'retrieval'].join(', ')}, or the folder of a classification set`),
+      {
+        userFacing: true,
+      },
+    );
+  const splits = Object.keys(readDatasetInfo(task).splits);
+  return zeroShot(model, { dir: task, split: splits.includes('test') ? 'test' : splits[0]!, task: basename(task), tokenizer, ...lim });
 }

@@ -6,7 +6,12 @@ export function register(program: Command): void {
     .command('eval')
     .description('Zero-shot top-1/top-5 of a trained model (fashion-mnist, mnist, openmoji) or retrieval recall@1/5/10 on held-out pairs')
     .requiredOption('--model <file>', 'a model written by mode train (OUT/final.safetensors)')
-    .option('--task <names...>', 'fashion-mnist, mnist, openmoji, retrieval', ['fashion-mnist', 'mnist', 'openmoji', 'retrieval'])
+    .option('--task <names...>', 'fashion-mnist, mnist, openmoji, retrieval, or a classification set folder', [
+      'fashion-mnist',
+      'mnist',
+      'openmoji',
+      'retrieval',
+    ])
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
     .option('--limit <n>', 'at most this many images per task')
     .option('--json', 'print the results as JSON')
@@ -25,7 +30,7 @@ export function register(program: Command): void {
           }
           const results = [];
           for (const task of flags.task) {
-            const r = await t.evaluate(model, task as 'mnist', {
+            const r = await t.evaluate(model, task, {
               ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
               ...(flags.limit ? { limit: Number(flags.limit) } : {}),
             });
