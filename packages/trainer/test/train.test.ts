@@ -138,6 +138,20 @@ describe('training a tiny CLIP', () => {
     expect(metrics(o.out)).toHaveLength(5);
   });
 
+  it('gradient accumulation: a batch in micro-batches trains (InfoNCE negatives within each), other than the whole batch', async () => {
+    const whole = base({ steps: 6, batchSize: 16 });
+    await train(whole);
+    const two = base({ steps: 6, batchSize: 16, accumulate: 2 });
+    await train(two);
+    const m = metrics(two.out);
+    expect(m).toHaveLength(6);
+    for (const x of m) expect(Number.isFinite(x.loss) && x.loss > 0).toBe(true);
+    // Micro-batches of 8 have fewer negatives: a lower loss at the same weights (step 1).
+    expect(m[0]!.loss).toBeLessThan(metrics(whole.out)[0]!.loss);
+    await expect(train(base({ batchSize: 16, accumulate: 3 }))).rejects.toThrow('--batch 16 is not a multiple of --accumulate 3');
+    await expect(train(base({ batchSize: 16, accumulate: 16 }))).rejects.toThrow(/micro-batches of 1 pair/);
+  });
+
   it('DeCLIP: multi-view, SimSiam, MLM and NN terms train together, each reported', async () => {
     const o = base({ steps: 6, declip: ['mv', 'ssl', 'mlm', 'nn'], queueSize: 40 });
     await train(o);
