@@ -66,7 +66,7 @@ export class ResidualAttentionBlock extends Module {
     this.ln_1 = this.module('ln_1', new LayerNorm(w));
     this.attn = this.module('attn', new MultiheadAttention(w, o.heads, o.causal, std, seed));
     this.ln_2 = this.module('ln_2', new LayerNorm(w));
-    const mlp = this.module('mlp', new Mlp());
+    const mlp = this.module('mlp', new Container());
     const hidden = Math.round(w * o.mlpRatio);
     this.c_fc = mlp.add('c_fc', new Linear(w, hidden, { seed: seed() }));
     this.c_proj = mlp.add('c_proj', new Linear(hidden, w, { seed: seed() }));
@@ -83,8 +83,8 @@ export class ResidualAttentionBlock extends Module {
   }
 }
 
-/** Holder of the MLP's two Linears, so their names are `mlp.c_fc` and `mlp.c_proj`. */
-class Mlp extends Module {
+/** Named children and nothing else (nn.ModuleList's role): `mlp.c_fc`, `resblocks.0`, … */
+class Container extends Module {
   add<M extends Module>(name: string, m: M): M {
     return this.module(name, m);
   }
@@ -96,7 +96,7 @@ export class Transformer extends Module {
   constructor(o: BlockOptions) {
     super();
     const seed = seeds(o.seed);
-    const holder = this.module('resblocks', new Mlp());
+    const holder = this.module('resblocks', new Container());
     this.resblocks = Array.from({ length: o.layers }, (_, i) => holder.add(String(i), new ResidualAttentionBlock({ ...o, seed: seed() })));
   }
   forward(x: Tensor): Tensor {

@@ -8,7 +8,17 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromSafetensors, readSafetensorsFile, saveSafetensors, type AdamW, type AdamWState, type Module, type Tensor } from '@mode/autograd';
+import {
+  readSafetensorsFile,
+  saveSafetensors,
+  tensor,
+  toFloat32,
+  type AdamW,
+  type AdamWState,
+  type Module,
+  type SafetensorsFile,
+  type Tensor,
+} from '@mode/autograd';
 import type { CLIP } from '@mode/models';
 import type { FeatureQueue } from './losses.js';
 
@@ -99,20 +109,26 @@ export function readCheckpointState(dir: string): CheckpointState {
 /** Loads weights, heads, optimizer state and the queue of a checkpoint folder into live objects, in place. */
 export function loadCheckpoint(dir: string, o: { model: CLIP; heads: Module; opt: AdamW; queue: FeatureQueue | null }, state: CheckpointState): void {
   const file = readSafetensorsFile(join(dir, 'model.safetensors'));
-  const values = (prefix: string | null) =>
-    Object.fromEntries(
-      Object.entries(file.tensors)
-        .filter(([n]) => (prefix === null ? !n.startsWith('declip.') : n.startsWith(prefix)))
-        .map(([n, t]) => [prefix ? n.slice(prefix.length) : n, { shape: t.shape, data: new Float32Array(t.data.slice().buffer) }]),
-    );
-  o.model.loadStateDict(values(null));
-  o.heads.loadStateDict(values('declip.'));
   const opt = readSafetensorsFile(join(dir, 'optimizer.safetensors'));
-  const moments = Object.fromEntries(
-    Object.entries(opt.tensors)
-      .filter(([n]) => n !== 'nn.queue')
-      .map(([n, t]) => [n, { shape: t.shape, data: new Float32Array(t.data.slice().buffer) }]),
+  // The tensors of a file whose names pass `keep`, renamed by `rename`, as loadStateDict takes them (F32 bits kept).
+  const values = (f: SafetensorsFile, keep: (n: string) => boolean, rename = (n: string) => n) =>
+    Object.fromEntries(
+      Object.entries(f.tensors)
+        .filter(([n]) => keep(n))
+        .map(([n, t]) => [rename(n), { shape: t.shape, data: toFloat32(t, n) }]),
+    );
+  o.model.loadStateDict(values(file, (n) => !n.startsWith('declip.')));
+  o.heads.loadStateDict(
+    values(
+      file,
+      (n) => n.startsWith('declip.'),
+      (n) => n.slice('declip.'.length),
+    ),
   );
-  o.opt.loadStateDict(moments, state.optimizer);
-  if (o.queue) o.queue.load(opt.tensors['nn.queue'] ? fromSafetensors(join(dir, 'optimizer.safetensors'), 'nn.queue') : null);
+  o.opt.loadStateDict(
+    values(opt, (n) => n !== 'nn.queue'),
+    state.optimizer,
+  );
+  const q = opt.tensors['nn.queue'];
+  o.queue?.load(q ? tensor(toFloat32(q, 'nn.queue'), q.shape) : null);
 }

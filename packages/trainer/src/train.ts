@@ -12,7 +12,7 @@ import { autotuner } from '@mode/kernels';
 import { CLIP, preset, type ClipConfig } from '@mode/models';
 import { findCheckpoint, flagChanges, loadCheckpoint, readCheckpointState, saveCheckpoint, type RunFlags } from './checkpoint.js';
 import { DeclipHeads } from './heads.js';
-import { FeatureQueue, lossWeights, stepLosses, type DeclipTerm, type LossTerm } from './losses.js';
+import { FeatureQueue, lossWeights, stepLosses, type DeclipTerm, type LossTerm, type StepInputs } from './losses.js';
 
 export interface TrainOptions {
   /** Run folder: checkpoint/, metrics.jsonl, final.safetensors. */
@@ -280,7 +280,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 }
 
 /** Rows [start, start + n) of a loader batch as the losses take them. */
-function microBatch(b: Batch, start: number, n: number, S: number, L: number) {
+function microBatch(b: Batch, start: number, n: number, S: number, L: number): StepInputs {
   const per = 3 * S * S;
   const img = (a: Float32Array) => tensor(a.subarray(start * per, (start + n) * per), [n, 3, S, S]);
   return {
@@ -288,5 +288,5 @@ function microBatch(b: Batch, start: number, n: number, S: number, L: number) {
     ...(b.images2 ? { images2: img(b.images2) } : {}),
     tokens: b.tokens!.subarray(start * L, (start + n) * L),
     ...(b.edaTokens ? { edaTokens: b.edaTokens.subarray(start * L, (start + n) * L) } : {}),
-  } as { images: Tensor; images2?: Tensor; tokens: Int32Array; edaTokens?: Int32Array; mlm?: { input: Int32Array; labels: Int32Array } };
+  };
 }
