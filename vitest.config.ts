@@ -12,6 +12,7 @@ export default defineConfig({
       '@mode/autograd': src('autograd'),
       '@mode/models': src('models'),
       '@mode/trainer': src('trainer'),
+      '@mode/clusterer': src('clusterer'),
       '@mode/curator': src('curator'),
       // Before '@mode/data', which would otherwise match it as a prefix.
       '@mode/data/labels': fileURLToPath(new URL('./packages/data/src/labels.ts', import.meta.url)),

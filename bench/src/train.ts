@@ -74,7 +74,7 @@ export const suite: Suite = {
     const threads = [1, 2];
     let torchVersion = '';
     try {
-      for (const name of options.quick ? ['tiny'] : ['tiny', 'small']) {
+      for (const name of options.quick ? ['tiny'] : ['tiny', 'small', 'medium']) {
         const config = preset(name);
         const B = 64;
         const S = config.vision.imageSize;

@@ -5,6 +5,7 @@
  * Batches come out in the same order with the same contents whatever the worker count.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DECLIP_AUGMENT, type AugmentConfig } from './augment.js';
@@ -66,6 +67,15 @@ export interface LoaderOptions {
 export interface ShardOptions {
   fraction?: number;
   captions?: { classes: readonly string[]; templates: readonly string[] };
+}
+
+/** Whether a record is in a set thinned to `fraction` (by a hash of its key: the same records every run). */
+export const inFraction = (key: string, fraction: number | undefined) => fraction === undefined || hashString(`${key}\u0000sample`) / 4294967296 < fraction;
+
+/** A classification record's caption: one of its set's templates, chosen by a hash of the key (so the same every epoch). */
+export function templateCaption(key: string, label: number, captions: NonNullable<ShardOptions['captions']>): string {
+  const t = captions.templates;
+  return t[hashString(key) % t.length]!.replace('{}', captions.classes[label]!);
 }
 
 /** The compiled worker entry beside this module, or undefined when running from TypeScript sources. */
@@ -168,13 +178,11 @@ export class DataLoader implements AsyncIterable<Batch> {
       if (inVal !== (o.holdout.take === 'val')) return undefined;
     }
     const so = o.shardOptions?.[raw.shard];
-    if (so?.fraction !== undefined && hashString(`${raw.key}\u0000sample`) / 4294967296 >= so.fraction) return undefined;
+    if (!inFraction(raw.key, so?.fraction)) return undefined;
     try {
       if (so?.captions && o.kind === 'pairs') {
         const r = toClass(raw, so.captions.classes.length);
-        const t = so.captions.templates;
-        const text = t[hashString(r.key) % t.length]!.replace('{}', so.captions.classes[r.label]!);
-        return { key: r.key, source: r.source, png: new Uint8Array(r.png), text };
+        return { key: r.key, source: r.source, png: new Uint8Array(r.png), text: templateCaption(r.key, r.label, so.captions) };
       }
       // Copy out of tar-stream's buffers: a view would drag its whole backing store to the worker.
       if (o.kind === 'classification') {
@@ -333,4 +341,58 @@ export function openMix(sources: readonly MixSource[], options: OpenOptions): Da
     }
   }
   return new DataLoader({ ...options, shards, kind: 'pairs', shardOptions });
+}
+
+/** A pair's caption without its image, and the ground truth it carries (for cluster purity). */
+export interface CaptionRecord {
+  shard: string;
+  key: string;
+  text: string;
+  /** The emoji group, the clip-art category, the class name; null when the record carries none. */
+  group: string | null;
+}
+
+/**
+ * The captions of a training mix in shard order, exactly as `openMix` captions and thins them
+ * (images are not decoded): what the clusterer embeds.
+ */
+export async function* mixCaptions(sources: readonly MixSource[], options: { skipBad?: BadRecords } = {}): AsyncGenerator<CaptionRecord> {
+  for (const src of sources) {
+    const info = readDatasetInfo(src.dir);
+    const cls = info.kind === 'classification';
+    if (cls && !info.classes) throw Object.assign(new Error(`${src.dir}: classification set without class names`), { userFacing: true });
+    const captions = cls ? { classes: info.classes!, templates: info.templates ?? ['a photo of a {}.'] } : null;
+    for (const shard of datasetShards(src.dir, src.split ?? (cls ? 'train' : undefined))) {
+      for await (const raw of readShards([shard], { bad: options.skipBad })) {
+        if (!inFraction(raw.key, src.fraction !== undefined && src.fraction < 1 ? src.fraction : undefined)) continue;
+        try {
+          if (captions) {
+            const r = toClass(raw, captions.classes.length);
+            yield { shard, key: r.key, text: templateCaption(r.key, r.label, captions), group: captions.classes[r.label]! };
+          } else {
+            const r = toPair(raw);
+            const j = (r.json ?? {}) as { group?: unknown; category?: unknown };
+            const group = typeof j.group === 'string' ? j.group : typeof j.category === 'string' ? j.category : null;
+            yield { shard, key: r.key, text: r.text, group };
+          }
+        } catch (e) {
+          if (!(e instanceof DataError) || !options.skipBad) throw e;
+          report(e, options.skipBad);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The default training mix: every emoji and clip-art pair, and 5% of the Fashion-MNIST and MNIST
+ * training images (3,000 each) captioned from their prompt templates.
+ */
+export function defaultMix(dataDir: string): MixSource[] {
+  return [
+    { dir: join(dataDir, 'emoji') },
+    { dir: join(dataDir, 'clipart') },
+    { dir: join(dataDir, 'fashion-mnist'), fraction: 0.05 },
+    { dir: join(dataDir, 'mnist'), fraction: 0.05 },
+  ];
 }

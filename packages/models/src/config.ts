@@ -53,10 +53,21 @@ export const PRESETS = {
     gelu: 'none',
   },
   /**
-   * The default on a CPU adapter: 32-px images in 4-px patches (64 tokens) and 32-token
-   * captions, head dimension 64 in both towers (the shapes `mode bench kernels` measures).
+   * The default on a CPU adapter, sized so `mode run` (seed model, experts, the equal-compute
+   * baseline) fits 20 minutes on two cores: about 1 s a 64-pair step on lavapipe. 32-px images in
+   * 8-px patches (16 tokens), 16-token captions, head dimension 64 in both towers.
    */
   small: {
+    embedDim: 128,
+    vision: { imageSize: 32, patchSize: 8, width: 128, layers: 4, heads: 2, mlpRatio: 4, pool: 'mean' },
+    text: { contextLength: 16, vocabSize: 4096, width: 128, layers: 4, heads: 2, mlpRatio: 4 },
+    gelu: 'none',
+  },
+  /**
+   * Wider and longer sequences (64 image tokens in 4-px patches, 32-token captions): ~86 GFLOP a
+   * 64-pair step, where the matmuls are large enough to run near the adapter's best rate.
+   */
+  medium: {
     embedDim: 256,
     vision: { imageSize: 32, patchSize: 4, width: 192, layers: 4, heads: 3, mlpRatio: 4, pool: 'mean' },
     text: { contextLength: 32, vocabSize: 4096, width: 256, layers: 4, heads: 4, mlpRatio: 4 },

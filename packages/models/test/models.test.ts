@@ -155,7 +155,7 @@ describe('CLIP (OpenCLIP layout)', () => {
     expect(() => m.encodeText(new Int32Array(12).fill(5))).toThrow(/row 0 has no end-of-text token/);
     expect(() => m.encodeText(new Int32Array(7))).toThrow(/not rows of contextLength 12/);
     expect(() => m.encodeImage(ag.zeros([2, 3, 8, 8]))).toThrow(/must be \[B, 3, 16, 16\]/);
-    expect(() => preset('huge')).toThrow(/unknown model preset "huge": use one of tiny, small, b32/);
+    expect(() => preset('huge')).toThrow(/unknown model preset "huge": use one of tiny, small, medium, b32/);
     expect(() => new CLIP({ ...cfg('mean'), vision: { ...cfg('mean').vision, patchSize: 5 } })).toThrow(/not a multiple of vision.patchSize/);
     m.dispose();
   });
@@ -182,8 +182,8 @@ describe('zero-shot classifier', () => {
 });
 
 describe('presets', () => {
-  it('tiny, small and b32 build; FLOPs per step are stated', () => {
-    for (const name of ['tiny', 'small'] as const) {
+  it('tiny, small, medium and b32 build; FLOPs per step are stated', () => {
+    for (const name of ['tiny', 'small', 'medium'] as const) {
       const m = new CLIP(preset(name), { seed: 7 });
       expect(summaryTable(m, 64)).toMatch(/training step ≈ [\d.]+ GFLOP/);
       m.dispose();

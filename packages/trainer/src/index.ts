@@ -1,4 +1,5 @@
-export { train, defaultMix, HOLDOUT, NonFiniteError, type TrainOptions, type TrainResult, type StepReport } from './train.js';
+export { defaultMix } from '@mode/data';
+export { train, HOLDOUT, NonFiniteError, type TrainOptions, type TrainResult, type StepReport } from './train.js';
 export { stepLosses, lossWeights, parseDeclip, FeatureQueue, DECLIP_TERMS, type DeclipTerm, type LossTerm, type StepInputs } from './losses.js';
 export { DeclipHeads, SimSiamHeads, MlmHead } from './heads.js';
 export {

@@ -7,7 +7,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdamW, clipGradNorm, cosineSchedule, manualSeed, tensor, type Tensor } from '@mode/autograd';
-import { defaultDataDir, loadSynonyms, loadTokenizer, maskTokens, openMix, Rng, type Batch, type MixSource } from '@mode/data';
+import { defaultDataDir, defaultMix, loadSynonyms, loadTokenizer, maskTokens, openMix, Rng, type Batch, type MixSource } from '@mode/data';
 import { autotuner } from '@mode/kernels';
 import { CLIP, preset, type ClipConfig } from '@mode/models';
 import { findCheckpoint, flagChanges, loadCheckpoint, readCheckpointState, saveCheckpoint, type RunFlags } from './checkpoint.js';
@@ -17,7 +17,7 @@ import { FeatureQueue, lossWeights, stepLosses, type DeclipTerm, type LossTerm, 
 export interface TrainOptions {
   /** Run folder: checkpoint/, metrics.jsonl, final.safetensors. */
   out: string;
-  /** Model preset (tiny, small, b32); default small. */
+  /** Model preset (tiny, small, medium, b32); default small. */
   preset?: string;
   declip?: DeclipTerm[];
   steps: number;
@@ -86,19 +86,6 @@ export class NonFiniteError extends Error {
         (checkpoint ? `The last good checkpoint is ${checkpoint} (resume with --resume, perhaps with a lower --lr).` : 'No checkpoint was written yet.'),
     );
   }
-}
-
-/**
- * The default training mix: every emoji and clip-art pair, and 5% of the Fashion-MNIST and MNIST
- * training images (3,000 each) captioned from their prompt templates.
- */
-export function defaultMix(dataDir = defaultDataDir()): MixSource[] {
-  return [
-    { dir: join(dataDir, 'emoji') },
-    { dir: join(dataDir, 'clipart') },
-    { dir: join(dataDir, 'fashion-mnist'), fraction: 0.05 },
-    { dir: join(dataDir, 'mnist'), fraction: 0.05 },
-  ];
 }
 
 /** Pairs held out of training (by key hash) for retrieval evaluation. */

@@ -6,7 +6,7 @@ export function register(program: Command): void {
   model
     .command('summary')
     .description('Parameters by part and FLOPs per step of a preset or a saved model')
-    .option('--preset <name>', 'tiny, small, b32', 'small')
+    .option('--preset <name>', 'tiny, small, medium, b32', 'small')
     .option('--model <file>', 'a saved model instead of a preset')
     .option('--batch <n>', 'batch size for the FLOPs', '64')
     .option('--names', 'list every parameter with its shape (OpenCLIP names)')

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { withDevice } from '../device.js';
 import { progress } from '../progress.js';
+import { int, parseSource } from '../sources.js';
 
 interface TrainFlags {
   preset: string;
@@ -22,26 +23,11 @@ interface TrainFlags {
   progress: boolean;
 }
 
-const int = (name: string, s: string) => {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw Object.assign(new Error(`--${name} must be a non-negative integer, got "${s}"`), { userFacing: true });
-  return n;
-};
-
-/** `DIR`, `DIR:SPLIT`, `DIR@FRACTION` or `DIR:SPLIT@FRACTION`. */
-function parseSource(s: string): { dir: string; split?: string; fraction?: number } {
-  const m = /^(.*?)(?::([^:@/]+))?(?:@([\d.]+))?$/.exec(s)!;
-  const fraction = m[3] === undefined ? undefined : Number(m[3]);
-  if (fraction !== undefined && !(fraction > 0 && fraction <= 1))
-    throw Object.assign(new Error(`--data ${s}: the fraction after @ must be in (0, 1]`), { userFacing: true });
-  return { dir: m[1]!, ...(m[2] ? { split: m[2] } : {}), ...(fraction !== undefined ? { fraction } : {}) };
-}
-
 export function register(program: Command): void {
   program
     .command('train')
     .description('Train a CLIP model (DeCLIP losses optional) on the prepared data or your shards; resumable bit for bit')
-    .option('--preset <name>', 'model preset: tiny, small, b32', 'small')
+    .option('--preset <name>', 'model preset: tiny, small, medium, b32', 'small')
     .option('--declip <terms>', 'DeCLIP losses: any of mv,ssl,mlm,nn (or none)', 'none')
     .option('--steps <n>', 'optimiser steps', '1000')
     .option('--batch <n>', 'pairs per step', '64')

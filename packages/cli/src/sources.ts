@@ -1,0 +1,16 @@
+/** Flag parsing the data commands share. */
+
+export const int = (name: string, s: string) => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) throw Object.assign(new Error(`--${name} must be a non-negative integer, got "${s}"`), { userFacing: true });
+  return n;
+};
+
+/** `DIR`, `DIR:SPLIT`, `DIR@FRACTION` or `DIR:SPLIT@FRACTION`. */
+export function parseSource(s: string): { dir: string; split?: string; fraction?: number } {
+  const m = /^(.*?)(?::([^:@/]+))?(?:@([\d.]+))?$/.exec(s)!;
+  const fraction = m[3] === undefined ? undefined : Number(m[3]);
+  if (fraction !== undefined && !(fraction > 0 && fraction <= 1))
+    throw Object.assign(new Error(`--data ${s}: the fraction after @ must be in (0, 1]`), { userFacing: true });
+  return { dir: m[1]!, ...(m[2] ? { split: m[2] } : {}), ...(fraction !== undefined ? { fraction } : {}) };
+}
