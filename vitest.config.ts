@@ -13,6 +13,7 @@ export default defineConfig({
       '@mode/models': src('models'),
       '@mode/trainer': src('trainer'),
       '@mode/clusterer': src('clusterer'),
+      '@mode/ensembler': src('ensembler'),
       '@mode/curator': src('curator'),
       // Before '@mode/data', which would otherwise match it as a prefix.
       '@mode/data/labels': fileURLToPath(new URL('./packages/data/src/labels.ts', import.meta.url)),

@@ -4,7 +4,8 @@
 #      unchanged since the last run)
 #   2. the TypeScript build (incremental)
 #   3. Debian packages for `mode data prepare` (openclipart-svg, dataset-fashion-mnist), and the
-#      references the tests and benches compare with (python3-torch, python3-numpy on OpenBLAS)
+#      references the tests and benches compare with (python3-torch, python3-numpy on OpenBLAS,
+#      python3-sklearn and python3-faiss for `mode bench kmeans`)
 #   4. a WebGPU adapter: when none opens, Mesa's lavapipe (software Vulkan) from
 #      bookworm-backports; bookworm's own Mesa 22 is too old for Dawn.
 set -euo pipefail
@@ -34,10 +35,11 @@ npx --no-install tsc -b
 # Data sets for `mode data prepare` (packages/data): public-domain clip art and Fashion-MNIST
 # come from Debian; the other sources are npm packages. PyTorch and numpy are the float64
 # references of the model tests and the peers of the benches (never a dependency of the product);
+# scikit-learn and faiss are the k-means peers of `mode bench kmeans` (its full-iteration rows);
 # OpenBLAS makes them run at the CPU's speed (Debian's default BLAS is the slow reference one).
 # Installed only when missing.
 debian_pkgs=()
-for p in openclipart-svg dataset-fashion-mnist python3-torch python3-numpy libopenblas0-pthread; do
+for p in openclipart-svg dataset-fashion-mnist python3-torch python3-numpy python3-sklearn python3-faiss libopenblas0-pthread; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || debian_pkgs+=("$p")
 done
 if [ ${#debian_pkgs[@]} -gt 0 ]; then

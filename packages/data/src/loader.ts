@@ -58,6 +58,8 @@ export interface LoaderOptions {
   start?: { epoch: number; batch: number };
   /** Classification: labels must be below this. */
   numClasses?: number;
+  /** Only the records whose key is in this set (a data expert's pairs), after the holdout. */
+  include?: ReadonlySet<string>;
   mean?: readonly number[];
   std?: readonly number[];
   /** Worker entry; default `prefetch-worker.js` beside this module (present in dist/ only). */
@@ -168,6 +170,9 @@ export class DataLoader implements AsyncIterable<Batch> {
       rng.shuffle(buffer);
       for (const s of buffer) yield* emit(s);
       if (batch.length && !o.dropLast) yield { epoch, start, samples: batch };
+      // An endless loader over too little data would spin without ever yielding.
+      if (start === 0 && (o.dropLast || !batch.length) && !Number.isFinite(epochs))
+        throw Object.assign(new Error(`the data holds ${batch.length} records after filtering, fewer than one batch of ${o.batchSize}`), { userFacing: true });
     }
   }
 
@@ -177,6 +182,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       const inVal = hashString(raw.key) / 4294967296 < o.holdout.fraction;
       if (inVal !== (o.holdout.take === 'val')) return undefined;
     }
+    if (o.include && !o.include.has(raw.key)) return undefined;
     const so = o.shardOptions?.[raw.shard];
     if (!inFraction(raw.key, so?.fraction)) return undefined;
     try {

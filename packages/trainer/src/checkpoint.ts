@@ -37,6 +37,10 @@ export interface RunFlags {
   weightDecay: number;
   data: string[];
   queueSize: number;
+  /** A run continued from another's checkpoint (a data expert from its seed model): that folder and step. */
+  from?: { run: string; step: number };
+  /** The pairs trained on, when a subset of the data (e.g. `expert 2 of out/clusters`). */
+  subset?: string;
 }
 
 export interface CheckpointState {

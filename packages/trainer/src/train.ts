@@ -36,6 +36,17 @@ export interface TrainOptions {
   /** Data sets to train on; default: defaultMix(dataDir). */
   data?: MixSource[];
   resume?: boolean;
+  /**
+   * Continue from another run's checkpoint (MoDE: a data expert from the seed model): its weights,
+   * DeCLIP heads, AdamW moments, NN queue and step, so the schedule goes on where the seed stopped
+   * (`steps` is the whole schedule's length, as the reference's 32 epochs). The model and loss
+   * flags are the seed's; the data order starts afresh from `seed`.
+   */
+  from?: string;
+  /** Train on only these pairs (by key), e.g. a data expert's; `subset` names them in the flags. */
+  include?: { keys: ReadonlySet<string>; subset: string };
+  /** End the run at this step (writing final.safetensors) though the schedule runs to `steps`: the seed model stops at 27 of 32. */
+  stopAt?: number;
   /** Steps between checkpoints (and one at the end, and on abort). */
   checkpointEvery?: number;
   /** NN supervision's queue length. */
@@ -94,28 +105,54 @@ export const HOLDOUT = 0.05;
 const finite = (x: number) => Number.isFinite(x);
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
-  const terms = o.declip ?? [];
-  const weights = lossWeights(terms);
-  const batchSize = o.batchSize ?? 64;
-  const accumulate = o.accumulate ?? 1;
+  const requestedBatch = o.batchSize ?? 64;
+  const requestedAccumulate = o.accumulate ?? 1;
   if (!Number.isInteger(o.steps) || o.steps < 1) throw userError(`--steps must be a positive integer, got ${o.steps}`);
-  if (batchSize % accumulate) throw userError(`--batch ${batchSize} is not a multiple of --accumulate ${accumulate}`);
-  if (batchSize / accumulate < 2) throw userError(`micro-batches of ${batchSize / accumulate} pair: contrastive losses need at least 2`);
+  if (requestedBatch % requestedAccumulate) throw userError(`--batch ${requestedBatch} is not a multiple of --accumulate ${requestedAccumulate}`);
+  if (requestedBatch / requestedAccumulate < 2)
+    throw userError(`micro-batches of ${requestedBatch / requestedAccumulate} pair: contrastive losses need at least 2`);
   const dataDir = o.dataDir ?? defaultDataDir();
   const mix = o.data ?? defaultMix(dataDir);
-  const flags: RunFlags = {
+  let flags: RunFlags = {
     preset: o.preset ?? 'small',
-    declip: [...terms],
+    declip: [...(o.declip ?? [])],
     steps: o.steps,
-    batchSize,
-    accumulate,
+    batchSize: requestedBatch,
+    accumulate: requestedAccumulate,
     seed: o.seed ?? 0,
     lr: o.lr ?? 5e-4,
     warmup: o.warmup ?? Math.min(500, Math.ceil(o.steps / 10)),
     weightDecay: o.weightDecay ?? 0.2,
     data: mix.map((m) => `${m.dir}${m.split ? `:${m.split}` : ''}${m.fraction !== undefined ? `@${m.fraction}` : ''}`),
     queueSize: o.queueSize ?? 4096,
+    ...(o.include ? { subset: o.include.subset } : {}),
   };
+  // A continued run takes the model, loss and optimiser flags of the run it continues.
+  const from = o.from ? findCheckpoint(o.from) : null;
+  if (o.from && !from) throw userError(`--seed-model ${o.from}: no checkpoint there. Fix: train the seed model first (mode train --out ${o.from})`);
+  if (from) {
+    const seedState = readCheckpointState(from);
+    const f = seedState.flags;
+    if (o.steps <= seedState.step)
+      throw userError(
+        `--steps ${o.steps}: the run in ${o.from} is already at step ${seedState.step}. Fix: --steps is the whole schedule, larger than ${seedState.step}`,
+      );
+    flags = {
+      ...flags,
+      preset: f.preset,
+      declip: f.declip,
+      batchSize: f.batchSize,
+      accumulate: f.accumulate,
+      lr: f.lr,
+      warmup: f.warmup,
+      weightDecay: f.weightDecay,
+      queueSize: f.queueSize,
+      from: { run: o.from!, step: seedState.step },
+    };
+  }
+  const terms = flags.declip as DeclipTerm[];
+  const weights = lossWeights(terms);
+  const { batchSize, accumulate } = flags;
   mkdirSync(o.out, { recursive: true });
   const existing = findCheckpoint(o.out);
   if (o.resume && !existing) throw userError(`--resume: ${o.out} holds no checkpoint. Fix: start the run without --resume`);
@@ -163,6 +200,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         .map((l) => l + '\n')
         .join(''),
     );
+  } else if (from) {
+    const state = readCheckpointState(from);
+    loadCheckpoint(from, { model, heads, opt, queue }, state);
+    autotuner.pin(state.autotune ?? {});
+    step = state.step;
+    writeFileSync(metricsPath, '');
   } else writeFileSync(metricsPath, '');
 
   const needViews = terms.includes('mv') || terms.includes('ssl');
@@ -181,7 +224,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     holdout: { fraction: HOLDOUT, take: 'train' },
     workers: o.workers ?? 1,
     start: cursor,
+    ...(o.include ? { include: o.include.keys } : {}),
   });
+  if (o.stopAt !== undefined && !(Number.isInteger(o.stopAt) && o.stopAt > 0 && o.stopAt <= flags.steps))
+    throw userError(`--stop-at ${o.stopAt} must be a step of the schedule, 1…${flags.steps}`);
+  const end = o.stopAt ?? flags.steps;
   const schedule = cosineSchedule({ lr: flags.lr, warmup: flags.warmup, total: flags.steps });
   const save = () =>
     saveCheckpoint(o.out, { model, heads, opt, queue, state: { step, cursor: { ...cursor }, flags, metricsLines, autotune: autotuner.choicesMade() } });
@@ -191,7 +238,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const L = config.text.contextLength;
 
   try {
-    if (step < flags.steps)
+    if (step < end)
       for await (const batch of loader) {
         const t0 = performance.now();
         if (batch.epoch !== cursor.epoch) cursor = { epoch: batch.epoch, batch: 0 };
@@ -249,8 +296,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         metricsLines++;
         o.onStep?.(last);
         interrupted = !!o.signal?.aborted;
-        if (step % (o.checkpointEvery ?? 50) === 0 || step === flags.steps || interrupted) await save();
-        if (step >= flags.steps || interrupted) break;
+        if (step % (o.checkpointEvery ?? 50) === 0 || step === end || interrupted) await save();
+        if (step >= end || interrupted) break;
       }
   } finally {
     queue?.dispose();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ag from '@mode/autograd';
 import { freshSeed } from '@mode/kernels';
-import { loadTokenizer } from '@mode/data';
+import { loadTokenizer, openMix } from '@mode/data';
 import { loadClip } from '@mode/models';
 import { findCheckpoint, NonFiniteError, readCheckpointState, recalls, retrieval, train, zeroShot, type StepReport, type TrainOptions } from '../src/index.js';
 import { makeDataDir } from './fixture.js';
@@ -119,6 +119,42 @@ describe('training a tiny CLIP', () => {
     expect(r.step).toBe(14);
     expect(sha(r.final!)).toBe(sha(join(whole.out, 'final.safetensors')));
     expect(metrics(cut.out).map((x) => x.loss)).toEqual(metrics(whole.out).map((x) => x.loss));
+  });
+
+  it('a data expert continues the seed: its weights, moments and cosine schedule, on its own pairs only', async () => {
+    const whole = base({ steps: 12 });
+    await train(whole);
+    // The seed stops at 8 of a 12-step schedule; resumed to the end it is the uninterrupted run.
+    const seedRun = base({ steps: 12, stopAt: 8 });
+    const s = await train(seedRun);
+    expect(s.step).toBe(8);
+    expect(existsSync(s.final!)).toBe(true);
+    const expertKeys = new Set(Array.from({ length: 192 }, (_, i) => `s${String(i).padStart(4, '0')}`).filter((_, i) => i % 4 === 0)); // the red blocks
+    const expert = base({ steps: 12, from: seedRun.out, include: { keys: expertKeys, subset: 'red blocks' }, seed: seed + 1, preset: 'small', lr: 1 });
+    const e = await train(expert);
+    expect(e.step).toBe(12);
+    const em = metrics(expert.out);
+    const wm = metrics(whole.out);
+    expect(em.map((m) => m.step)).toEqual([9, 10, 11, 12]);
+    // The seed's preset and lr, not the ones passed; the schedule where the seed left it.
+    expect(e.config.vision.width).toBe(64);
+    expect(em.map((m) => m.lr)).toEqual(wm.slice(8).map((m) => m.lr));
+    expect(readCheckpointState(findCheckpoint(expert.out)!).flags).toMatchObject({ from: { run: seedRun.out, step: 8 }, subset: 'red blocks' });
+    const loader = openMix(expert.data!, { batchSize: 8, include: expertKeys, workers: 0, epochs: 1, imageSize: 32 });
+    let seen = 0;
+    for await (const b of loader)
+      for (const k of b.keys) {
+        expect(expertKeys.has(k)).toBe(true);
+        seen++;
+      }
+    expect(seen).toBeGreaterThan(24);
+    const resumed = await train({ ...seedRun, stopAt: undefined, resume: true });
+    expect(sha(resumed.final!)).toBe(sha(join(whole.out, 'final.safetensors')));
+    await expect(train(base({ steps: 8, from: seedRun.out }))).rejects.toThrow(/--steps 8: the run in .* is already at step 12/);
+    await expect(train(base({ from: join(runs, 'nowhere') }))).rejects.toThrow(/no checkpoint there\. Fix: train the seed model first/);
+    await expect(train(base({ steps: 14, from: seedRun.out, include: { keys: new Set(['s0000']), subset: 'one' } }))).rejects.toThrow(
+      /the data holds \d+ records after filtering, fewer than one batch of 16/,
+    );
   });
 
   it('refuses a resume whose flags change the schedule, naming them', async () => {

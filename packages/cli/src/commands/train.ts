@@ -21,6 +21,10 @@ interface TrainFlags {
   workers: string;
   injectNan?: string;
   progress: boolean;
+  seedModel?: string;
+  expert?: string;
+  assignment?: string;
+  stopAt?: string;
 }
 
 export function register(program: Command): void {
@@ -37,6 +41,10 @@ export function register(program: Command): void {
     .option('--warmup <n>', 'warm-up steps (default: a tenth of the run, at most 500)')
     .option('--out <dir>', 'run folder: checkpoint/, metrics.jsonl, final.safetensors (git ignores out/)', 'out/train')
     .option('--resume', 'continue the run in --out from its checkpoint (the same flags)')
+    .option('--stop-at <step>', 'end at this step though the schedule runs to --steps (a seed model for experts to continue)')
+    .option('--seed-model <dir>', "continue another run's checkpoint (its weights, optimizer, step; the schedule goes on to --steps, default the seed's)")
+    .option('--expert <k>', 'train data expert k: its pairs and 2% out-of-cluster sample from --assignment (with --seed-model)')
+    .option('--assignment <dir>', 'written by mode cluster (assignment.json, assign-*.jsonl)')
     .option('--data <dirs...>', 'data set folders to train on, DIR[:SPLIT][@FRACTION] (default: emoji, clipart, 5% of fashion-mnist and mnist)')
     .option('--data-dir <dir>', 'where `mode data prepare` wrote (tokenizer, synonyms, the default mix)')
     .option('--checkpoint-every <n>', 'steps between checkpoints', '50')
@@ -44,10 +52,26 @@ export function register(program: Command): void {
     .option('--workers <n>', 'loader worker threads', '1')
     .option('--inject-nan <step:term>', 'testing the guard: make a loss term NaN at a step')
     .option('--no-progress', 'no progress bar')
-    .action(async (flags: TrainFlags) => {
+    .action(async (flags: TrainFlags, cmd: Command) => {
       const t = await import('@mode/trainer');
       const ag = await import('@mode/autograd');
-      const steps = int('steps', flags.steps);
+      const userError = (m: string) => Object.assign(new Error(m), { userFacing: true });
+      // Continuing a seed: its schedule length and data, unless given.
+      const seedState = flags.seedModel ? t.findCheckpoint(flags.seedModel) : null;
+      if (flags.seedModel && !seedState)
+        throw userError(`--seed-model ${flags.seedModel}: no checkpoint there. Fix: train the seed model first (mode train --out ${flags.seedModel})`);
+      const seed = seedState ? t.readCheckpointState(seedState) : null;
+      const steps = seed && cmd.getOptionValueSource('steps') === 'default' ? seed.flags.steps : int('steps', flags.steps);
+      if ((flags.expert === undefined) !== (flags.assignment === undefined)) throw userError('--expert and --assignment go together');
+      if (flags.expert !== undefined && !flags.seedModel) throw userError('--expert needs --seed-model (the seed model the expert continues)');
+      let include: { keys: ReadonlySet<string>; subset: string } | undefined;
+      if (flags.expert !== undefined) {
+        const c = await import('@mode/clusterer');
+        const k = int('expert', flags.expert);
+        include = { keys: c.expertKeys(flags.assignment!, k), subset: `expert ${k} of ${flags.assignment}` };
+      }
+      const data = flags.data ? flags.data.map(parseSource) : seed ? seed.flags.data.map(parseSource) : undefined;
+      const runSeed = flags.expert !== undefined && cmd.getOptionValueSource('seed') === 'default' ? 1 + int('expert', flags.expert) : int('seed', flags.seed);
       const declip = t.parseDeclip(flags.declip);
       const abort = new AbortController();
       const onSignal = (sig: string) => {
@@ -74,11 +98,14 @@ export function register(program: Command): void {
             steps,
             batchSize: int('batch', flags.batch),
             accumulate: int('accumulate', flags.accumulate),
-            seed: int('seed', flags.seed),
+            seed: runSeed,
             lr: Number(flags.lr),
             ...(flags.warmup !== undefined ? { warmup: int('warmup', flags.warmup) } : {}),
             ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
-            ...(flags.data ? { data: flags.data.map(parseSource) } : {}),
+            ...(data ? { data } : {}),
+            ...(flags.seedModel ? { from: flags.seedModel } : {}),
+            ...(include ? { include } : {}),
+            ...(flags.stopAt !== undefined ? { stopAt: int('stop-at', flags.stopAt) } : {}),
             resume: !!flags.resume,
             checkpointEvery: int('checkpoint-every', flags.checkpointEvery),
             queueSize: int('queue', flags.queue),

@@ -1,0 +1,242 @@
+/**
+ * `mode run`: MoDE end to end as a list of stages, each from documented input files to documented
+ * output files with a validity check, so a finished stage is skipped and a killed one resumes
+ * (training from its checkpoint, embedding from its finished shards). Stages know nothing of
+ * launchers: each returns the `mode` tasks it needs, which the launcher runs.
+ *
+ *   data → curate → seed → embed → cluster → experts → baseline → evaluate → report
+ *
+ * Everything lands in one run folder:
+ *   curate/curated/      MetaCLIP-curated emoji and clip-art pairs (a data set folder)
+ *   seed/                the seed model, stopped at --seed-steps of a schedule that runs
+ *                        --expert-steps further (final.safetensors, checkpoint/, metrics.jsonl)
+ *   embeddings/          its text tower's caption embeddings
+ *   clusters/            fine and coarse centres, the assignment, report.md
+ *   experts/K/           expert K: the seed continued on its pairs to the schedule's end
+ *   baseline/            the seed continued on all pairs for the experts' total extra steps
+ *   results.json         ensemble vs uniform vs each expert vs the baselines, per task
+ *   report.html          the report; run.json the stages' times
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Task } from './launcher.js';
+
+export interface RunOptions {
+  run: string;
+  dataDir: string;
+  preset: string;
+  experts: number;
+  fine: number;
+  seedSteps: number;
+  expertSteps: number;
+  batch: number;
+  seed: number;
+  /** MetaCLIP's balancing threshold for the curated pairs. */
+  t: number;
+  evalLimit: number;
+  tasks: string[];
+  /** Expert processes at once. */
+  parallel: number;
+  /** Steps between the training stages' checkpoints. */
+  checkpointEvery: number;
+}
+
+export interface Stage {
+  name: string;
+  /** What the stage leaves when complete. */
+  done(): boolean;
+  /** The tasks still to run (a resumed stage returns only what is missing). */
+  tasks(): Task[] | Promise<Task[]>;
+  /** Work in this process after the tasks (small: writing a manifest). */
+  after?(): void;
+  /** Tasks of this stage that may run at once. */
+  parallel?: number;
+}
+
+const write = (path: string, text: string) => {
+  writeFileSync(`${path}.${process.pid}.tmp`, text);
+  renameSync(`${path}.${process.pid}.tmp`, path);
+};
+
+export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): Stage[] {
+  const r = (...p: string[]) => join(o.run, ...p);
+  const d = (...p: string[]) => join(o.dataDir, ...p);
+  const log = (name: string) => r('logs', `${name}.log`);
+  const curated = r('curate', 'curated');
+  const mix = [curated, `${d('fashion-mnist')}@0.05`, `${d('mnist')}@0.05`];
+  const total = o.seedSteps + o.expertSteps;
+  const resume = (dir: string) => (hasCheckpoint(dir) ? ['--resume'] : []);
+  const train = (out: string) => [
+    ...resume(out),
+    '--out',
+    out,
+    '--data-dir',
+    o.dataDir,
+    '--batch',
+    String(o.batch),
+    '--checkpoint-every',
+    String(o.checkpointEvery),
+  ];
+  const pairsPool = () =>
+    ['emoji', 'clipart'].flatMap((s) => JSON.parse(readFileSync(d(s, 'dataset.json'), 'utf8')).splits.train.shards.map((f: string) => d(s, f)));
+  return [
+    {
+      name: 'data',
+      done: () => ['emoji', 'clipart', 'fashion-mnist', 'mnist', 'openmoji'].every((s) => existsSync(d(s, 'dataset.json'))) && existsSync(d('tokenizer.json')),
+      tasks: () => [{ name: 'data', args: ['data', 'prepare', '--out', o.dataDir], log: log('data') }],
+    },
+    {
+      name: 'curate',
+      done: () => existsSync(join(curated, 'dataset.json')),
+      tasks: () => [
+        {
+          name: 'curate',
+          args: ['curate', '--pool', ...pairsPool(), '--t', String(o.t), '--seed', String(o.seed), '--out', r('curate'), '--no-progress'],
+          log: log('curate'),
+        },
+      ],
+      // The curated shards as a data set folder the trainer reads.
+      after: () => {
+        const shards = readdirSync(curated)
+          .filter((f) => f.endsWith('.tar'))
+          .sort();
+        const stats = JSON.parse(readFileSync(r('curate', 'stats.json'), 'utf8')) as { kept: number };
+        const bytes = shards.reduce((s, f) => s + statSync(join(curated, f)).size, 0);
+        const info = {
+          format: 'mode-dataset-1',
+          name: 'curated',
+          kind: 'pairs',
+          description: `emoji and clip-art pairs curated MetaCLIP style at t = ${o.t}`,
+          splits: { train: { count: Math.round(stats.kept), shards, bytes } },
+        };
+        write(join(curated, 'dataset.json'), JSON.stringify(info, null, 1) + '\n');
+      },
+    },
+    {
+      name: 'seed',
+      done: () => existsSync(r('seed', 'final.safetensors')),
+      tasks: () => [
+        {
+          name: 'seed',
+          args: [
+            'train',
+            '--preset',
+            o.preset,
+            '--steps',
+            String(total),
+            '--stop-at',
+            String(o.seedSteps),
+            '--seed',
+            String(o.seed),
+            '--data',
+            ...mix,
+            ...train(r('seed')),
+          ],
+          log: log('seed'),
+        },
+      ],
+    },
+    {
+      name: 'embed',
+      done: () => existsSync(r('embeddings', 'embeddings.json')),
+      tasks: () => [
+        {
+          name: 'embed',
+          args: ['embed', '--model', r('seed', 'final.safetensors'), '--out', r('embeddings'), '--data-dir', o.dataDir, '--data', ...mix],
+          log: log('embed'),
+        },
+      ],
+    },
+    {
+      name: 'cluster',
+      done: () => existsSync(r('clusters', 'report.json')),
+      tasks: () => [
+        {
+          name: 'cluster',
+          args: [
+            'cluster',
+            '--embeddings',
+            r('embeddings'),
+            '--fine',
+            String(o.fine),
+            '--experts',
+            String(o.experts),
+            '--seed',
+            String(o.seed),
+            '--out',
+            r('clusters'),
+          ],
+          log: log('cluster'),
+        },
+      ],
+    },
+    {
+      name: 'experts',
+      parallel: o.parallel,
+      done: () => Array.from({ length: o.experts }, (_, k) => existsSync(r('experts', String(k), 'final.safetensors'))).every(Boolean),
+      tasks: () =>
+        Array.from({ length: o.experts }, (_, k) => k)
+          .filter((k) => !existsSync(r('experts', String(k), 'final.safetensors')))
+          .map((k) => ({
+            name: `expert ${k}`,
+            args: ['train', '--seed-model', r('seed'), '--expert', String(k), '--assignment', r('clusters'), ...train(r('experts', String(k)))],
+            log: log(`expert-${k}`),
+          })),
+    },
+    {
+      name: 'baseline',
+      done: () => existsSync(r('baseline', 'final.safetensors')),
+      // Equal compute: the seed trained on all pairs for the experts' total extra steps.
+      tasks: () => [
+        {
+          name: 'baseline',
+          args: [
+            'train',
+            '--seed-model',
+            r('seed'),
+            '--steps',
+            String(o.seedSteps + o.experts * o.expertSteps),
+            '--seed',
+            String(o.seed),
+            ...train(r('baseline')),
+          ],
+          log: log('baseline'),
+        },
+      ],
+    },
+    {
+      name: 'evaluate',
+      done: () => existsSync(r('results.json')),
+      tasks: () => [
+        {
+          name: 'evaluate',
+          args: [
+            'ensemble',
+            '--experts',
+            ...Array.from({ length: o.experts }, (_, k) => r('experts', String(k), 'final.safetensors')),
+            '--clusters',
+            r('clusters'),
+            '--encoder',
+            r('seed', 'final.safetensors'),
+            '--baseline',
+            `seed=${r('seed', 'final.safetensors')}`,
+            `equal-compute=${r('baseline', 'final.safetensors')}`,
+            '--task',
+            ...o.tasks,
+            '--limit',
+            String(o.evalLimit),
+            '--data-dir',
+            o.dataDir,
+            '--out',
+            r('results.json'),
+          ],
+          log: log('evaluate'),
+        },
+      ],
+    },
+  ];
+}
+
+export function ensureDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+}

@@ -1,0 +1,2 @@
+export { metadataWeights, combineLogits, type TaskWeights } from './weights.js';
+export { ensembleZeroShot, taskWeights, classEmbeddings, type EnsembleResult, type EnsembleOptions, type Accuracy, type Clusters } from './ensemble.js';

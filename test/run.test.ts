@@ -1,0 +1,92 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { defaultDataDir } from '@mode/data';
+
+// `mode run` with the tiny preset, as a process: the whole pipeline once uninterrupted, and once
+// killed (SIGKILL to the run and its tasks) inside the experts stage and run again; the second
+// picks up there and ends with the same experts, bit for bit. It reads the prepared data (the
+// README's main command prepares it before the tests in CI).
+const root = fileURLToPath(new URL('../', import.meta.url));
+const bin = join(root, 'packages/cli/bin/mode.js');
+const dir = mkdtempSync(join(tmpdir(), 'mode-run-'));
+const env = { ...process.env, MODE_TUNE_CACHE: join(dir, 'autotune.json') };
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const prepared = existsSync(join(defaultDataDir(), 'openmoji', 'dataset.json'));
+
+const args = (run: string) => [
+  bin,
+  'run',
+  '--run',
+  run,
+  '--preset',
+  'tiny',
+  '--seed-steps',
+  '16',
+  '--expert-steps',
+  '8',
+  '--experts',
+  '2',
+  '--fine',
+  '8',
+  '--eval-limit',
+  '64',
+  '--task',
+  'mnist',
+  'openmoji',
+  '--checkpoint-every',
+  '2',
+  '--parallel',
+  '1',
+];
+const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+
+describe.skipIf(!prepared)('mode run (tiny)', () => {
+  it('runs the whole pipeline; killed in the experts stage and rerun, it finishes with the same experts bit for bit', { timeout: 900_000 }, async () => {
+    const whole = join(dir, 'whole');
+    const w = spawnSync(process.execPath, args(whole), { env, encoding: 'utf8', timeout: 600_000 });
+    expect(w.status, w.stderr.slice(-2000)).toBe(0);
+    for (const stage of ['data', 'curate', 'seed', 'embed', 'cluster', 'experts', 'baseline', 'evaluate'])
+      expect(w.stdout).toMatch(new RegExp(`stage \\d+/9 ${stage}`));
+    const results = JSON.parse(readFileSync(join(whole, 'results.json'), 'utf8'));
+    expect(results.map((r: { task: string }) => r.task)).toEqual(['mnist', 'openmoji']);
+    expect(Object.keys(results[0].baselines)).toEqual(['seed', 'equal-compute']);
+    expect(results[0].weights).toHaveLength(2);
+    const html = readFileSync(join(whole, 'report.html'), 'utf8');
+    expect(html).toMatch(/<h2>Accuracy \(zero-shot top-1\)<\/h2>/);
+    expect(html.match(/<svg /g)!.length).toBeGreaterThan(5);
+    expect(
+      readFileSync(join(whole, 'experts', '1', 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean),
+    ).toHaveLength(8);
+
+    // Killed at expert 0's fifth step (its checkpoint at step 20 of the schedule is on disk).
+    const cut = join(dir, 'cut');
+    const child = spawn(process.execPath, args(cut), { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let killed = false;
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (killed || !/\[expert 0\] step 2[1-3]\//.test(out)) return;
+        killed = true;
+        process.kill(-child.pid!, 'SIGKILL');
+      });
+      child.on('close', () => resolve());
+    });
+    expect(out).toMatch(/stage 6\/9 experts…/);
+    expect(existsSync(join(cut, 'experts', '0', 'final.safetensors'))).toBe(false);
+    const again = spawnSync(process.execPath, args(cut), { env, encoding: 'utf8', timeout: 600_000 });
+    expect(again.status, again.stderr.slice(-2000)).toBe(0);
+    expect(again.stdout).toMatch(/stage 3\/9 seed: already done/);
+    expect(again.stdout).toMatch(/stage 5\/9 cluster: already done/);
+    for (const k of ['0', '1']) expect(sha(join(cut, 'experts', k, 'final.safetensors'))).toBe(sha(join(whole, 'experts', k, 'final.safetensors')));
+    expect(sha(join(cut, 'baseline', 'final.safetensors'))).toBe(sha(join(whole, 'baseline', 'final.safetensors')));
+    expect(JSON.parse(readFileSync(join(cut, 'results.json'), 'utf8'))).toEqual(results);
+  });
+});
