@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,11 +28,6 @@ function readmeCommands(): { main: string; test: string } {
   return { main: blocks[0]!, test: blocks[1]! };
 }
 
-const files = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath, e.name)));
-
 /** The paths (relative to the repository) that git ignores, of those given. */
 function gitIgnored(paths: string[]): Set<string> {
   const r = spawnSync('git', ['check-ignore', '--stdin'], { cwd: root, input: paths.join('\n') + '\n', encoding: 'utf8' });
@@ -43,7 +38,7 @@ function gitIgnored(paths: string[]): Set<string> {
 describe('the README’s two commands and CI', () => {
   it('.ci/run runs the README’s main command, then its test command, literally', () => {
     const { main, test } = readmeCommands();
-    expect(main).toMatch(/^bash scripts\/setup\.sh && .*npx mode curate /);
+    expect(main).toMatch(/^bash scripts\/setup\.sh && .*npx mode run$/);
     expect(test).toBe('bash scripts/test.sh');
     const code = read('.ci/run')
       .split('\n')
@@ -90,13 +85,13 @@ describe('the README’s two commands and CI', () => {
     const ok = ci({ TEST_LINE: '7 passed, 0 failed, 2 skipped' });
     expect(ok.last).toBe('7 passed, 0 failed, 2 skipped');
     expect(ok.status).toBe(0);
-    expect(ok.out).toContain('ran npx mode curate --pool emojibase');
+    expect(ok.out).toContain('ran npx mode run');
     expect(ok.out.match(/passed, /g)).toHaveLength(1); // the test command's own line is not printed twice
 
     const mainFails = ci({ TEST_LINE: '7 passed, 0 failed', FAIL: 'selftest' });
     expect(mainFails.last).toBe('7 passed, 1 failed');
     expect(mainFails.status).not.toBe(0);
-    expect(mainFails.out).not.toContain('ran npx mode data prepare'); // && stops at the first failure
+    expect(mainFails.out).not.toContain('ran npx mode run'); // && stops at the first failure
 
     const testsFail = ci({ TEST_LINE: '5 passed, 2 failed', TEST_RC: '1' });
     expect(testsFail.last).toBe('5 passed, 2 failed');
@@ -114,23 +109,27 @@ describe('the README’s two commands and CI', () => {
 
   it('the main command’s outputs land where git and the format check ignore them', async () => {
     const { main } = readmeCommands();
-    const curateArgs = main.slice(main.lastIndexOf('npx mode curate ') + 'npx mode curate '.length).split(/\s+/);
-    const outFlag = curateArgs.indexOf('--out');
-    const readmeOut = outFlag === -1 ? 'out/curated' : curateArgs[outFlag + 1]!;
-    // mode curate as the README runs it, from a scratch folder; its default --out is out/curated.
-    const scratch = mkdtempSync(join(tmpdir(), 'readme-out-'));
-    const args = curateArgs.filter((_, i) => i !== outFlag && i !== outFlag + 1);
-    const r = spawnSync(process.execPath, [join(root, 'packages/cli/bin/mode.js'), 'curate', ...args], { cwd: scratch, encoding: 'utf8', timeout: 120_000 });
-    expect(r.stderr).not.toMatch(/Error/);
-    expect(r.status).toBe(0);
-    expect(readdirSync(scratch)).toEqual(['out']);
-    const written = files(join(scratch, 'out/curated'));
-    expect(written).toEqual(expect.arrayContaining(['stats.json', 'entry_counts.json', 'longtail.svg', 'curated/pool-emojibase.jsonl']));
-
-    // Every path the main command writes inside the repository: the curated set where the README
-    // puts it, the curator's cache; the data and autotune caches are outside it or ignored too.
+    const runArgs = main
+      .slice(main.lastIndexOf('npx mode run') + 'npx mode run'.length)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
+    const runFlag = runArgs.indexOf('--run');
+    const readmeRun = runFlag === -1 ? 'out/run' : runArgs[runFlag + 1]!;
+    // What mode run writes (test/run.test.ts checks it writes nothing outside its run folder), and
+    // the caches: the data, the curator's metadata, the autotuner's choices.
+    const written = [
+      'run.json',
+      'report.html',
+      'results.json',
+      'logs/seed.log',
+      'curate/curated/dataset.json',
+      'seed/final.safetensors',
+      'seed/trace.json',
+      'clusters/report.md',
+    ];
     const inRepo = [
-      ...written.map((f) => join(readmeOut, f)),
+      ...written.map((f) => join(readmeRun, f)),
       ...[join(cacheDir(), 'metadata.json'), join(defaultDataDir(), 'emoji/dataset.json'), tuneCachePath()]
         .map((p) => relative(root, p))
         .filter((p) => !p.startsWith('..') && !isAbsolute(p)),
@@ -145,6 +144,6 @@ describe('the README’s two commands and CI', () => {
       expect(info.ignored, `prettier --check would check ${p}`).toBe(true);
     }
     // And a check that can fail: the same files in the repository root are not ignored.
-    expect(gitIgnored(written.filter((f) => !f.includes('/'))).size).toBe(0);
+    expect(gitIgnored(['report.html', 'results.json']).size).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,9 +13,11 @@ import { defaultDataDir } from '@mode/data';
 // README's main command prepares it before the tests in CI).
 const root = fileURLToPath(new URL('../', import.meta.url));
 const bin = join(root, 'packages/cli/bin/mode.js');
+// The runs' working folder: mode run must write nothing in it but its run folders under out/.
 const dir = mkdtempSync(join(tmpdir(), 'mode-run-'));
-const env = { ...process.env, MODE_TUNE_CACHE: join(dir, 'autotune.json') };
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const cache = mkdtempSync(join(tmpdir(), 'mode-run-tune-'));
+const env = { ...process.env, MODE_TUNE_CACHE: join(cache, 'autotune.json') };
+afterAll(() => [dir, cache].forEach((d) => rmSync(d, { recursive: true, force: true })));
 const prepared = existsSync(join(defaultDataDir(), 'openmoji', 'dataset.json'));
 
 const args = (run: string) => [
@@ -47,8 +49,8 @@ const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('
 
 describe.skipIf(!prepared)('mode run (tiny)', () => {
   it('runs the whole pipeline; killed in the experts stage and rerun, it finishes with the same experts bit for bit', { timeout: 900_000 }, async () => {
-    const whole = join(dir, 'whole');
-    const w = spawnSync(process.execPath, args(whole), { env, encoding: 'utf8', timeout: 600_000 });
+    const w = spawnSync(process.execPath, args('out/whole'), { cwd: dir, env, encoding: 'utf8', timeout: 600_000 });
+    const whole = join(dir, 'out', 'whole');
     expect(w.status, w.stderr.slice(-2000)).toBe(0);
     for (const stage of ['data', 'curate', 'seed', 'embed', 'cluster', 'experts', 'baseline', 'evaluate'])
       expect(w.stdout).toMatch(new RegExp(`stage \\d+/9 ${stage}`));
@@ -56,8 +58,21 @@ describe.skipIf(!prepared)('mode run (tiny)', () => {
     expect(results.map((r: { task: string }) => r.task)).toEqual(['mnist', 'openmoji']);
     expect(Object.keys(results[0].baselines)).toEqual(['seed', 'equal-compute']);
     expect(results[0].weights).toHaveLength(2);
+    // The linear probe where the task has a train split (MNIST; OpenMoji has only test images).
+    expect(Object.keys(results[0].probe.baselines)).toEqual(['seed', 'equal-compute']);
+    expect(results[0].probe.concatenated).toBeGreaterThan(0.1);
+    expect(results[1].probe).toBeUndefined();
     const html = readFileSync(join(whole, 'report.html'), 'utf8');
-    expect(html).toMatch(/<h2>Accuracy \(zero-shot top-1\)<\/h2>/);
+    for (const h of [
+      'Accuracy \\(zero-shot top-1\\)',
+      'Linear probe',
+      'Ensemble weights per task',
+      'Training loss',
+      'Clusters',
+      'Where a training step goes',
+      'Stages',
+    ])
+      expect(html).toMatch(new RegExp(`<h2>${h}</h2>`));
     expect(html.match(/<svg /g)!.length).toBeGreaterThan(5);
     expect(
       readFileSync(join(whole, 'experts', '1', 'metrics.jsonl'), 'utf8')
@@ -66,8 +81,8 @@ describe.skipIf(!prepared)('mode run (tiny)', () => {
     ).toHaveLength(8);
 
     // Killed at expert 0's fifth step (its checkpoint at step 20 of the schedule is on disk).
-    const cut = join(dir, 'cut');
-    const child = spawn(process.execPath, args(cut), { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const cut = join(dir, 'out', 'cut');
+    const child = spawn(process.execPath, args('out/cut'), { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let killed = false;
     await new Promise<void>((resolve) => {
@@ -81,12 +96,14 @@ describe.skipIf(!prepared)('mode run (tiny)', () => {
     });
     expect(out).toMatch(/stage 6\/9 experts…/);
     expect(existsSync(join(cut, 'experts', '0', 'final.safetensors'))).toBe(false);
-    const again = spawnSync(process.execPath, args(cut), { env, encoding: 'utf8', timeout: 600_000 });
+    const again = spawnSync(process.execPath, args('out/cut'), { cwd: dir, env, encoding: 'utf8', timeout: 600_000 });
     expect(again.status, again.stderr.slice(-2000)).toBe(0);
     expect(again.stdout).toMatch(/stage 3\/9 seed: already done/);
     expect(again.stdout).toMatch(/stage 5\/9 cluster: already done/);
     for (const k of ['0', '1']) expect(sha(join(cut, 'experts', k, 'final.safetensors'))).toBe(sha(join(whole, 'experts', k, 'final.safetensors')));
     expect(sha(join(cut, 'baseline', 'final.safetensors'))).toBe(sha(join(whole, 'baseline', 'final.safetensors')));
     expect(JSON.parse(readFileSync(join(cut, 'results.json'), 'utf8'))).toEqual(results);
+    expect(readdirSync(dir)).toEqual(['out']);
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['cut', 'whole']);
   });
 });

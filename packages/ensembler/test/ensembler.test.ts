@@ -100,3 +100,25 @@ describe('ensembleZeroShot', () => {
     [...experts, seed].forEach((m) => m.dispose());
   });
 });
+
+describe('linear probe', () => {
+  it('separates Gaussian blobs, and does no better than chance on shuffled labels', async () => {
+    const { linearProbe, concatFeatures } = await import('@mode/ensembler');
+    const r = rng(freshSeed());
+    const gauss = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+    const [C, d] = [5, 20];
+    const means = Array.from({ length: C }, () => Array.from({ length: d }, () => 3 * gauss()));
+    const make = (n: number) => {
+      const y = Uint32Array.from({ length: n }, (_, i) => i % C);
+      const x = Float32Array.from({ length: n * d }, (_, k) => means[y[Math.floor(k / d)]!]![k % d]! + gauss());
+      return { x, y };
+    };
+    const [tr, te] = [make(400), make(300)];
+    expect(linearProbe(tr.x, tr.y, te.x, te.y, d, C)).toBeGreaterThan(0.95);
+    const shuffled = Uint32Array.from(tr.y, () => Math.floor(r() * C));
+    expect(linearProbe(tr.x, shuffled, te.x, te.y, d, C)).toBeLessThan(0.4);
+    const cat = concatFeatures([Float32Array.from([1, 2, 3, 4]), Float32Array.from([5, 6])], 2);
+    expect(cat.dim).toBe(3);
+    expect([...cat.features]).toEqual([1, 2, 5, 3, 4, 6]);
+  });
+});

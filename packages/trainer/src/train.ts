@@ -4,10 +4,11 @@
  * randomness is either saved in the checkpoint (weights, moments, the NN queue) or a pure
  * function of (seed, step) or (seed, epoch, sample), so a resumed run is bit-identical.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdamW, clipGradNorm, cosineSchedule, manualSeed, tensor, type Tensor } from '@mode/autograd';
 import { defaultDataDir, defaultMix, loadSynonyms, loadTokenizer, maskTokens, openMix, Rng, type Batch, type MixSource } from '@mode/data';
+import type { Gpu } from '@mode/gpu';
 import { autotuner } from '@mode/kernels';
 import { CLIP, preset, type ClipConfig } from '@mode/models';
 import { findCheckpoint, flagChanges, loadCheckpoint, readCheckpointState, saveCheckpoint, type RunFlags } from './checkpoint.js';
@@ -56,6 +57,11 @@ export interface TrainOptions {
   /** Aborting (SIGINT/SIGTERM in the CLI) ends the step under way, checkpoints and returns. */
   signal?: AbortSignal;
   onStep?: (r: StepReport) => void;
+  /**
+   * Profile this step (1-based): OUT/profile.json (time by kernel, GPU timestamps) and
+   * OUT/trace.json (Chrome trace). Profiling puts each dispatch in its own pass: that step is slower.
+   */
+  profileStep?: number;
   /** For tests of the guard: multiply this loss term by NaN at this step. */
   injectNaN?: { step: number; term: LossTerm };
 }
@@ -236,12 +242,18 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let interrupted = false;
   const S = config.vision.imageSize;
   const L = config.text.contextLength;
+  const gpu = model.logit_scale.engine.gpu;
 
   try {
     if (step < end)
       for await (const batch of loader) {
         const t0 = performance.now();
         if (batch.epoch !== cursor.epoch) cursor = { epoch: batch.epoch, batch: 0 };
+        const profiling = o.profileStep === step + 1;
+        if (profiling) {
+          gpu.profiler.clear();
+          gpu.profiler.enabled = true;
+        }
         opt.lr = schedule(step);
         const micro = batchSize / accumulate;
         const sums: Partial<Record<LossTerm, number>> = {};
@@ -292,6 +304,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           pairsPerSecond: batchSize / seconds,
           seconds,
         };
+        if (profiling) {
+          gpu.profiler.enabled = false;
+          writeProfile(o.out, gpu, step);
+        }
         appendFileSync(metricsPath, JSON.stringify(last) + '\n');
         metricsLines++;
         o.onStep?.(last);
@@ -311,6 +327,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   model.dispose();
   return { step, interrupted, final, config, last };
+}
+
+/** The profiled step's time by kernel and its Chrome trace, written atomically. */
+function writeProfile(out: string, gpu: Gpu, step: number): void {
+  const kernels = gpu.profiler.summary();
+  const files: [string, string][] = [
+    ['profile.json', JSON.stringify({ step, adapter: gpu.report.name, clock: 'GPU timestamps, each dispatch in its own pass', kernels }, null, 1) + '\n'],
+    ['trace.json', JSON.stringify(gpu.profiler.chromeTrace())],
+  ];
+  for (const [name, text] of files) {
+    writeFileSync(join(out, `${name}.tmp`), text);
+    renameSync(join(out, `${name}.tmp`), join(out, name));
+  }
+  gpu.profiler.clear();
 }
 
 /** Rows [start, start + n) of a loader batch as the losses take them. */

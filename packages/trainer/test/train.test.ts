@@ -53,10 +53,20 @@ const metrics = (out: string) =>
 
 describe('training a tiny CLIP', () => {
   it('the loss falls over 50 steps; metrics, checkpoint and final weights are written', async () => {
-    const o = base({ steps: 50, checkpointEvery: 25 });
+    const o = base({ steps: 50, checkpointEvery: 25, profileStep: 3 });
     const seen: number[] = [];
     const r = await train({ ...o, onStep: (s) => seen.push(s.step) });
     expect(r.step).toBe(50);
+    // One profiled step: time by kernel and a Chrome trace.
+    const profile = JSON.parse(readFileSync(join(o.out, 'profile.json'), 'utf8'));
+    expect(profile.step).toBe(3);
+    const kernels: string[] = profile.kernels.map((k: { kernel: string }) => k.kernel);
+    for (const family of [/^adamw$/, /^attention_fwd/, /^matmul_/, /^infonce_/])
+      expect(
+        kernels.some((k) => family.test(k)),
+        String(family),
+      ).toBe(true);
+    expect(JSON.parse(readFileSync(join(o.out, 'trace.json'), 'utf8')).traceEvents.length).toBeGreaterThan(100);
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     const m = metrics(o.out);
     expect(m).toHaveLength(50);

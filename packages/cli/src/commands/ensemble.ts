@@ -11,6 +11,8 @@ interface EnsembleFlags {
   dataDir?: string;
   out?: string;
   json?: boolean;
+  probe?: boolean;
+  probeTrain: string;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -28,6 +30,8 @@ export function register(program: Command): void {
     .option('--task <names...>', 'fashion-mnist, mnist, openmoji, or a classification set folder', ['fashion-mnist', 'mnist', 'openmoji'])
     .option('--limit <n>', 'at most this many images per task')
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
+    .option('--probe', "also a linear probe on the experts' concatenated image features vs each baseline's (tasks with a train split)")
+    .option('--probe-train <n>', 'training images of the probe', '2000')
     .option('--out <file>', 'write the results as JSON')
     .option('--json', 'print the results as JSON')
     .action(async (flags: EnsembleFlags) => {
@@ -88,7 +92,20 @@ export function register(program: Command): void {
               baselines: base,
               ...(flags.limit ? { limit: Number(flags.limit) } : {}),
             });
-            results.push(r);
+            const probe =
+              flags.probe && splits.includes('train')
+                ? await e.probeTask({
+                    experts,
+                    baselines: base,
+                    dir,
+                    task: r.task,
+                    trainSplit: 'train',
+                    testSplit: split,
+                    trainLimit: Number(flags.probeTrain),
+                    limit: flags.limit ? Number(flags.limit) : Infinity,
+                  })
+                : null;
+            results.push(probe ? { ...r, probe } : r);
             if (flags.json) continue;
             console.log(
               `${r.task}: ${r.count} images, ${r.classes} classes (chance ${pct(r.chance)}); weights ${r.weights.map((w) => w.toFixed(3)).join(' ')} (mean class distance ${r.meanDistance.toFixed(3)}, classes per expert ${r.classesPerExpert.join('/')})`,
@@ -101,6 +118,14 @@ export function register(program: Command): void {
                 .map(([n, a]) => `; ${n} ${pct(a.top1)}`)
                 .join('')}`,
             );
+            if (probe)
+              console.log(
+                `  linear probe (${probe.train} train, ${probe.test} test images): experts concatenated ${pct(probe.concatenated)}${Object.entries(
+                  probe.baselines,
+                )
+                  .map(([n, a]) => `; ${n} ${pct(a)}`)
+                  .join('')}`,
+              );
           }
           if (flags.json) console.log(JSON.stringify(results, null, 2));
           if (flags.out) {

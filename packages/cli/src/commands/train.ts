@@ -25,6 +25,7 @@ interface TrainFlags {
   expert?: string;
   assignment?: string;
   stopAt?: string;
+  profileStep?: string;
 }
 
 export function register(program: Command): void {
@@ -50,6 +51,7 @@ export function register(program: Command): void {
     .option('--checkpoint-every <n>', 'steps between checkpoints', '50')
     .option('--queue <n>', 'NN supervision: queue length', '4096')
     .option('--workers <n>', 'loader worker threads', '1')
+    .option('--profile-step <n>', 'profile this step: OUT/profile.json (time by kernel) and OUT/trace.json (Chrome trace)')
     .option('--inject-nan <step:term>', 'testing the guard: make a loss term NaN at a step')
     .option('--no-progress', 'no progress bar')
     .action(async (flags: TrainFlags, cmd: Command) => {
@@ -106,6 +108,7 @@ export function register(program: Command): void {
             ...(flags.seedModel ? { from: flags.seedModel } : {}),
             ...(include ? { include } : {}),
             ...(flags.stopAt !== undefined ? { stopAt: int('stop-at', flags.stopAt) } : {}),
+            ...(flags.profileStep !== undefined ? { profileStep: int('profile-step', flags.profileStep) } : {}),
             resume: !!flags.resume,
             checkpointEvery: int('checkpoint-every', flags.checkpointEvery),
             queueSize: int('queue', flags.queue),

@@ -29,7 +29,7 @@ export class TaskFailed extends Error {
 
 /** Lines worth echoing: steps, stage results, errors (not Dawn's start-up warnings). */
 const ECHO =
-  /^(step |trained|stopped|embedded|fitted|\d+ pairs|  expert|  ensemble|[\w-]+: \d+ images|fine chunk 0 iteration (1|\d*0):|wrote|mode |error|Error|.*(failed|Fix:))/;
+  /^(step |trained|stopped|embedded|fitted|\d+ pairs|  expert|  ensemble|  linear probe|[\w-]+: \d+ images|fine chunk 0 iteration (1|\d*0):|wrote|mode |error|Error|.*(failed|Fix:))/;
 
 export function runTask(task: Task, echo: (line: string) => void = (l) => console.log(l)): Promise<void> {
   mkdirSync(dirname(task.log), { recursive: true });

@@ -6,34 +6,11 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ClusterReport } from '@mode/clusterer';
+import type { EnsembleResult, ProbeResult } from '@mode/ensembler';
 
-interface Accuracy {
-  top1: number;
-  top5: number;
-}
-interface TaskResult {
-  task: string;
-  classes: number;
-  count: number;
-  chance: number;
-  weights: number[];
-  meanDistance: number;
-  classesPerExpert: number[];
-  ensemble: Accuracy;
-  uniform: Accuracy;
-  experts: Accuracy[];
-  bestExpert: number;
-  baselines: Record<string, Accuracy>;
-}
-interface Level {
-  clusters: number;
-  sizes: number[];
-  minSize: number;
-  maxSize: number;
-  purity: number | null;
-  topWords: string[][];
-  topGroup: (string | null)[];
-}
+/** A task's row of results.json, as `mode ensemble --probe` writes it. */
+type TaskResult = EnsembleResult & { probe?: ProbeResult };
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}%`);
@@ -110,7 +87,7 @@ function losses(run: string, name: string): [number, number][] {
 export function writeRunReport(run: string, experts: number, timings: { stage: string; seconds: number; skipped: boolean }[]): string {
   const results = existsSync(join(run, 'results.json')) ? (JSON.parse(readFileSync(join(run, 'results.json'), 'utf8')) as TaskResult[]) : [];
   const clusters = existsSync(join(run, 'clusters', 'report.json'))
-    ? (JSON.parse(readFileSync(join(run, 'clusters', 'report.json'), 'utf8')) as { pairs: number; fine: Level; coarse: Level; inertia: { fine: number[] } })
+    ? (JSON.parse(readFileSync(join(run, 'clusters', 'report.json'), 'utf8')) as ClusterReport)
     : null;
   const curves = [
     { name: 'seed', points: losses(run, 'seed') },
