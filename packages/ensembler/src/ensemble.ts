@@ -31,6 +31,8 @@ export interface EnsembleResult {
   /** The expert with the best top-1 on this task (chosen on the test itself: an oracle). */
   bestExpert: number;
   baselines: Record<string, Accuracy>;
+  /** With `keepFeatures`: per model (experts, then baselines), the images' normalised features. */
+  features?: { features: Float32Array[]; labels: Uint32Array };
 }
 
 export interface Clusters {
@@ -65,6 +67,17 @@ export async function taskWeights(
   return metadataWeights(e, encoder.config.embedDim, clusters.fine, clusters.fineToExpert, clusters.experts);
 }
 
+/** Arrays joined end to end. */
+export const concatRows = (ps: Float32Array[]): Float32Array => {
+  const out = new Float32Array(ps.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of ps) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+};
+
 /** Ranks of the target among a row's logits: top-1 and top-5 hits. */
 function score(logits: Float32Array, labels: ArrayLike<number>, n: number, C: number, acc: { top1: number; top5: number }): void {
   for (let i = 0; i < n; i++) {
@@ -89,6 +102,8 @@ export interface EnsembleOptions {
   limit?: number;
   baselines?: Record<string, CLIP>;
   batchSize?: number;
+  /** Return the normalised image features of every model (experts, then baselines) and the labels: the linear probe's test set. */
+  keepFeatures?: boolean;
 }
 
 export async function ensembleZeroShot(o: EnsembleOptions): Promise<EnsembleResult> {
@@ -110,6 +125,8 @@ export async function ensembleZeroShot(o: EnsembleOptions): Promise<EnsembleResu
   const per = models.map(acc);
   const [ens, uni] = [acc(), acc()];
   let count = 0;
+  const features: Float32Array[][] = models.map(() => []);
+  const labels: number[] = [];
   try {
     for await (const b of loader) {
       const n = Math.min(b.size, (o.limit ?? Infinity) - count);
@@ -117,10 +134,13 @@ export async function ensembleZeroShot(o: EnsembleOptions): Promise<EnsembleResu
       const x = tensor(b.images.subarray(0, n * 3 * S * S), [n, 3, S, S]);
       const logits: Float32Array[] = [];
       for (const [i, m] of models.entries()) {
-        const t = noGrad(() => linear(l2Normalize(m.encodeImage(x)), Ws[i]!));
+        const f = noGrad(() => l2Normalize(m.encodeImage(x)));
+        const t = noGrad(() => linear(f, Ws[i]!));
         logits.push(await t.read());
-        t.dispose();
+        if (o.keepFeatures) features[i]!.push(await f.read());
+        [f, t].forEach((z) => z.dispose());
       }
+      if (o.keepFeatures) for (let i = 0; i < n; i++) labels.push(b.labels![i]!);
       x.dispose();
       logits.forEach((l, i) => score(l, b.labels!, n, C, per[i]!));
       const expertLogits = logits.slice(0, o.experts.length);
@@ -149,5 +169,6 @@ export async function ensembleZeroShot(o: EnsembleOptions): Promise<EnsembleResu
     experts,
     bestExpert: experts.reduce((best, a, k) => (a.top1 > experts[best]!.top1 ? k : best), 0),
     baselines: Object.fromEntries(baselines.map(([name], i) => [name, norm(per[o.experts.length + i]!)])),
+    ...(o.keepFeatures ? { features: { features: features.map(concatRows), labels: Uint32Array.from(labels) } } : {}),
   };
 }

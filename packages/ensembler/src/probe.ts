@@ -10,6 +10,7 @@
 import { l2Normalize, noGrad, tensor } from '@mode/autograd';
 import { openClassification } from '@mode/data';
 import type { CLIP } from '@mode/models';
+import { concatRows } from './ensemble.js';
 
 export interface ProbeOptions {
   steps?: number;
@@ -107,13 +108,7 @@ export async function imageFeatures(
     x.dispose();
     for (let i = 0; i < n; i++) labels.push(b.labels![i]!);
   }
-  const join = (ps: Float32Array[]) => {
-    const out = new Float32Array(ps.reduce((s, p) => s + p.length, 0));
-    let at = 0;
-    for (const p of ps) out.set(p, (at += p.length) - p.length);
-    return out;
-  };
-  return { features: parts.map(join), labels: Uint32Array.from(labels), classes: classes.length };
+  return { features: parts.map(concatRows), labels: Uint32Array.from(labels), classes: classes.length };
 }
 
 /** Row-wise concatenation of feature sets of the same rows. */

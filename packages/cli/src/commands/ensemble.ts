@@ -91,7 +91,9 @@ export function register(program: Command): void {
               task: known ? task : basename(task),
               baselines: base,
               ...(flags.limit ? { limit: Number(flags.limit) } : {}),
+              keepFeatures: !!flags.probe && splits.includes('train'),
             });
+            const { features: testFeatures, ...result } = r;
             const probe =
               flags.probe && splits.includes('train')
                 ? await e.probeTask({
@@ -103,9 +105,10 @@ export function register(program: Command): void {
                     testSplit: split,
                     trainLimit: Number(flags.probeTrain),
                     limit: flags.limit ? Number(flags.limit) : Infinity,
+                    ...(testFeatures ? { test: testFeatures } : {}),
                   })
                 : null;
-            results.push(probe ? { ...r, probe } : r);
+            results.push(probe ? { ...result, probe } : result);
             if (flags.json) continue;
             console.log(
               `${r.task}: ${r.count} images, ${r.classes} classes (chance ${pct(r.chance)}); weights ${r.weights.map((w) => w.toFixed(3)).join(' ')} (mean class distance ${r.meanDistance.toFixed(3)}, classes per expert ${r.classesPerExpert.join('/')})`,

@@ -124,6 +124,18 @@ export function writeRunReport(run: string, experts: number, timings: { stage: s
           { title: `${r.task}: top-1`, format: (v) => pct(v), max: 1 },
         ),
       );
+    const probes = results.filter((r) => r.probe);
+    if (probes.length) {
+      const pn = Object.keys(probes[0]!.probe!.baselines);
+      body.push(
+        '<h2>Linear probe</h2>',
+        "<p>Logistic regression on the experts' image features concatenated, against the same probe on one model's features (MoDE's representation result).</p>",
+        table(
+          ['task', 'train / test images', 'experts concatenated', ...pn],
+          probes.map((r) => [r.task, `${r.probe!.train} / ${r.probe!.test}`, pct(r.probe!.concatenated), ...pn.map((n) => pct(r.probe!.baselines[n]!))]),
+        ),
+      );
+    }
     body.push(
       '<h2>Ensemble weights per task</h2>',
       '<p>softmax(w̃ / 8) of MoDE §2 step 6; with class distances this small the weights stay close to uniform.</p>',
@@ -160,6 +172,28 @@ export function writeRunReport(run: string, experts: number, timings: { stage: s
         x: 'iteration',
         y: 'inertia',
       }),
+    );
+  }
+  const profile = join(run, 'seed', 'profile.json');
+  if (existsSync(profile)) {
+    const p = JSON.parse(readFileSync(profile, 'utf8')) as {
+      step: number;
+      adapter: string;
+      clock: string;
+      kernels: { kernel: string; calls: number; totalMs: number; gflops?: number }[];
+    };
+    const total = p.kernels.reduce((a, k) => a + k.totalMs, 0);
+    body.push(
+      '<h2>Where a training step goes</h2>',
+      `<p>The seed's step ${p.step} on ${esc(p.adapter)}, by kernel (${esc(p.clock)}: ${total.toFixed(1)} ms in all). Chrome trace: <a href="seed/trace.json">seed/trace.json</a> (open it in Perfetto or chrome://tracing).</p>`,
+      table(
+        ['kernel', 'calls', 'ms', 'share', 'GFLOP/s'],
+        p.kernels.map((k) => [k.kernel, k.calls, k.totalMs.toFixed(1), pct(k.totalMs / total), k.gflops === undefined ? '–' : k.gflops.toFixed(1)]),
+      ),
+      barChart(
+        p.kernels.slice(0, 12).map((k) => ({ label: k.kernel, value: k.totalMs })),
+        { title: 'ms by kernel (top 12)', format: (v) => `${v.toFixed(1)} ms` },
+      ),
     );
   }
   body.push(
