@@ -21,6 +21,7 @@ interface RunFlags {
   task: string[];
   parallel?: string;
   checkpointEvery: string;
+  declip: string;
 }
 
 export function register(program: Command): void {
@@ -39,10 +40,11 @@ export function register(program: Command): void {
     .option('--batch <n>', 'pairs per step', '64')
     .option('--seed <n>', 'seed of everything', '0')
     .option('--t <n>', "MetaCLIP's balancing threshold for the curated pairs", '50')
-    .option('--eval-limit <n>', 'images per evaluation task', '2000')
+    .option('--eval-limit <n>', 'images per evaluation task', '1500')
     .option('--task <names...>', 'evaluation tasks', ['fashion-mnist', 'mnist', 'openmoji'])
     .option('--parallel <n>', 'expert processes at once (default: one per two cores)')
     .option('--checkpoint-every <n>', "steps between the training stages' checkpoints", '50')
+    .option('--declip <terms>', "DeCLIP losses of the seed model, any of mv,ssl,mlm,nn (the experts and baseline continue with the seed's)", 'none')
     .action(async (flags: RunFlags) => {
       const d = await import('@mode/data');
       const t = await import('@mode/trainer');
@@ -60,6 +62,7 @@ export function register(program: Command): void {
         evalLimit: int('eval-limit', flags.evalLimit),
         tasks: flags.task,
         checkpointEvery: int('checkpoint-every', flags.checkpointEvery),
+        declip: flags.declip,
         parallel: flags.parallel ? int('parallel', flags.parallel) : Math.max(1, Math.floor(availableParallelism() / 2)),
       };
       ensureDir(o.run);

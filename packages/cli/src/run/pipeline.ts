@@ -39,6 +39,8 @@ export interface RunOptions {
   parallel: number;
   /** Steps between the training stages' checkpoints. */
   checkpointEvery: number;
+  /** DeCLIP losses of the seed (the experts and the baseline continue with the seed's). */
+  declip: string;
 }
 
 export interface Stage {
@@ -130,6 +132,8 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
             String(o.seed),
             '--profile-step',
             String(Math.min(3, o.seedSteps)),
+            '--declip',
+            o.declip,
             '--data',
             ...mix,
             ...train(r('seed')),
