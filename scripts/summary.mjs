@@ -14,7 +14,10 @@ try {
 }
 // A test file that failed to load has no failing test of its own: count it as one failure.
 const brokenFiles = (report.testResults ?? []).filter((f) => f.status === 'failed' && !f.assertionResults?.some((a) => a.status === 'failed')).length;
-const failed = report.numFailedTests + brokenFiles + otherFailures;
+// vitest's exit status: non-zero with nothing counted above means a file crashed (its process died).
+const vitestStatus = Number(process.argv[4] ?? 0);
+const counted = report.numFailedTests + brokenFiles + otherFailures;
+const failed = counted || (vitestStatus !== 0 || report.success === false ? 1 : 0);
 const skipped = report.numPendingTests + report.numTodoTests;
 console.log(`${report.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed || report.numPassedTests === 0 ? 1 : 0);

@@ -39,7 +39,9 @@ async function torchStep(
   threads: number[],
 ): Promise<{ version: string; runs: TorchRun[] } | { unavailable: string }> {
   try {
+    // blasChildEnv: OpenBLAS on the kernels this CPU supports (left to itself it picks Prescott's here, 2–3× slower).
     const { stdout } = await promisify(execFile)(PYTHON, [TORCH, model, String(batch), String(steps), '2', threads.join(',')], {
+      env: blasChildEnv(),
       timeout: 1_800_000,
       maxBuffer: 1 << 24,
     });

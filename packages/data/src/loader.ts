@@ -278,17 +278,26 @@ export class DataLoader implements AsyncIterable<Batch> {
       return w;
     });
     let next = 0;
+    const inflight = new Set<Promise<Batch>>();
     return {
-      run: (job) =>
-        new Promise<Batch>((resolve, reject) => {
+      run: (job) => {
+        const p = new Promise<Batch>((resolve, reject) => {
           const id = next++;
           waiting.set(id, { resolve, reject });
           workers[id % workers.length]!.postMessage(
             { id, job },
             job.samples.map((s) => s.png.buffer as ArrayBuffer),
           );
-        }),
+        });
+        inflight.add(p);
+        const done = () => inflight.delete(p);
+        p.then(done, done);
+        return p;
+      },
+      // Let batches in flight finish first: terminating a worker inside zlib (PNG decoding) can
+      // abort the whole process in Node 20 ("close before init"), seen when a consumer stops early.
       close: async () => {
+        await Promise.allSettled([...inflight]);
         await Promise.all(workers.map((w) => w.terminate()));
       },
     };
