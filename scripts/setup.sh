@@ -3,9 +3,10 @@
 #   1. npm packages from package-lock.json (skipped when it and the package.json files are
 #      unchanged since the last run)
 #   2. the TypeScript build (incremental)
-#   3. Debian packages for `mode data prepare` (openclipart-svg, dataset-fashion-mnist), and the
+#   3. Debian packages for `mode data prepare` (openclipart-svg, dataset-fashion-mnist), the
 #      references the tests and benches compare with (python3-torch, python3-numpy on OpenBLAS,
-#      python3-sklearn and python3-faiss for `mode bench kmeans`)
+#      python3-sklearn and python3-faiss for `mode bench kmeans`), chromium for the report's
+#      browser test, slurm-wlm and munge for the SLURM launcher's
 #   4. a WebGPU adapter: when none opens, Mesa's lavapipe (software Vulkan) from
 #      bookworm-backports; bookworm's own Mesa 22 is too old for Dawn.
 set -euo pipefail
@@ -37,9 +38,11 @@ npx --no-install tsc -b
 # references of the model tests and the peers of the benches (never a dependency of the product);
 # scikit-learn and faiss are the k-means peers of `mode bench kmeans` (its full-iteration rows);
 # OpenBLAS makes them run at the CPU's speed (Debian's default BLAS is the slow reference one).
+# Chromium (headless, driven by playwright-core) renders the run report in a test; slurm-wlm and
+# munge are the single-node SLURM cluster the launcher's tests start (scripts/slurm.sh).
 # Installed only when missing.
 debian_pkgs=()
-for p in openclipart-svg dataset-fashion-mnist python3-torch python3-numpy python3-sklearn python3-faiss libopenblas0-pthread; do
+for p in openclipart-svg dataset-fashion-mnist python3-torch python3-numpy python3-sklearn python3-faiss libopenblas0-pthread chromium slurm-wlm munge; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || debian_pkgs+=("$p")
 done
 if [ ${#debian_pkgs[@]} -gt 0 ]; then

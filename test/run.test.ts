@@ -3,16 +3,16 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultDataDir } from '@mode/data';
+import { decodePng, defaultDataDir } from '@mode/data';
+import { CHROMIUM, launchChromium } from './helpers/chromium.js';
+import { tinyRunArgs } from './helpers/tiny-run.js';
 
 // `mode run` with the tiny preset, as a process: the whole pipeline once uninterrupted, and once
 // killed (SIGKILL to the run and its tasks) inside the experts stage and run again; the second
 // picks up there and ends with the same experts, bit for bit. It reads the prepared data (the
 // README's main command prepares it before the tests in CI).
-const root = fileURLToPath(new URL('../', import.meta.url));
-const bin = join(root, 'packages/cli/bin/mode.js');
 // The runs' working folder: mode run must write nothing in it but its run folders under out/.
 const dir = mkdtempSync(join(tmpdir(), 'mode-run-'));
 const cache = mkdtempSync(join(tmpdir(), 'mode-run-tune-'));
@@ -20,31 +20,7 @@ const env = { ...process.env, MODE_TUNE_CACHE: join(cache, 'autotune.json') };
 afterAll(() => [dir, cache].forEach((d) => rmSync(d, { recursive: true, force: true })));
 const prepared = existsSync(join(defaultDataDir(), 'openmoji', 'dataset.json'));
 
-const args = (run: string) => [
-  bin,
-  'run',
-  '--run',
-  run,
-  '--preset',
-  'tiny',
-  '--seed-steps',
-  '16',
-  '--expert-steps',
-  '8',
-  '--experts',
-  '2',
-  '--fine',
-  '8',
-  '--eval-limit',
-  '64',
-  '--task',
-  'mnist',
-  'openmoji',
-  '--checkpoint-every',
-  '2',
-  '--parallel',
-  '1',
-];
+const args = (run: string) => tinyRunArgs(run);
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
 describe.skipIf(!prepared)('mode run (tiny)', () => {
@@ -105,5 +81,54 @@ describe.skipIf(!prepared)('mode run (tiny)', () => {
     expect(JSON.parse(readFileSync(join(cut, 'results.json'), 'utf8'))).toEqual(results);
     expect(readdirSync(dir)).toEqual(['out']);
     expect(readdirSync(join(dir, 'out')).sort()).toEqual(['cut', 'whole']);
+  });
+
+  // The report as a browser sees it: parsed into a DOM, every section, table and plot there and
+  // drawn, no script or resource errors; its screenshot beside it (report.png).
+  it.skipIf(!CHROMIUM)('the report renders in headless Chromium: sections, tables, plots, a screenshot', async () => {
+    const report = join(dir, 'out', 'whole', 'report.html');
+    expect(existsSync(report), 'the first test writes the report').toBe(true);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      page.on('requestfailed', (r) => errors.push(`${r.url()}: ${r.failure()?.errorText}`));
+      await page.goto(pathToFileURL(report).href);
+      expect(await page.locator('h2').allTextContents()).toEqual([
+        'Accuracy (zero-shot top-1)',
+        'Linear probe',
+        'Ensemble weights per task',
+        'Training loss',
+        'Clusters',
+        'Where a training step goes',
+        'Stages',
+      ]);
+      // The accuracy table: one row per task, its image count, then chance and every model's top-1.
+      const accuracy = page.locator('h2:text-is("Accuracy (zero-shot top-1)") + table');
+      const rows = await accuracy.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+      expect(rows.map((r) => r[0])).toEqual(['mnist', 'openmoji']);
+      for (const r of rows) {
+        expect(r[1]).toBe('64');
+        for (const c of r.slice(2)) expect(c).toMatch(/^\d+(\.\d)?%/);
+      }
+      // Every plot is laid out with a size, and the loss plot has a curve per model trained.
+      const boxes = await page.locator('svg').evaluateAll((svgs) => svgs.map((s) => s.getBoundingClientRect()).map((b) => [b.width, b.height]));
+      expect(boxes.length).toBeGreaterThan(5);
+      for (const [w, h] of boxes) expect(w! * h!).toBeGreaterThan(1000);
+      const curves = await page.locator('h2:text-is("Training loss") + svg polyline.series').count();
+      expect(curves).toBe(4); // seed, 2 experts, equal-compute baseline
+      const png = await page.screenshot({ fullPage: true, path: join(dir, 'out', 'whole', 'report.png') });
+      const { width, height, data } = decodePng(new Uint8Array(png));
+      expect(width).toBe(1100);
+      expect(height).toBeGreaterThan(900);
+      const grey = new Set<number>();
+      for (let i = 0; i < data.length; i += 4 * 97) grey.add(data[i]! + data[i + 1]! + data[i + 2]!);
+      expect(grey.size, 'the screenshot is not blank').toBeGreaterThan(20);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 });

@@ -14,3 +14,12 @@ export function parseSource(s: string): { dir: string; split?: string; fraction?
     throw Object.assign(new Error(`--data ${s}: the fraction after @ must be in (0, 1]`), { userFacing: true });
   return { dir: m[1]!, ...(m[2] ? { split: m[2] } : {}), ...(fraction !== undefined ? { fraction } : {}) };
 }
+
+/** `--part i/n`: this job's share (index i of n) of a map step run as a job array. */
+export function parsePart(s: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(s);
+  const [index, count] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!m || !(count >= 1) || !(index < count))
+    throw Object.assign(new Error(`--part ${s}: expected i/n with 0 ≤ i < n (e.g. $SLURM_ARRAY_TASK_ID/4)`), { userFacing: true });
+  return { index, count };
+}

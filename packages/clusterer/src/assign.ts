@@ -10,9 +10,12 @@
  *   so the sample is reproducible and needs no state;
  * - `assignment.json` (last: the stage is complete): counts per expert (own and extra) and the
  *   shard files.
+ * A job array can split the shards (`part`); a part marks each file it wrote with `FILE.key`
+ * (its clusters' checksum) for the final run to reuse, which removes the marks.
  * An expert's training set is the pairs with `expert = k` or `k ∈ extra`.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashString } from '@mode/data';
 import type { Gpu } from '@mode/gpu';
@@ -60,6 +63,12 @@ export interface AssignOptions {
   seed?: number;
   extraFraction?: number;
   onShard?: (done: number, total: number) => void;
+  /**
+   * Only the embedding shards i, i + n, … (part i of n, one task of a job array): their
+   * assignment files and no manifest (null). The run without `part` afterwards reuses every
+   * shard file a part wrote for the same clusters, seed and fraction.
+   */
+  part?: { index: number; count: number };
 }
 
 export interface AssignResult {
@@ -68,7 +77,19 @@ export interface AssignResult {
   shards: { rows: EmbeddingRow[]; pairs: AssignedPair[] }[];
 }
 
-export async function assignPairs(gpu: Gpu, o: AssignOptions): Promise<AssignResult> {
+/** What a shard's assignment depends on, to reuse a part's file only for the same clusters. */
+function assignmentKey(c: Clusters, seed: number, fraction: number): string {
+  return createHash('sha256')
+    .update(new Uint8Array(c.fine.buffer, c.fine.byteOffset, c.fine.byteLength))
+    .update(new Uint8Array(c.fineToExpert.buffer, c.fineToExpert.byteOffset, c.fineToExpert.byteLength))
+    .update(JSON.stringify({ seed, fraction, k: c.k, experts: c.experts }))
+    .digest('hex')
+    .slice(0, 24);
+}
+
+export async function assignPairs(gpu: Gpu, o: AssignOptions & { part: { index: number; count: number } }): Promise<null>;
+export async function assignPairs(gpu: Gpu, o: AssignOptions): Promise<AssignResult | null>;
+export async function assignPairs(gpu: Gpu, o: AssignOptions): Promise<AssignResult | null> {
   const m = readEmbeddingsManifest(o.embeddings);
   const c = o.clusters;
   if (m.dim !== c.d)
@@ -81,24 +102,43 @@ export async function assignPairs(gpu: Gpu, o: AssignOptions): Promise<AssignRes
   const extra = new Array<number>(c.experts).fill(0);
   const fineSizes = new Array<number>(c.k).fill(0);
   const shards: AssignResult['shards'] = [];
+  const key = assignmentKey(c, seed, fraction);
   for (const [i, info] of m.shards.entries()) {
-    const s = readEmbeddingShard(o.embeddings, m, info);
-    const a = await nearestCentre(gpu, s.values, m.dim, c.fine);
-    const pairs = s.rows.map((r, j): AssignedPair => {
-      const fine = a.index[j]!;
-      const expert = c.fineToExpert[fine]!;
-      const ex = extraExperts(r.key, expert, c.experts, seed, fraction);
-      own[expert]!++;
-      fineSizes[fine]!++;
-      for (const k of ex) extra[k]!++;
-      return { key: r.key, fine, expert, extra: ex };
-    });
+    if (o.part && i % o.part.count !== o.part.index) continue;
     const file = join(o.out, `${info.name.replace(/^emb-/, 'assign-')}.jsonl`);
-    writeFileSync(`${file}.${process.pid}.tmp`, pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
-    renameSync(`${file}.${process.pid}.tmp`, file);
+    const done = `${file}.key`; // written after the file by a part: its clusters
+    const s = readEmbeddingShard(o.embeddings, m, info);
+    let pairs: AssignedPair[];
+    const reuse = !o.part && existsSync(done) && existsSync(file) && readFileSync(done, 'utf8') === key;
+    if (reuse)
+      pairs = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as AssignedPair);
+    else {
+      const a = await nearestCentre(gpu, s.values, m.dim, c.fine);
+      pairs = s.rows.map((r, j): AssignedPair => {
+        const fine = a.index[j]!;
+        const expert = c.fineToExpert[fine]!;
+        return { key: r.key, fine, expert, extra: extraExperts(r.key, expert, c.experts, seed, fraction) };
+      });
+      writeFileSync(`${file}.${process.pid}.tmp`, pairs.map((p) => JSON.stringify(p)).join('\n') + '\n');
+      renameSync(`${file}.${process.pid}.tmp`, file);
+      if (o.part) writeFileSync(done, key);
+    }
+    if (o.part) continue;
+    rmSync(done, { force: true });
+    if (pairs.length !== s.rows.length)
+      throw new ClusterInputError(`${file}: ${pairs.length} pairs for ${s.rows.length} embeddings. Fix: delete it and run mode assign again.`);
+    for (const p of pairs) {
+      own[p.expert]!++;
+      fineSizes[p.fine]!++;
+      for (const k of p.extra) extra[k]!++;
+    }
     shards.push({ rows: s.rows, pairs });
     o.onShard?.(i + 1, m.shards.length);
   }
+  if (o.part) return null;
   const manifest: AssignmentManifest = {
     format: ASSIGNMENT_FORMAT,
     experts: c.experts,

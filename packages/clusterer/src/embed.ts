@@ -40,13 +40,18 @@ export interface EmbedOptions {
   batchSize?: number;
   /** Called after each batch with the pairs done so far. */
   onProgress?: (done: number) => void;
+  /**
+   * Only the data shards i, i + n, … (part i of n, one task of a job array): no manifest is
+   * written; the run without `part` afterwards keeps every shard the parts wrote and writes it.
+   */
+  part?: { index: number; count: number };
 }
 
 /**
- * Embeds every caption of the mix; shards already written by an earlier (killed) run with the same
- * encoder are kept. Writes `embeddings.json` last.
+ * Embeds every caption of the mix; shards already written by an earlier (killed) run or by parts
+ * with the same encoder are kept. Writes `embeddings.json` last (not for a part: null).
  */
-export async function embedCaptions(o: EmbedOptions): Promise<EmbeddingsManifest> {
+export async function embedCaptions(o: EmbedOptions): Promise<EmbeddingsManifest | null> {
   const w = new EmbeddingsWriter(o.out, o.encoder.dim, o.dtype ?? 'f16', o.encoder.name);
   const B = o.batchSize ?? 256;
   let done = 0;
@@ -79,9 +84,10 @@ export async function embedCaptions(o: EmbedOptions): Promise<EmbeddingsManifest
     if (r.shard !== shard) {
       await flush();
       shard = r.shard;
+      const mine = !o.part || index % o.part.count === o.part.index;
       const kept = w.existing(index, shard);
-      skipping = kept !== null;
-      if (kept) {
+      skipping = kept !== null || !mine;
+      if (kept && mine) {
         w.keep(kept);
         done += kept.rows;
         o.onProgress?.(done);
@@ -90,6 +96,7 @@ export async function embedCaptions(o: EmbedOptions): Promise<EmbeddingsManifest
     if (!skipping) pending.push(r);
   }
   await flush();
+  if (o.part) return null;
   if (done === 0) throw Object.assign(new Error(`mode embed: no captions in ${o.sources.map((s) => basename(s.dir)).join(', ')}`), { userFacing: true });
   return w.finish();
 }

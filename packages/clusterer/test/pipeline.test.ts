@@ -1,6 +1,6 @@
 // Embed → cluster → assign → report on the trainer's synthetic data folder, with a text encoder
 // whose vectors are known (one direction per colour word), and with a real CLIP text tower.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +118,35 @@ describe('the clustering pipeline', () => {
     const keys = expertKeys(out, 0);
     expect(keys.size).toBe(a.manifest.own[0]! + a.manifest.extra[0]!);
     expect(() => expertKeys(out, 4)).toThrow(/expert 4 does not exist \(there are 4: 0–3\)/);
+  });
+
+  it('embedding and assignment split into parts (job array tasks) give the same files as one run', async () => {
+    const whole = scratch();
+    const m = await embedCaptions({ sources, encoder: colourEncoder(), out: whole, dtype: 'f32' });
+    const parts = scratch();
+    const calls: string[] = [];
+    for (const index of [2, 0, 1])
+      expect(await embedCaptions({ sources, encoder: colourEncoder(calls), out: parts, dtype: 'f32', part: { index, count: 3 } })).toBeNull();
+    expect(existsSync(join(parts, 'embeddings.json'))).toBe(false);
+    expect(calls.length).toBe(m.count); // every caption embedded once, by one part
+    const after: string[] = [];
+    expect(await embedCaptions({ sources, encoder: colourEncoder(after), out: parts, dtype: 'f32' })).toEqual(m);
+    expect(after).toEqual([]); // the final run only writes the manifest
+    for (const sh of m.shards) expect(readFileSync(join(parts, `${sh.name}.safetensors`))).toEqual(readFileSync(join(whole, `${sh.name}.safetensors`)));
+
+    const c = await fitClusters(gpu, { embeddings: whole, out: scratch(), fine: 8, experts: 4, seed: 1 });
+    const one = scratch();
+    const a = await assignPairs(gpu, { embeddings: whole, clusters: c, out: one, seed: 3 });
+    const split = scratch();
+    for (const index of [0, 1]) expect(await assignPairs(gpu, { embeddings: whole, clusters: c, out: split, seed: 3, part: { index, count: 2 } })).toBeNull();
+    expect(existsSync(join(split, 'assignment.json'))).toBe(false);
+    // A part's file for other clusters (a stale mark) is recomputed, not reused.
+    writeFileSync(join(split, 'assign-000001.jsonl.key'), 'stale');
+    writeFileSync(join(split, 'assign-000001.jsonl'), '{}\n');
+    const b = (await assignPairs(gpu, { embeddings: whole, clusters: c, out: split, seed: 3 }))!;
+    expect(b.manifest).toEqual(a!.manifest);
+    for (const f of readdirSync(one)) expect(readFileSync(join(split, f)), f).toEqual(readFileSync(join(one, f)));
+    expect(readdirSync(split).sort()).toEqual(readdirSync(one).sort()); // the marks are gone
   });
 
   it('embeds with a CLIP text tower (the seed model) and clusters those vectors', async () => {

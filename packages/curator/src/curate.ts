@@ -143,8 +143,34 @@ function addCounts(into: Float64Array, buf: Buffer): void {
 
 type Summary = Omit<TaskResult, 'counts'>;
 
+/**
+ * One step of the curation run as separate jobs (a SLURM job array per map, `mode curate
+ * --phase`), all sharing `<out>/.curate-work/`:
+ *   plan (one job: the work folder and the automaton) → count (map: part i of n of the tasks) →
+ *   reduce (one job: the counts summed) → sample (map: part i of n, with the global counts) →
+ *   `curate()` itself (one job: every task's result is there, so it only assembles and reports).
+ * The result is the same bytes as one `curate()` call.
+ */
+export type CurateStep = { phase: 'plan' } | { phase: 'reduce' } | { phase: 'count' | 'sample'; part: { index: number; count: number } };
+
+export interface CurateStepResult {
+  phase: CurateStep['phase'];
+  /** Tasks this step ran (of all the run's tasks). */
+  ran: number;
+  tasks: number;
+}
+
 /** Runs the MetaCLIP curation of `options.pool`; see `CurateOptions`. */
 export async function curate(options: CurateOptions): Promise<CurateResult> {
+  return (await run(options)) as CurateResult;
+}
+
+/** Runs one step of a curation split into jobs; see `CurateStep`. */
+export async function curateStep(options: CurateOptions, step: CurateStep): Promise<CurateStepResult> {
+  return (await run(options, step)) as CurateStepResult;
+}
+
+async function run(options: CurateOptions, step?: CurateStep): Promise<CurateResult | CurateStepResult> {
   const t0 = performance.now();
   const t = options.t ?? 20000;
   if (!(t > 0)) throw userError(`--t must be a positive number or inf (got ${t})`);
@@ -193,6 +219,10 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
   const manifestPath = join(work, 'manifest.json');
   const prev =
     existsSync(manifestPath) && options.resume !== false ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { countKey: string; sampleKey: string }) : null;
+  // The steps after plan run at once in several jobs: they may only add to a work folder planned
+  // for exactly these inputs and flags, never reset it.
+  if (step && step.phase !== 'plan' && (prev?.countKey !== countKey || prev.sampleKey !== sampleKey))
+    throw userError(`${work}: not planned for this pool and these flags. Fix: run \`mode curate --phase plan\` with the same flags first`);
   if (!prev || prev.countKey !== countKey) {
     // A fresh run: no state to reuse, and curated/ (ours) must not mix shards of two runs.
     rmSync(work, { recursive: true, force: true });
@@ -201,12 +231,14 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
   }
   if (!prev || prev.sampleKey !== sampleKey) rmSync(join(work, 'sample'), { recursive: true, force: true });
   mkdirSync(join(work, 'sample'), { recursive: true });
-  atomicWrite(manifestPath, JSON.stringify({ countKey, sampleKey }));
+  if (!step || step.phase === 'plan') atomicWrite(manifestPath, JSON.stringify({ countKey, sampleKey }));
 
   // --- automaton (serialised in the work directory: a resumed run loads it instead of rebuilding)
   const automatonPath = join(work, `automaton-${sha({ metadataKey, multilingual })}.bin`);
   let automaton: Automaton;
   let info: BuildInfo & { loaded: boolean };
+  if (step && step.phase !== 'plan' && !existsSync(automatonPath))
+    throw userError(`${work}: the plan step has not finished (no automaton). Fix: run \`mode curate --phase plan\` with the same flags first`);
   if (existsSync(automatonPath)) {
     const t1 = performance.now();
     automaton = Automaton.fromBuffer(readFileSync(automatonPath));
@@ -232,11 +264,11 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
   const totalBytes = shards.reduce((a, s) => a + s.size, 0);
   const summaries = new Map<string, Summary>();
 
-  const runPhase = async (phase: 'count' | 'sample', total: Float64Array, probs: Float64Array | null) => {
+  const runPhase = async (phase: 'count' | 'sample', total: Float64Array, probs: Float64Array | null, mine: Task[] = tasks) => {
     const dir = join(work, phase);
     const todo: Task[] = [];
     let doneBytes = 0;
-    for (const task of tasks) {
+    for (const task of mine) {
       const meta = join(dir, `${task.id}.json`);
       if (existsSync(meta)) {
         addCounts(total, readFileSync(join(dir, `${task.id}.bin`)));
@@ -266,6 +298,39 @@ export async function curate(options: CurateOptions): Promise<CurateResult> {
       },
     );
   };
+
+  const countsPath = join(work, 'counts.bin');
+  if (step) {
+    try {
+      if (step.phase === 'plan') return { phase: 'plan', ran: 0, tasks: tasks.length };
+      if (step.phase === 'reduce') {
+        const missing = tasks.filter((x) => !existsSync(join(work, 'count', `${x.id}.json`)));
+        if (missing.length)
+          throw userError(
+            `${work}: ${missing.length} of ${tasks.length} count tasks have no result (${missing
+              .slice(0, 3)
+              .map((x) => x.id)
+              .join(', ')}…). Fix: run the count parts first`,
+          );
+        const total = new Float64Array(entries.length);
+        for (const x of tasks) addCounts(total, readFileSync(join(work, 'count', `${x.id}.bin`)));
+        atomicWrite(countsPath, encodeCounts(total));
+        return { phase: 'reduce', ran: tasks.length, tasks: tasks.length };
+      }
+      const { index, count } = step.part;
+      const mine = tasks.filter((_, i) => i % count === index);
+      if (step.phase === 'count') await runPhase('count', new Float64Array(entries.length), null, mine);
+      else {
+        if (!existsSync(countsPath)) throw userError(`${work}: no summed counts. Fix: run \`mode curate --phase reduce\` after the count parts`);
+        const total = new Float64Array(entries.length);
+        addCounts(total, readFileSync(countsPath));
+        await runPhase('sample', new Float64Array(entries.length), entryProbabilities(total, t), mine);
+      }
+      return { phase: step.phase, ran: mine.length, tasks: tasks.length };
+    } finally {
+      await pool.close();
+    }
+  }
 
   let counts: Float64Array;
   let keptCounts: Float64Array;

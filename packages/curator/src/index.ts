@@ -26,7 +26,16 @@ export { jsonErrorAt, lineColumn, type JsonErrorPosition } from './json-error.js
 export { expandPool, describeShards, detectFormat, planTasks, type Format, type Shard, type Task } from './inputs.js';
 export { runTask, type ReadOptions, type SampleOptions, type TaskResult, type Malformed } from './task.js';
 export { TaskPool, workersAvailable, WORKER_URL } from './pool.js';
-export { curate, type CurateOptions, type CurateResult, type CurateStats, type CurateProgress } from './curate.js';
+export {
+  curate,
+  curateStep,
+  type CurateStep,
+  type CurateStepResult,
+  type CurateOptions,
+  type CurateResult,
+  type CurateStats,
+  type CurateProgress,
+} from './curate.js';
 export { longTailSvg, distributionTable, topEntries, sortedCounts } from './report.js';
 export { emojibasePairs, writeEmojibasePool } from './emojibase.js';
 export { syntheticWords, syntheticEntries, syntheticCaptions } from './synthetic.js';

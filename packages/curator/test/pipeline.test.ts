@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { extract, pack } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
-import { curate, NaiveMatcher, rng, type CurateOptions } from '@mode/curator';
+import { curate, curateStep, NaiveMatcher, rng, type CurateOptions } from '@mode/curator';
 
 const META = ['cat', 'dog', 'hot dog', 'red', 'big', 'tree', 'sky'];
 const tmp = () => mkdtempSync(join(tmpdir(), 'curator-'));
@@ -222,5 +222,38 @@ describe('curate: streaming pipeline (in-process)', () => {
       ['count', 0],
       ['sample', 0],
     ]);
+  });
+
+  it('split into jobs (plan → count parts → reduce → sample parts → assemble): the same bytes as one run', async () => {
+    const dir = tmp();
+    const pool = [0, 1, 2, 3, 4].map((i) => {
+      const file = join(dir, `p${i}.jsonl`);
+      writeFileSync(
+        file,
+        captions(300, 10 + i)
+          .map((c, j) => JSON.stringify({ id: j, caption: c }))
+          .join('\n') + '\n',
+      );
+      return file;
+    });
+    const o = { pool, t: 20, seed: 7, chunkBytes: 4096 };
+    const whole = await run({ ...o, out: join(dir, 'whole') });
+    const opts = { metadata: META, workers: 0, ...o, out: join(dir, 'steps') };
+    // Before planning, a map step is refused rather than starting a work folder of its own.
+    await expect(curateStep(opts, { phase: 'count', part: { index: 0, count: 2 } })).rejects.toThrow(/Fix: run `mode curate --phase plan`/);
+    expect((await curateStep(opts, { phase: 'plan' })).ran).toBe(0);
+    await expect(curateStep(opts, { phase: 'reduce' })).rejects.toThrow(/count tasks have no result/);
+    const ran = [];
+    for (const index of [1, 0]) ran.push((await curateStep(opts, { phase: 'count', part: { index, count: 2 } })).ran);
+    await expect(curateStep(opts, { phase: 'sample', part: { index: 0, count: 2 } })).rejects.toThrow(/no summed counts/);
+    await curateStep(opts, { phase: 'reduce' });
+    for (const index of [0, 1]) await curateStep(opts, { phase: 'sample', part: { index, count: 2 } });
+    const r = await curate(opts);
+    expect(ran[0]! + ran[1]!).toBeGreaterThan(5); // byte ranges: more tasks than files
+    expect(r.stats.kept).toBe(whole.stats.kept);
+    expect(r.stats.matched).toBe(whole.stats.matched);
+    for (const f of readdirSync(join(dir, 'whole', 'curated')))
+      expect(readFileSync(join(dir, 'steps', 'curated', f))).toEqual(readFileSync(join(dir, 'whole', 'curated', f)));
+    expect(existsSync(join(dir, 'steps', '.curate-work'))).toBe(false);
   });
 });

@@ -80,3 +80,4 @@ export { parseIdx, readIdxSplit, idxSamples, mnistSet, fashionMnistSet, type Idx
 export { renderSvg, fixSvgNamespace, isBlank } from './sources/render.js';
 export { OPENCLIPART_DIR, FASHION_MNIST_DIR, packageDir } from './sources/paths.js';
 export { renderInOrder, renderTask, renderWorkerUrl, type RenderTask, type RenderResult } from './render-pool.js';
+export { writeNoisyPool, zipfShares, FASHION_POOL_WORDS, type NoisyPoolOptions, type PoolClass } from './noisy-pool.js';

@@ -18,6 +18,8 @@ export interface ZeroShotResult {
   top5: number;
   /** 1 / classes: what guessing scores. */
   chance: number;
+  /** Per class: its images and the top-1 hits among them (recall = hits / images). */
+  perClass: { images: number[]; hits: number[] };
 }
 
 export interface RetrievalResult {
@@ -50,6 +52,7 @@ export async function zeroShot(
   const W = await zeroShotClassifier(model, o.tokenizer.tokenize(prompts, L), classes.length, templates.length);
   let [count, top1, top5] = [0, 0, 0];
   const C = classes.length;
+  const perClass = { images: new Array<number>(C).fill(0), hits: new Array<number>(C).fill(0) };
   for await (const b of loader) {
     const n = Math.min(b.size, (o.limit ?? Infinity) - count);
     if (n <= 0) break;
@@ -61,15 +64,18 @@ export async function zeroShot(
     logits.dispose();
     for (let i = 0; i < n; i++) {
       const row = v.subarray(i * C, (i + 1) * C);
-      const target = row[b.labels![i]!]!;
+      const label = b.labels![i]!;
+      const target = row[label]!;
       const rank = row.reduce((r, x) => r + (x > target ? 1 : 0), 0);
       top1 += rank < 1 ? 1 : 0;
+      perClass.images[label]!++;
+      perClass.hits[label]! += rank < 1 ? 1 : 0;
       top5 += rank < 5 ? 1 : 0;
     }
     count += n;
   }
   W.dispose();
-  return { task: o.task ?? o.dir, classes: C, templates: templates.length, count, top1: top1 / count, top5: top5 / count, chance: 1 / C };
+  return { task: o.task ?? o.dir, classes: C, templates: templates.length, count, top1: top1 / count, top5: top5 / count, chance: 1 / C, perClass };
 }
 
 /** Recall@k both ways on the pairs of `sources` held out of training (HOLDOUT of them, by key hash). */

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { withDevice } from '../device.js';
 import { progress } from '../progress.js';
-import { int, parseSource } from '../sources.js';
+import { int, parsePart, parseSource } from '../sources.js';
 
 const positive = (name: string, s: string) => {
   const n = Number(s);
@@ -18,6 +18,7 @@ interface EmbedFlags {
   out: string;
   dtype: string;
   batch: string;
+  part?: string;
 }
 
 interface ClusterFlags {
@@ -31,6 +32,7 @@ interface ClusterFlags {
   maxIter: string;
   tol: string;
   extra: string;
+  assign: boolean;
 }
 
 interface AssignFlags {
@@ -39,15 +41,27 @@ interface AssignFlags {
   out?: string;
   seed: string;
   extra: string;
+  part?: string;
 }
 
 /** Assigns every embedded pair, writes the report, prints the experts. */
 async function assignAndReport(
   c: typeof import('@mode/clusterer'),
   gpu: import('@mode/gpu').Gpu,
-  o: { embeddings: string; clusters: import('@mode/clusterer').Clusters; out: string; seed: number; extra: number },
+  o: { embeddings: string; clusters: import('@mode/clusterer').Clusters; out: string; seed: number; extra: number; part?: { index: number; count: number } },
 ): Promise<void> {
-  const a = await c.assignPairs(gpu, { embeddings: o.embeddings, clusters: o.clusters, out: o.out, seed: o.seed, extraFraction: o.extra });
+  const a = await c.assignPairs(gpu, {
+    embeddings: o.embeddings,
+    clusters: o.clusters,
+    out: o.out,
+    seed: o.seed,
+    extraFraction: o.extra,
+    ...(o.part && { part: o.part }),
+  });
+  if (!a) {
+    console.log(`assigned part ${o.part!.index}/${o.part!.count} of the embedding shards in ${o.out}`);
+    return;
+  }
   const r = c.clusterReport(o.clusters, a);
   c.writeReport(o.out, r);
   const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}%`);
@@ -73,6 +87,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'embeddings folder', 'out/embeddings')
     .option('--dtype <type>', 'f16 or f32', 'f16')
     .option('--batch <n>', 'captions per encoder call', '256')
+    .option('--part <i/n>', 'only the data shards i, i+n, … (a job array task); then the same command without --part writes the manifest')
     .action(async (flags: EmbedFlags) => {
       const c = await import('@mode/clusterer');
       if (flags.vectors) {
@@ -112,6 +127,7 @@ export function register(program: Command): void {
             out: flags.out,
             dtype: flags.dtype as 'f16' | 'f32',
             batchSize: int('batch', flags.batch),
+            ...(flags.part !== undefined && { part: parsePart(flags.part) }),
             onProgress: (done) => {
               bar.update(done);
               if (!bar.active && done - last >= 5000) {
@@ -122,6 +138,10 @@ export function register(program: Command): void {
             },
           });
           bar.stop();
+          if (!r) {
+            console.log(`embedded part ${flags.part} of the captions into ${flags.out}`);
+            return;
+          }
           console.log(`embedded ${r.count} captions (dimension ${r.dim}, ${r.dtype}) in ${r.shards.length} shards: ${flags.out}/embeddings.json`);
         } finally {
           bar.stop();
@@ -143,6 +163,7 @@ export function register(program: Command): void {
     .option('--max-iter <n>', 'Lloyd iterations per chunk', '50')
     .option('--tol <x>', 'stop when (Σ‖Δc‖)² is below this', '1e-3')
     .option('--extra <fraction>', "each expert's out-of-cluster sample", '0.02')
+    .option('--no-assign', 'fit and write the centres only (then mode assign, e.g. as a job array with --part)')
     .action(async (flags: ClusterFlags) => {
       const c = await import('@mode/clusterer');
       const { mkdirSync } = await import('node:fs');
@@ -183,7 +204,7 @@ export function register(program: Command): void {
         console.log(
           `fitted ${o.fine} fine and ${o.experts} coarse centres (peak GPU buffers ${(clusters.peakBytes / 2 ** 20).toFixed(1)} MiB): ${flags.out}/clusters.json`,
         );
-        await assignAndReport(c, gpu, { embeddings: flags.embeddings, clusters, out: flags.out, seed: o.seed, extra });
+        if (flags.assign) await assignAndReport(c, gpu, { embeddings: flags.embeddings, clusters, out: flags.out, seed: o.seed, extra });
       });
     });
 
@@ -195,6 +216,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'where the assignment goes (default: the clusters folder)')
     .option('--seed <n>', 'seed of the out-of-cluster sample', '0')
     .option('--extra <fraction>', "each expert's out-of-cluster sample", '0.02')
+    .option('--part <i/n>', 'only the embedding shards i, i+n, … (a job array task); then the same command without --part writes the manifest and report')
     .action(async (flags: AssignFlags) => {
       const c = await import('@mode/clusterer');
       const { mkdirSync } = await import('node:fs');
@@ -202,7 +224,14 @@ export function register(program: Command): void {
       const out = flags.out ?? flags.clusters;
       mkdirSync(out, { recursive: true });
       await withDevice(program, {}, async (gpu) => {
-        await assignAndReport(c, gpu, { embeddings: flags.embeddings, clusters, out, seed: int('seed', flags.seed), extra: positive('extra', flags.extra) });
+        await assignAndReport(c, gpu, {
+          embeddings: flags.embeddings,
+          clusters,
+          out,
+          seed: int('seed', flags.seed),
+          extra: positive('extra', flags.extra),
+          ...(flags.part !== undefined && { part: parsePart(flags.part) }),
+        });
       });
     });
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { progress } from '../progress.js';
+import { writeCuratedInfo } from '../run/pipeline.js';
+import { parsePart } from '../sources.js';
 
 interface CurateFlags {
   pool: string[];
@@ -20,6 +22,8 @@ interface CurateFlags {
   keepWork?: boolean;
   progress: boolean;
   json?: boolean;
+  phase?: string;
+  part?: string;
 }
 
 const parseT = (s: string): number => (/^(inf|infinity|∞)$/i.test(s) ? Infinity : Number(s));
@@ -45,6 +49,11 @@ export function register(program: Command): void {
     .option('--keep-work', 'keep <out>/.curate-work after success')
     .option('--no-progress', 'no progress bar')
     .option('--json', 'print the stats JSON instead of the summary')
+    .option(
+      '--phase <step>',
+      'one step of a curation split into jobs: plan, count (with --part), reduce, sample (with --part); then the same command without --phase assembles the result',
+    )
+    .option('--part <i/n>', 'with --phase count or sample: the tasks i, i+n, i+2n, … of the run')
     .action(async (flags: CurateFlags) => {
       const c = await import('@mode/curator');
       if (!flags.pool?.length) throw Object.assign(new Error('mode curate: --pool is required (files, globs, or "emojibase")'), { userFacing: true });
@@ -56,7 +65,7 @@ export function register(program: Command): void {
       const plain = !bar?.active;
       const tsvColumn = flags.tsvColumn === undefined ? undefined : /^\d+$/.test(flags.tsvColumn) ? Number(flags.tsvColumn) : flags.tsvColumn;
       const started = performance.now();
-      const result = await c.curate({
+      const options = {
         pool,
         ...(flags.metadata !== undefined && { metadata: flags.metadata }),
         out: flags.out,
@@ -79,10 +88,28 @@ export function register(program: Command): void {
               `[${phase}] ${info.tasks} task(s)${info.resumed ? `, ${info.resumed} resumed` : ''}, ${info.threads || 'main'} thread${info.threads === 1 ? '' : 's'}`,
             );
         },
-        onProgress: (p) => bar?.update(p.bytes, p.texts),
-      });
+        onProgress: (p: { bytes: number; texts: number }) => bar?.update(p.bytes, p.texts),
+      } satisfies import('@mode/curator').CurateOptions;
+      if (flags.phase !== undefined) {
+        const phases = ['plan', 'count', 'reduce', 'sample'];
+        if (!phases.includes(flags.phase)) throw Object.assign(new Error(`--phase: "${flags.phase}" is not one of ${phases.join(', ')}`), { userFacing: true });
+        const mapped = flags.phase === 'count' || flags.phase === 'sample';
+        if (mapped !== (flags.part !== undefined))
+          throw Object.assign(new Error(`--phase ${flags.phase} ${mapped ? 'needs' : 'takes no'} --part i/n`), { userFacing: true });
+        const step = mapped ? { phase: flags.phase as 'count' | 'sample', part: parsePart(flags.part!) } : { phase: flags.phase as 'plan' | 'reduce' };
+        const r = await c.curateStep(options, step);
+        bar?.stop();
+        console.log(
+          `curate ${r.phase}${flags.part ? ` part ${flags.part}` : ''}: ${r.ran} of ${r.tasks} task(s) in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+        );
+        return;
+      }
+      const result = await c.curate(options);
       bar?.stop();
       const s = result.stats;
+      // Curated tar shards are also a data set folder `mode train --data` reads.
+      if (result.paths.curated.length && result.paths.curated.every((f) => f.endsWith('.tar')))
+        writeCuratedInfo(flags.out, `${s.pool.texts} pairs of ${s.pool.shards} shard(s) curated MetaCLIP style at t = ${s.t} (seed ${s.seed})`);
       if (flags.json) {
         console.log(JSON.stringify(s, null, 2));
         return;

@@ -15,7 +15,8 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
     .option('--limit <n>', 'at most this many images per task')
     .option('--json', 'print the results as JSON')
-    .action(async (flags: { model: string; task: string[]; dataDir?: string; limit?: string; json?: boolean }) => {
+    .option('--out <file>', 'also write the results as JSON to this file (atomically)')
+    .action(async (flags: { model: string; task: string[]; dataDir?: string; limit?: string; json?: boolean; out?: string }) => {
       const t = await import('@mode/trainer');
       const m = await import('@mode/models');
       const ag = await import('@mode/autograd');
@@ -46,6 +47,11 @@ export function register(program: Command): void {
               );
           }
           if (flags.json) console.log(JSON.stringify(results, null, 2));
+          if (flags.out) {
+            const { renameSync, writeFileSync } = await import('node:fs');
+            writeFileSync(`${flags.out}.${process.pid}.tmp`, JSON.stringify(results, null, 1) + '\n');
+            renameSync(`${flags.out}.${process.pid}.tmp`, flags.out);
+          }
           model.dispose();
         } finally {
           await engine.destroy();

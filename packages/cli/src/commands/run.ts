@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { runTasks } from '../run/launcher.js';
+import { runTasks, type Task } from '../run/launcher.js';
 import { ensureDir, stages, type RunOptions } from '../run/pipeline.js';
 import { writeRunReport } from '../run/report.js';
 import { int } from '../sources.js';
@@ -22,6 +22,15 @@ interface RunFlags {
   parallel?: string;
   checkpointEvery: string;
   declip: string;
+  launcher: string;
+  slurmConfig?: string;
+  partition?: string;
+  time?: string;
+  cpusPerTask?: string;
+  mem?: string;
+  gres?: string;
+  sbatchArgs?: string;
+  arrayTasks: string;
 }
 
 export function register(program: Command): void {
@@ -45,7 +54,22 @@ export function register(program: Command): void {
     .option('--parallel <n>', 'expert processes at once (default: one per two cores)')
     .option('--checkpoint-every <n>', "steps between the training stages' checkpoints", '50')
     .option('--declip <terms>', "DeCLIP losses of the seed model, any of mv,ssl,mlm,nn (the experts and baseline continue with the seed's)", 'none')
+    .option(
+      '--launcher <name>',
+      'local (child processes on this machine) or slurm (sbatch jobs: the experts as one array, each stage after the one before)',
+      'local',
+    )
+    .option('--slurm-config <file>', 'sbatch resources as JSON: partition, time, cpusPerTask, mem, gres, extra, and per-stage overrides under "stages"')
+    .option('--partition <name>', 'SLURM partition')
+    .option('--time <limit>', 'SLURM time limit per task (e.g. 2:00:00)')
+    .option('--cpus-per-task <n>', 'SLURM CPUs per task')
+    .option('--mem <size>', 'SLURM memory per task (e.g. 8G)')
+    .option('--gres <spec>', 'SLURM generic resources per task (e.g. gpu:1)')
+    .option('--sbatch-args <flags>', 'more sbatch flags for every job, in one string')
+    .option('--array-tasks <n>', 'with --launcher slurm: array tasks of the shard-parallel steps (curation count and sample, embedding, assignment)', '4')
     .action(async (flags: RunFlags) => {
+      if (!['local', 'slurm'].includes(flags.launcher))
+        throw Object.assign(new Error(`--launcher: "${flags.launcher}" is not local or slurm`), { userFacing: true });
       const d = await import('@mode/data');
       const t = await import('@mode/trainer');
       const o: RunOptions = {
@@ -63,6 +87,7 @@ export function register(program: Command): void {
         tasks: flags.task,
         checkpointEvery: int('checkpoint-every', flags.checkpointEvery),
         declip: flags.declip,
+        arrayTasks: Math.max(1, int('array-tasks', flags.arrayTasks)),
         parallel: flags.parallel ? int('parallel', flags.parallel) : Math.max(1, Math.floor(availableParallelism() / 2)),
       };
       ensureDir(o.run);
@@ -71,21 +96,59 @@ export function register(program: Command): void {
       const timings: { stage: string; seconds: number; skipped: boolean }[] = [];
       const devices = program.opts<{ backend?: string; adapter?: string }>();
       const deviceArgs = [...(devices.backend ? ['--backend', devices.backend] : []), ...(devices.adapter ? ['--adapter', devices.adapter] : [])];
-      for (const [i, stage] of all.entries()) {
-        const s0 = performance.now();
-        const head = `stage ${i + 1}/${all.length + 1} ${stage.name}`;
-        if (stage.done()) {
-          console.log(`${head}: already done`);
-          timings.push({ stage: stage.name, seconds: 0, skipped: true });
-          continue;
+      const head = (i: number) => `stage ${i + 1}/${all.length + 1} ${all[i]!.name}`;
+      const withDevice = (tasks: Task[]) => tasks.map((task) => ({ ...task, args: [...deviceArgs, ...task.args] }));
+      if (flags.launcher === 'local')
+        for (const [i, stage] of all.entries()) {
+          const s0 = performance.now();
+          if (stage.done()) {
+            console.log(`${head(i)}: already done`);
+            timings.push({ stage: stage.name, seconds: 0, skipped: true });
+            continue;
+          }
+          console.log(`${head(i)}…`);
+          await runTasks(withDevice(await stage.tasks()), stage.parallel ?? 1);
+          const seconds = (performance.now() - s0) / 1000;
+          timings.push({ stage: stage.name, seconds, skipped: false });
+          console.log(`${head(i)}: done in ${seconds.toFixed(1)} s (run ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
         }
-        console.log(`${head}…`);
-        const tasks = (await stage.tasks()).map((task) => ({ ...task, args: [...deviceArgs, ...task.args] }));
-        await runTasks(tasks, stage.parallel ?? 1);
-        stage.after?.();
-        const seconds = (performance.now() - s0) / 1000;
-        timings.push({ stage: stage.name, seconds, skipped: false });
-        console.log(`${head}: done in ${seconds.toFixed(1)} s (run ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+      else {
+        const { SlurmLauncher, readSlurmConfig } = await import('../run/slurm.js');
+        const config = {
+          ...(flags.slurmConfig ? readSlurmConfig(flags.slurmConfig) : {}),
+          ...(flags.partition && { partition: flags.partition }),
+          ...(flags.time && { time: flags.time }),
+          ...(flags.cpusPerTask && { cpusPerTask: int('cpus-per-task', flags.cpusPerTask) }),
+          ...(flags.mem && { mem: flags.mem }),
+          ...(flags.gres && { gres: flags.gres }),
+          ...(flags.sbatchArgs && { extra: flags.sbatchArgs.split(/\s+/).filter(Boolean) }),
+        };
+        const slurm = new SlurmLauncher(o.run, config);
+        await slurm.reattach();
+        // Stages are submitted as one chain of dependent jobs, as far as they can be planned now
+        // (curation's task lists the prepared data's shards: it waits for the data stage's job).
+        for (let i = 0; i < all.length;) {
+          const chain: { name: string; tasks: Task[]; parallel?: number }[] = [];
+          for (; i < all.length; i++) {
+            const stage = all[i]!;
+            if (stage.done()) {
+              console.log(`${head(i)}: already done`);
+              timings.push({ stage: stage.name, seconds: 0, skipped: true });
+              continue;
+            }
+            let steps: { name: string; tasks: Task[] }[];
+            try {
+              steps = stage.steps ? await stage.steps() : [{ name: stage.name, tasks: await stage.tasks() }];
+            } catch (e) {
+              if (chain.length) break;
+              throw e;
+            }
+            console.log(`${head(i)}: submitting ${steps.length} job${steps.length > 1 ? 's' : ''}`);
+            // The scheduler decides how many run at once unless --parallel says.
+            for (const step of steps) chain.push({ name: step.name, tasks: withDevice(step.tasks), ...(flags.parallel && { parallel: o.parallel }) });
+          }
+          if (chain.length) timings.push(...(await slurm.runChain(chain)));
+        }
       }
       const report = writeRunReport(o.run, o.experts, timings);
       const { writeFileSync } = await import('node:fs');

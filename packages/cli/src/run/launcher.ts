@@ -8,7 +8,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../../bin/mode.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/mode.js', import.meta.url));
 
 export interface Task {
   name: string;
@@ -28,7 +28,7 @@ export class TaskFailed extends Error {
 }
 
 /** Lines worth echoing: steps, stage results, errors (not Dawn's start-up warnings). */
-const ECHO =
+export const ECHO =
   /^(step |trained|stopped|embedded|fitted|\d+ pairs|  expert|  ensemble|  linear probe|[\w-]+: \d+ images|fine chunk 0 iteration (1|\d*0):|wrote|mode |error|Error|.*(failed|Fix:))/;
 
 export function runTask(task: Task, echo: (line: string) => void = (l) => console.log(l)): Promise<void> {

@@ -41,6 +41,8 @@ export interface RunOptions {
   checkpointEvery: number;
   /** DeCLIP losses of the seed (the experts and the baseline continue with the seed's). */
   declip: string;
+  /** Array tasks of the shard-parallel steps (curation, embedding, assignment) on a cluster. */
+  arrayTasks: number;
 }
 
 export interface Stage {
@@ -49,10 +51,13 @@ export interface Stage {
   done(): boolean;
   /** The tasks still to run (a resumed stage returns only what is missing). */
   tasks(): Task[] | Promise<Task[]>;
-  /** Work in this process after the tasks (small: writing a manifest). */
-  after?(): void;
   /** Tasks of this stage that may run at once. */
   parallel?: number;
+  /**
+   * The same work split for a cluster (the SLURM launcher): named steps, each one job (an array
+   * when it has several tasks) after the one before: map over shards, reduce, map, finish.
+   */
+  steps?(): { name: string; tasks: Task[] }[] | Promise<{ name: string; tasks: Task[] }[]>;
 }
 
 const write = (path: string, text: string) => {
@@ -79,6 +84,23 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
     '--checkpoint-every',
     String(o.checkpointEvery),
   ];
+  const parts = (f: (i: number, n: number) => Task) => Array.from({ length: o.arrayTasks }, (_, i) => f(i, o.arrayTasks));
+  const curateArgs = () => ['curate', '--pool', ...pairsPool(), '--t', String(o.t), '--seed', String(o.seed), '--out', r('curate'), '--no-progress'];
+  const embedArgs = ['embed', '--model', r('seed', 'final.safetensors'), '--out', r('embeddings'), '--data-dir', o.dataDir, '--data', ...mix];
+  const clusterArgs = [
+    'cluster',
+    '--embeddings',
+    r('embeddings'),
+    '--fine',
+    String(o.fine),
+    '--experts',
+    String(o.experts),
+    '--seed',
+    String(o.seed),
+    '--out',
+    r('clusters'),
+  ];
+  const assignArgs = ['assign', '--embeddings', r('embeddings'), '--clusters', r('clusters'), '--seed', String(o.seed)];
   const pairsPool = () =>
     ['emoji', 'clipart'].flatMap((s) => JSON.parse(readFileSync(d(s, 'dataset.json'), 'utf8')).splits.train.shards.map((f: string) => d(s, f)));
   return [
@@ -90,29 +112,29 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
     {
       name: 'curate',
       done: () => existsSync(join(curated, 'dataset.json')),
-      tasks: () => [
+      tasks: () => [{ name: 'curate', args: curateArgs(), log: log('curate') }],
+      // MetaCLIP's map (count per shard) → reduce (sum) → map (sample with the global counts).
+      steps: () => [
+        { name: 'curate-plan', tasks: [{ name: 'curate plan', args: [...curateArgs(), '--phase', 'plan'], log: log('curate-plan') }] },
         {
-          name: 'curate',
-          args: ['curate', '--pool', ...pairsPool(), '--t', String(o.t), '--seed', String(o.seed), '--out', r('curate'), '--no-progress'],
-          log: log('curate'),
+          name: 'curate-count',
+          tasks: parts((i, n) => ({
+            name: `curate count ${i}`,
+            args: [...curateArgs(), '--phase', 'count', '--part', `${i}/${n}`],
+            log: log(`curate-count-${i}`),
+          })),
         },
+        { name: 'curate-reduce', tasks: [{ name: 'curate reduce', args: [...curateArgs(), '--phase', 'reduce'], log: log('curate-reduce') }] },
+        {
+          name: 'curate-sample',
+          tasks: parts((i, n) => ({
+            name: `curate sample ${i}`,
+            args: [...curateArgs(), '--phase', 'sample', '--part', `${i}/${n}`],
+            log: log(`curate-sample-${i}`),
+          })),
+        },
+        { name: 'curate', tasks: [{ name: 'curate', args: curateArgs(), log: log('curate') }] },
       ],
-      // The curated shards as a data set folder the trainer reads.
-      after: () => {
-        const shards = readdirSync(curated)
-          .filter((f) => f.endsWith('.tar'))
-          .sort();
-        const stats = JSON.parse(readFileSync(r('curate', 'stats.json'), 'utf8')) as { kept: number };
-        const bytes = shards.reduce((s, f) => s + statSync(join(curated, f)).size, 0);
-        const info = {
-          format: 'mode-dataset-1',
-          name: 'curated',
-          kind: 'pairs',
-          description: `emoji and clip-art pairs curated MetaCLIP style at t = ${o.t}`,
-          splits: { train: { count: Math.round(stats.kept), shards, bytes } },
-        };
-        write(join(curated, 'dataset.json'), JSON.stringify(info, null, 1) + '\n');
-      },
     },
     {
       name: 'seed',
@@ -145,12 +167,10 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
     {
       name: 'embed',
       done: () => existsSync(r('embeddings', 'embeddings.json')),
-      tasks: () => [
-        {
-          name: 'embed',
-          args: ['embed', '--model', r('seed', 'final.safetensors'), '--out', r('embeddings'), '--data-dir', o.dataDir, '--data', ...mix],
-          log: log('embed'),
-        },
+      tasks: () => [{ name: 'embed', args: embedArgs, log: log('embed') }],
+      steps: () => [
+        { name: 'embed-parts', tasks: parts((i, n) => ({ name: `embed ${i}`, args: [...embedArgs, '--part', `${i}/${n}`], log: log(`embed-${i}`) })) },
+        { name: 'embed', tasks: [{ name: 'embed', args: embedArgs, log: log('embed') }] },
       ],
     },
     {
@@ -159,21 +179,15 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
       tasks: () => [
         {
           name: 'cluster',
-          args: [
-            'cluster',
-            '--embeddings',
-            r('embeddings'),
-            '--fine',
-            String(o.fine),
-            '--experts',
-            String(o.experts),
-            '--seed',
-            String(o.seed),
-            '--out',
-            r('clusters'),
-          ],
+          args: clusterArgs,
           log: log('cluster'),
         },
+      ],
+      // Fit once, then assign the shards as an array, then the manifest and report.
+      steps: () => [
+        { name: 'cluster-fit', tasks: [{ name: 'cluster fit', args: [...clusterArgs, '--no-assign'], log: log('cluster') }] },
+        { name: 'cluster-assign', tasks: parts((i, n) => ({ name: `assign ${i}`, args: [...assignArgs, '--part', `${i}/${n}`], log: log(`assign-${i}`) })) },
+        { name: 'cluster', tasks: [{ name: 'assign', args: assignArgs, log: log('assign') }] },
       ],
     },
     {
@@ -244,6 +258,18 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
       ],
     },
   ];
+}
+
+/** `mode curate --out DIR`'s curated shards (DIR/curated) as a data set folder the trainer reads. */
+export function writeCuratedInfo(dir: string, description: string): void {
+  const curated = join(dir, 'curated');
+  const shards = readdirSync(curated)
+    .filter((f) => f.endsWith('.tar'))
+    .sort();
+  const stats = JSON.parse(readFileSync(join(dir, 'stats.json'), 'utf8')) as { kept: number };
+  const bytes = shards.reduce((s, f) => s + statSync(join(curated, f)).size, 0);
+  const info = { format: 'mode-dataset-1', name: 'curated', kind: 'pairs', description, splits: { train: { count: Math.round(stats.kept), shards, bytes } } };
+  write(join(curated, 'dataset.json'), JSON.stringify(info, null, 1) + '\n');
 }
 
 export function ensureDir(dir: string): void {

@@ -1,22 +1,37 @@
 /**
- * `mode study`: the papers' claims at small scale, as `mode run`s with several seeds and the
- * numbers aggregated (mean ± sample standard deviation over seeds):
- * - MoDE: the metadata-weighted ensemble against the uniform average, the best single expert, the
- *   seed model and the equal-compute single model, zero-shot per task; the linear probe on the
- *   experts' concatenated features against one model's;
- * - DeCLIP: the same runs with the DeCLIP losses on (`--declip`), same steps.
- * (MetaCLIP's raw-against-curated pool claim needs a long-tailed noisy pool: not yet.)
+ * `mode study`: the three papers' claims at small scale, each over several seeds, aggregated as
+ * mean ± sample standard deviation:
+ * - MoDE: `mode run`; the metadata-weighted ensemble against the uniform average, the best single
+ *   expert (an oracle), the seed model and the equal-compute single model, zero-shot per task;
+ *   the linear probe on the experts' concatenated features against one model's.
+ * - DeCLIP: one model per loss set (none, each loss alone, all), the same steps, zero-shot per
+ *   task and retrieval.
+ * - MetaCLIP: a long-tailed noisy raw pool (noisy-pool.ts) against its curation at `t`, the same
+ *   steps; per task top-1, balanced accuracy (mean recall over classes) and tail-class accuracy
+ *   (mean recall over the task's classes in the pool's rarer half).
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnsembleResult, ProbeResult } from '@mode/ensembler';
 
-type TaskResult = EnsembleResult & { probe?: ProbeResult };
+export type TaskResult = EnsembleResult & { probe?: ProbeResult };
+
+/** What `mode eval --out` writes, per task (zero-shot or retrieval). */
+export type EvalResult =
+  | { task: string; top1: number; perClass: { images: number[]; hits: number[] } }
+  | { task: 'retrieval'; imageToText: { r1: number }; textToImage: { r1: number } };
+
+export interface StudyCell {
+  task: string;
+  column: string;
+  value: number;
+}
 
 export interface StudyRun {
+  claim: string;
   variant: string;
   seed: number;
-  results: TaskResult[];
+  cells: StudyCell[];
 }
 
 /** Mean and sample standard deviation (0 for one value). */
@@ -27,32 +42,67 @@ export function meanStd(xs: readonly number[]): { mean: number; std: number; n: 
   return { mean, std, n };
 }
 
+/** A `mode run`'s results as cells: each model's zero-shot top-1 and the probe's accuracies. */
+export function modeCells(results: readonly TaskResult[]): StudyCell[] {
+  return results.flatMap((r) => {
+    const cells: StudyCell[] = [];
+    const add = (column: string, value: number) => cells.push({ task: r.task, column, value });
+    add('ensemble', r.ensemble.top1);
+    add('uniform', r.uniform.top1);
+    add('best expert', r.experts[r.bestExpert]!.top1);
+    for (const [name, a] of Object.entries(r.baselines)) add(name, a.top1);
+    if (r.probe) {
+      add('probe: experts concatenated', r.probe.concatenated);
+      for (const [name, a] of Object.entries(r.probe.baselines)) add(`probe: ${name}`, a);
+    }
+    return cells;
+  });
+}
+
+/**
+ * One model's `mode eval` results as cells: top-1 and balanced accuracy per zero-shot task, the
+ * mean recall over `tail[task]`'s classes where given, and retrieval R@1 both ways.
+ */
+export function modelCells(results: readonly EvalResult[], tail: Record<string, number[]> = {}): StudyCell[] {
+  return results.flatMap((r): StudyCell[] => {
+    if ('imageToText' in r)
+      return [
+        { task: r.task, column: 'R@1 image→text', value: r.imageToText.r1 },
+        { task: r.task, column: 'R@1 text→image', value: r.textToImage.r1 },
+      ];
+    const recall = (c: number) => r.perClass.hits[c]! / Math.max(1, r.perClass.images[c]!);
+    const classes = r.perClass.images.map((_, c) => c);
+    const mean = (cs: number[]) => cs.reduce((a, c) => a + recall(c), 0) / cs.length;
+    const cells = [
+      { task: r.task, column: 'top-1', value: r.top1 },
+      { task: r.task, column: 'balanced', value: mean(classes) },
+    ];
+    const t = tail[r.task];
+    if (t?.length) cells.push({ task: r.task, column: 'tail classes', value: mean(t) });
+    return cells;
+  });
+}
+
 export interface StudyRow {
+  claim: string;
   variant: string;
   task: string;
-  /** Column → top-1 over seeds. */
+  /** Column → the value over seeds. */
   cells: Record<string, { mean: number; std: number; n: number }>;
 }
 
-/** The study's table: per variant and task, each model's top-1 (zero-shot and probe) over seeds. */
+/** The study's tables: per claim, variant and task, each column over seeds. */
 export function aggregate(runs: readonly StudyRun[]): StudyRow[] {
-  const rows = new Map<string, { variant: string; task: string; values: Record<string, number[]> }>();
+  const rows = new Map<string, { claim: string; variant: string; task: string; values: Record<string, number[]> }>();
   for (const run of runs)
-    for (const r of run.results) {
-      const key = `${run.variant}\u0000${r.task}`;
-      const row = rows.get(key) ?? { variant: run.variant, task: r.task, values: {} };
-      const add = (col: string, v: number) => (row.values[col] ??= []).push(v);
-      add('ensemble', r.ensemble.top1);
-      add('uniform', r.uniform.top1);
-      add('best expert', r.experts[r.bestExpert]!.top1);
-      for (const [name, a] of Object.entries(r.baselines)) add(name, a.top1);
-      if (r.probe) {
-        add('probe: experts concatenated', r.probe.concatenated);
-        for (const [name, a] of Object.entries(r.probe.baselines)) add(`probe: ${name}`, a);
-      }
+    for (const c of run.cells) {
+      const key = [run.claim, run.variant, c.task].join('\u0000');
+      const row = rows.get(key) ?? { claim: run.claim, variant: run.variant, task: c.task, values: {} };
+      (row.values[c.column] ??= []).push(c.value);
       rows.set(key, row);
     }
   return [...rows.values()].map((r) => ({
+    claim: r.claim,
     variant: r.variant,
     task: r.task,
     cells: Object.fromEntries(Object.entries(r.values).map(([k, v]) => [k, meanStd(v)])),
@@ -61,34 +111,38 @@ export function aggregate(runs: readonly StudyRun[]): StudyRow[] {
 
 const cell = (c: { mean: number; std: number } | undefined) => (c ? `${(100 * c.mean).toFixed(1)} ± ${(100 * c.std).toFixed(1)}` : '–');
 
-export function studyMarkdown(rows: readonly StudyRow[], about: string): string {
-  const cols = [...new Set(rows.flatMap((r) => Object.keys(r.cells)))];
-  return [
-    '# mode study',
-    '',
-    about,
-    '',
-    `| variant | task | ${cols.join(' | ')} |`,
-    `|${'---|'.repeat(cols.length + 2)}`,
-    ...rows.map((r) => `| ${r.variant} | ${r.task} | ${cols.map((c) => cell(r.cells[c])).join(' | ')} |`),
-    '',
-    'Top-1 in %, mean ± sample standard deviation over the seeds; "best expert" is chosen on the test itself (an oracle).',
-    '',
-  ].join('\n');
+/** One markdown table per claim; `notes[claim]` printed under its heading. */
+export function studyMarkdown(rows: readonly StudyRow[], about: string, notes: Record<string, string> = {}): string {
+  const out = ['# mode study', '', about, ''];
+  for (const claim of [...new Set(rows.map((r) => r.claim))]) {
+    const mine = rows.filter((r) => r.claim === claim);
+    const cols = [...new Set(mine.flatMap((r) => Object.keys(r.cells)))];
+    out.push(`## ${claim}`, '');
+    if (notes[claim]) out.push(notes[claim]!, '');
+    out.push(
+      `| variant | task | ${cols.join(' | ')} |`,
+      `|${'---|'.repeat(cols.length + 2)}`,
+      ...mine.map((r) => `| ${r.variant} | ${r.task} | ${cols.map((c) => cell(r.cells[c])).join(' | ')} |`),
+      '',
+    );
+  }
+  out.push('In %, mean ± sample standard deviation over the seeds. "best expert" is chosen on the test itself (an oracle).', '');
+  return out.join('\n');
 }
 
-export function writeStudy(dir: string, runs: readonly StudyRun[], about: string): { json: string; md: string } {
+const write = (path: string, text: string) => {
+  writeFileSync(`${path}.${process.pid}.tmp`, text);
+  renameSync(`${path}.${process.pid}.tmp`, path);
+};
+
+export function writeStudy(dir: string, runs: readonly StudyRun[], about: string, notes: Record<string, string> = {}): { json: string; md: string } {
   const rows = aggregate(runs);
   const json = join(dir, 'study.json');
   const md = join(dir, 'study.md');
-  for (const [path, text] of [
-    [json, JSON.stringify({ about, rows, runs: runs.map((r) => ({ variant: r.variant, seed: r.seed })) }, null, 1) + '\n'],
-    [md, studyMarkdown(rows, about)],
-  ] as const) {
-    writeFileSync(`${path}.${process.pid}.tmp`, text);
-    renameSync(`${path}.${process.pid}.tmp`, path);
-  }
+  write(json, JSON.stringify({ about, notes, rows, runs }, null, 1) + '\n');
+  write(md, studyMarkdown(rows, about, notes));
   return { json, md };
 }
 
 export const readResults = (run: string) => JSON.parse(readFileSync(join(run, 'results.json'), 'utf8')) as TaskResult[];
+export const readEval = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as EvalResult[];
