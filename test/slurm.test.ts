@@ -92,6 +92,38 @@ describe.skipIf(!prepared || !hasSlurm)('mode run --launcher slurm (tiny, a real
     expect(existsSync(join(dir, 'out/slurm/report.html'))).toBe(true);
   });
 
+  it(
+    '--add-expert trains one more expert for new data from the same seed and redoes only the ensemble, the same through SLURM as locally',
+    { timeout: 900_000 },
+    () => {
+      const add = ['--add-expert', `${join(defaultDataDir(), 'mnist')}@0.01`];
+      const before = ['experts/0/final.safetensors', 'experts/1/final.safetensors', 'baseline/final.safetensors'].map((f) => sha(join(dir, 'out/slurm', f)));
+      const slurm = spawnSync(process.execPath, tinyRunArgs('out/slurm', '--launcher', 'slurm', ...add), { cwd: dir, env, encoding: 'utf8', timeout: 600_000 });
+      expect(slurm.status, slurm.stderr.slice(-2000)).toBe(0);
+      expect(slurm.stdout).toMatch(/adding expert 2 for .*mnist@0\.01 \(~600 pairs, 1 fine centres\)/);
+      expect([...slurm.stdout.matchAll(/\[slurm\] ([\w-]+): job \d+/g)].map((m) => m[1])).toEqual([
+        'added-embed',
+        'added-cluster',
+        'added-experts',
+        'evaluate',
+      ]);
+      expect(['experts/0/final.safetensors', 'experts/1/final.safetensors', 'baseline/final.safetensors'].map((f) => sha(join(dir, 'out/slurm', f)))).toEqual(
+        before,
+      );
+      const results = JSON.parse(readFileSync(join(dir, 'out/slurm/results.json'), 'utf8')) as { weights: number[] }[];
+      expect(results.map((r) => r.weights.length)).toEqual([3, 3]);
+      const local = spawnSync(process.execPath, tinyRunArgs('out/local', ...add), { cwd: dir, env, encoding: 'utf8', timeout: 600_000 });
+      expect(local.status, local.stderr.slice(-2000)).toBe(0);
+      expect(sha(join(dir, 'out/slurm/experts/2/final.safetensors'))).toBe(sha(join(dir, 'out/local/experts/2/final.safetensors')));
+      expect(results).toEqual(JSON.parse(readFileSync(join(dir, 'out/local/results.json'), 'utf8')));
+      // Run again: the expert is there, nothing is redone.
+      const again = spawnSync(process.execPath, tinyRunArgs('out/local', ...add), { cwd: dir, env, encoding: 'utf8', timeout: 600_000 });
+      expect(again.status, again.stderr.slice(-2000)).toBe(0);
+      expect(again.stdout).not.toMatch(/adding expert/);
+      expect(again.stdout).toMatch(/stage 11\/12 evaluate: already done/);
+    },
+  );
+
   it('an expert cancelled mid-way is reported with its log; the rerun submits only what is missing and ends the same', { timeout: 900_000 }, async () => {
     const child = spawn(process.execPath, tinyRunArgs('out/cancel', '--launcher', 'slurm'), { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

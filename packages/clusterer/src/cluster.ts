@@ -48,6 +48,42 @@ export interface Clusters {
 
 export const CLUSTERS_FORMAT = 'mode-clusters-1';
 
+/**
+ * Several clusterings as one, the experts of each numbered after the ones before (MoDE's new
+ * expert for new data: its own fine centres, fitted on its data, beside the run's).
+ */
+export function mergeClusters(parts: readonly Clusters[], names: readonly string[] = []): Clusters {
+  const d = parts[0]!.d;
+  parts.forEach((c, i) => {
+    if (c.d !== d)
+      throw new ClusterInputError(
+        `${names[i] ?? `clusters ${i}`}: centres of dimension ${c.d}, the first clusters' are ${d}. Fix: embed both with the same encoder.`,
+      );
+  });
+  let offset = 0;
+  const fineToExpert = parts.flatMap((c) => {
+    const mapped = [...c.fineToExpert].map((e) => e + offset);
+    offset += c.experts;
+    return mapped;
+  });
+  const cat = (xs: Float32Array[]) => {
+    const out = new Float32Array(xs.reduce((a, x) => a + x.length, 0));
+    let o = 0;
+    for (const x of xs) (out.set(x, o), (o += x.length));
+    return out;
+  };
+  return {
+    fine: cat(parts.map((c) => c.fine)),
+    coarse: cat(parts.map((c) => c.coarse)),
+    fineToExpert: Uint32Array.from(fineToExpert),
+    k: parts.reduce((a, c) => a + c.k, 0),
+    experts: offset,
+    d,
+    history: parts[0]!.history,
+    peakBytes: Math.max(...parts.map((c) => c.peakBytes)),
+  };
+}
+
 /** The embedding shards' vectors in chunks of about `rows` points (whole shards). */
 async function* embeddingChunks(dir: string, m: EmbeddingsManifest, rows: number): AsyncGenerator<Float32Array> {
   let parts: Float32Array[] = [];

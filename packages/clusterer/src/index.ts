@@ -15,7 +15,7 @@ export {
 export { embedCaptions, clipTextEncoder, type TextEncoder, type EmbedOptions } from './embed.js';
 export { fitKmeans, kmeansPlusPlus, nearestCentre, type FitOptions, type FitResult, type IterationReport } from './kmeans.js';
 export { balancedAssign, nearestCandidates, argsortFloat, rowNorms, BALANCED_CANDIDATES } from './balanced.js';
-export { fitClusters, writeClusters, readClusters, CLUSTERS_FORMAT, type ClusterOptions, type Clusters } from './cluster.js';
+export { fitClusters, writeClusters, readClusters, mergeClusters, CLUSTERS_FORMAT, type ClusterOptions, type Clusters } from './cluster.js';
 export {
   assignPairs,
   extraExperts,

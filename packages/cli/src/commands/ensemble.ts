@@ -3,7 +3,7 @@ import { withDevice } from '../device.js';
 
 interface EnsembleFlags {
   experts: string[];
-  clusters: string;
+  clusters: string[];
   encoder: string;
   baseline?: string[];
   task: string[];
@@ -24,7 +24,10 @@ export function register(program: Command): void {
       "Zero-shot with the data experts, weighted per task by how close its class names are to each expert's fine centres (MoDE), beside the uniform average, each expert and baselines",
     )
     .requiredOption('--experts <files...>', "the experts' final.safetensors, in expert order")
-    .requiredOption('--clusters <dir>', 'written by mode cluster (fine centres, fine → expert)')
+    .requiredOption(
+      '--clusters <dirs...>',
+      'written by mode cluster (fine centres, fine → expert); several: their experts numbered one after another (an expert added for new data)',
+    )
     .requiredOption('--encoder <file>', 'the clustering text encoder: the seed model the captions were embedded with')
     .option('--baseline <name=file...>', 'single models to score beside the ensemble (e.g. seed=…, equal-compute=…)')
     .option('--task <names...>', 'fashion-mnist, mnist, openmoji, or a classification set folder', ['fashion-mnist', 'mnist', 'openmoji'])
@@ -44,10 +47,10 @@ export function register(program: Command): void {
       const { existsSync, renameSync, writeFileSync } = await import('node:fs');
       const { basename, join } = await import('node:path');
       const userError = (msg: string) => Object.assign(new Error(msg), { userFacing: true });
-      const clusters = c.readClusters(flags.clusters);
+      const clusters = c.mergeClusters(flags.clusters.map(c.readClusters), flags.clusters);
       if (flags.experts.length !== clusters.experts)
         throw userError(
-          `--experts: ${flags.experts.length} models, but ${flags.clusters} has ${clusters.experts} experts. Fix: pass one final.safetensors per expert, in order`,
+          `--experts: ${flags.experts.length} models, but ${flags.clusters.join(' + ')} ${flags.clusters.length > 1 ? 'have' : 'has'} ${clusters.experts} experts. Fix: pass one final.safetensors per expert, in order`,
         );
       const dataDir = flags.dataDir ?? d.defaultDataDir();
       const baselines = (flags.baseline ?? []).map((b) => {

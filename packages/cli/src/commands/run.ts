@@ -1,10 +1,11 @@
 import { availableParallelism } from 'node:os';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { runTasks, type Task } from '../run/launcher.js';
-import { ensureDir, stages, type RunOptions } from '../run/pipeline.js';
+import { ensureDir, stages, type AddedExpert, type RunOptions } from '../run/pipeline.js';
 import { writeRunReport } from '../run/report.js';
-import { int } from '../sources.js';
+import { int, parseSource } from '../sources.js';
 
 interface RunFlags {
   run: string;
@@ -31,6 +32,7 @@ interface RunFlags {
   gres?: string;
   sbatchArgs?: string;
   arrayTasks: string;
+  addExpert?: string[];
 }
 
 export function register(program: Command): void {
@@ -66,6 +68,10 @@ export function register(program: Command): void {
     .option('--mem <size>', 'SLURM memory per task (e.g. 8G)')
     .option('--gres <spec>', 'SLURM generic resources per task (e.g. gpu:1)')
     .option('--sbatch-args <flags>', 'more sbatch flags for every job, in one string')
+    .option(
+      '--add-expert <data...>',
+      'to a finished run: one more expert for this data (DIR[:SPLIT][@FRACTION]), from the same seed, with fine centres of its own; then only the ensemble is redone',
+    )
     .option('--array-tasks <n>', 'with --launcher slurm: array tasks of the shard-parallel steps (curation count and sample, embedding, assignment)', '4')
     .action(async (flags: RunFlags) => {
       if (!['local', 'slurm'].includes(flags.launcher))
@@ -88,9 +94,11 @@ export function register(program: Command): void {
         checkpointEvery: int('checkpoint-every', flags.checkpointEvery),
         declip: flags.declip,
         arrayTasks: Math.max(1, int('array-tasks', flags.arrayTasks)),
+        added: [],
         parallel: flags.parallel ? int('parallel', flags.parallel) : Math.max(1, Math.floor(availableParallelism() / 2)),
       };
       ensureDir(o.run);
+      o.added = addedExperts(o, flags.addExpert, d);
       const all = stages(o, (dir) => t.findCheckpoint(dir) !== null);
       const t0 = performance.now();
       const timings: { stage: string; seconds: number; skipped: boolean }[] = [];
@@ -150,10 +158,47 @@ export function register(program: Command): void {
           if (chain.length) timings.push(...(await slurm.runChain(chain)));
         }
       }
-      const report = writeRunReport(o.run, o.experts, timings);
-      const { writeFileSync } = await import('node:fs');
+      const report = writeRunReport(o.run, o.experts + o.added.length, timings);
       writeFileSync(join(o.run, 'run.json'), JSON.stringify({ options: o, stages: timings, seconds: (performance.now() - t0) / 1000 }, null, 1) + '\n');
       console.log(`stage ${all.length + 1}/${all.length + 1} report: ${report}`);
       console.log(`mode run: done in ${((performance.now() - t0) / 1000).toFixed(0)} s; results ${join(o.run, 'results.json')}`);
     });
+}
+
+/**
+ * The experts added to this run (RUN/added.json), with `data` appended as a new one unless an
+ * expert for it is there already (a rerun of the same command resumes it).
+ */
+function addedExperts(o: RunOptions, data: string[] | undefined, d: typeof import('@mode/data')): AddedExpert[] {
+  const file = join(o.run, 'added.json');
+  const added: AddedExpert[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as AddedExpert[]) : [];
+  if (!data?.length) return added;
+  const sources = data.map((s) => {
+    const p = parseSource(s);
+    return { ...p, dir: resolve(p.dir) };
+  });
+  const spec = sources.map((p) => `${p.dir}${p.split ? `:${p.split}` : ''}${p.fraction !== undefined ? `@${p.fraction}` : ''}`);
+  if (added.some((a) => a.data.join('\n') === spec.join('\n'))) return added;
+  const embeddings = join(o.run, 'embeddings', 'embeddings.json');
+  if (!existsSync(embeddings))
+    throw Object.assign(
+      new Error(`--add-expert: ${o.run} has no clustered run yet (no ${embeddings}). Fix: run mode run --run ${o.run} first, then add experts`),
+      {
+        userFacing: true,
+      },
+    );
+  // Fine centres in proportion: the run's fine clusters per pair, times the new data's pairs.
+  const runPairs = (JSON.parse(readFileSync(embeddings, 'utf8')) as { count: number }).count;
+  const newPairs = sources.reduce((a, p) => {
+    const info = d.readDatasetInfo(p.dir);
+    // As the loader reads it: a classification set's train split unless one is named.
+    const splits = p.split ? [p.split] : info.kind === 'classification' ? ['train'] : Object.keys(info.splits);
+    return a + splits.reduce((b, sp) => b + (info.splits[sp]?.count ?? 0), 0) * (p.fraction ?? 1);
+  }, 0);
+  const fine = Math.max(1, Math.min(Math.floor(newPairs), Math.round((o.fine * newPairs) / runPairs)));
+  const next = [...added, { expert: o.experts + added.length, data: spec, fine }];
+  writeFileSync(`${file}.tmp`, JSON.stringify(next, null, 1) + '\n');
+  renameSync(`${file}.tmp`, file);
+  console.log(`mode run: adding expert ${o.experts + added.length} for ${spec.join(', ')} (~${Math.round(newPairs)} pairs, ${fine} fine centres)`);
+  return next;
 }

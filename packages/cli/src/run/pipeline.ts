@@ -43,6 +43,21 @@ export interface RunOptions {
   declip: string;
   /** Array tasks of the shard-parallel steps (curation, embedding, assignment) on a cluster. */
   arrayTasks: number;
+  /** Experts added later for new data (RUN/added.json), numbered after the run's. */
+  added: AddedExpert[];
+}
+
+/**
+ * An expert added to a finished run for new data (MoDE: new data, a new expert, the others
+ * untouched): its captions embedded by the seed's text tower, fine centres of its own (in
+ * proportion to its pairs), the seed continued on it; the ensemble then weighs it like the rest.
+ */
+export interface AddedExpert {
+  expert: number;
+  /** Its data, as `mode train --data` takes it. */
+  data: string[];
+  /** Its fine centres. */
+  fine: number;
 }
 
 export interface Stage {
@@ -84,6 +99,13 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
     '--checkpoint-every',
     String(o.checkpointEvery),
   ];
+  /** A stage doing one task per added expert whose `output` is missing. */
+  const perAdded = (name: string, output: (k: string) => string, task: (a: AddedExpert, k: string) => Omit<Task, 'log'>): Stage => ({
+    name,
+    done: () => o.added.every((a) => existsSync(output(String(a.expert)))),
+    tasks: () => o.added.filter((a) => !existsSync(output(String(a.expert)))).map((a) => ({ ...task(a, String(a.expert)), log: log(`${name}-${a.expert}`) })),
+  });
+  const experts = [...Array.from({ length: o.experts }, (_, k) => k), ...o.added.map((a) => a.expert)].map((k) => r('experts', String(k), 'final.safetensors'));
   const parts = (f: (i: number, n: number) => Task) => Array.from({ length: o.arrayTasks }, (_, i) => f(i, o.arrayTasks));
   const curateArgs = () => ['curate', '--pool', ...pairsPool(), '--t', String(o.t), '--seed', String(o.seed), '--out', r('curate'), '--no-progress'];
   const embedArgs = ['embed', '--model', r('seed', 'final.safetensors'), '--out', r('embeddings'), '--data-dir', o.dataDir, '--data', ...mix];
@@ -224,18 +246,74 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
         },
       ],
     },
+    perAdded(
+      'added-embed',
+      (k) => r('added', k, 'embeddings', 'embeddings.json'),
+      (a, k) => ({
+        name: `added ${k} embed`,
+        args: ['embed', '--model', r('seed', 'final.safetensors'), '--out', r('added', k, 'embeddings'), '--data-dir', o.dataDir, '--data', ...a.data],
+      }),
+    ),
+    perAdded(
+      'added-cluster',
+      (k) => r('added', k, 'clusters', 'report.json'),
+      (a, k) => ({
+        name: `added ${k} cluster`,
+        args: [
+          'cluster',
+          '--embeddings',
+          r('added', k, 'embeddings'),
+          '--fine',
+          String(a.fine),
+          '--experts',
+          '1',
+          '--seed',
+          String(o.seed),
+          '--out',
+          r('added', k, 'clusters'),
+        ],
+      }),
+    ),
+    {
+      ...perAdded(
+        'added-experts',
+        (k) => r('experts', k, 'final.safetensors'),
+        (a, k) => ({
+          name: `expert ${k}`,
+          // --seed: the data order an expert of that number has.
+          args: [
+            'train',
+            '--seed-model',
+            r('seed'),
+            '--expert',
+            '0',
+            '--assignment',
+            r('added', k, 'clusters'),
+            '--data',
+            ...a.data,
+            '--seed',
+            String(1 + a.expert),
+            ...train(r('experts', k)),
+          ],
+        }),
+      ),
+      parallel: o.parallel,
+    },
     {
       name: 'evaluate',
-      done: () => existsSync(r('results.json')),
+      // Redone when an expert was added since.
+      done: () =>
+        existsSync(r('results.json')) && (JSON.parse(readFileSync(r('results.json'), 'utf8')) as { weights: number[] }[])[0]?.weights.length === experts.length,
       tasks: () => [
         {
           name: 'evaluate',
           args: [
             'ensemble',
             '--experts',
-            ...Array.from({ length: o.experts }, (_, k) => r('experts', String(k), 'final.safetensors')),
+            ...experts,
             '--clusters',
             r('clusters'),
+            ...o.added.map((a) => r('added', String(a.expert), 'clusters')),
             '--encoder',
             r('seed', 'final.safetensors'),
             '--baseline',
@@ -257,7 +335,7 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
         },
       ],
     },
-  ];
+  ].filter((stage) => o.added.length > 0 || !stage.name.startsWith('added-'));
 }
 
 /** `mode curate --out DIR`'s curated shards (DIR/curated) as a data set folder the trainer reads. */
