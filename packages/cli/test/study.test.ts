@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregate, meanStd, modeCells, modelCells, studyMarkdown, type StudyRun } from '../src/run/study.js';
+import { aggregate, meanStd, modeCells, modelCells, studyHtml, studyMarkdown, type StudyRun } from '../src/run/study.js';
 
 const result = (task: string, ensemble: number, seed: number) => ({
   task,
@@ -53,6 +53,10 @@ describe('mode study', () => {
     expect(by['retrieval R@1 image→text']).toBe(0.25);
     expect(by['retrieval R@1 text→image']).toBe(0.5);
     const md = studyMarkdown(aggregate([{ claim: 'MetaCLIP', variant: 'raw pool', seed: 0, cells }]), 'about', { MetaCLIP: 'the pool' });
+    const html = studyHtml(aggregate([{ claim: 'MetaCLIP', variant: 'raw <pool>', seed: 0, cells }]), 'about', { MetaCLIP: 'the pool' });
+    expect(html).toMatch(/<h2>MetaCLIP<\/h2>\n<p>the pool<\/p>\n<table><thead><tr><th>variant<\/th><th>task<\/th><th>top-1<\/th>/);
+    expect(html).toContain('<td>raw &lt;pool&gt;</td><td>mnist</td><td>82.0 ± 0.0</td>');
+    expect(html.match(/<svg /g)).toHaveLength(1); // a bar chart per task with a top-1 (retrieval has none)
     expect(md).toMatch(/## MetaCLIP\n\nthe pool\n\n\| variant \| task \| top-1 \| balanced \| tail classes \| R@1 image→text \| R@1 text→image \|/);
   });
 });

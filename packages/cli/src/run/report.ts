@@ -12,7 +12,7 @@ import type { EnsembleResult, ProbeResult } from '@mode/ensembler';
 /** A task's row of results.json, as `mode ensemble --probe` writes it. */
 type TaskResult = EnsembleResult & { probe?: ProbeResult };
 
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+export const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}%`);
 const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
@@ -70,7 +70,7 @@ export function barChart(bars: { label: string; value: number }[], o: { title: s
   ].join('\n');
 }
 
-const table = (head: string[], rows: (string | number)[][]) =>
+export const table = (head: string[], rows: (string | number)[][]) =>
   `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
 
 function losses(run: string, name: string): [number, number][] {
@@ -203,15 +203,20 @@ export function writeRunReport(run: string, experts: number, timings: { stage: s
       timings.map((t) => [t.stage, t.seconds.toFixed(1), t.skipped ? 'already done' : '']),
     ),
   );
-  const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>mode run report</title>
+  const html = htmlPage('mode run report', body);
+  const path = join(run, 'report.html');
+  writeFileSync(`${path}.${process.pid}.tmp`, html);
+  renameSync(`${path}.${process.pid}.tmp`, path);
+  return path;
+}
+
+/** A static page around `body`: the reports' one style. */
+export function htmlPage(title: string, body: string[]): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f3f3f3}svg{display:block;margin:1em 0}</style>
 </head><body>
 ${body.join('\n')}
 </body></html>
 `;
-  const path = join(run, 'report.html');
-  writeFileSync(`${path}.${process.pid}.tmp`, html);
-  renameSync(`${path}.${process.pid}.tmp`, path);
-  return path;
 }

@@ -13,6 +13,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnsembleResult, ProbeResult } from '@mode/ensembler';
+import { barChart, esc, htmlPage, table } from './report.js';
 
 export type TaskResult = EnsembleResult & { probe?: ProbeResult };
 
@@ -130,6 +131,39 @@ export function studyMarkdown(rows: readonly StudyRow[], about: string, notes: R
   return out.join('\n');
 }
 
+/** The same tables as one static HTML page (study.html), with a bar chart of top-1 per claim and task. */
+export function studyHtml(rows: readonly StudyRow[], about: string, notes: Record<string, string> = {}): string {
+  const body = ['<h1>mode study</h1>', `<p>${esc(about)}</p>`];
+  for (const claim of [...new Set(rows.map((r) => r.claim))]) {
+    const mine = rows.filter((r) => r.claim === claim);
+    const cols = [...new Set(mine.flatMap((r) => Object.keys(r.cells)))];
+    body.push(`<h2>${esc(claim)}</h2>`);
+    for (const para of (notes[claim] ?? '').split('\n\n').filter(Boolean)) body.push(`<p>${esc(para)}</p>`);
+    body.push(
+      table(
+        ['variant', 'task', ...cols],
+        mine.map((r) => [r.variant, r.task, ...cols.map((c) => cell(r.cells[c]))]),
+      ),
+    );
+    const first = cols.find((c) => c === 'top-1' || c === 'ensemble') ?? cols[0]!;
+    for (const task of [...new Set(mine.map((r) => r.task))]) {
+      const bars = mine
+        .filter((r) => r.task === task)
+        .flatMap((r) =>
+          claim === 'MoDE' ? cols.filter((c) => !c.startsWith('probe')).map((c) => [c, r.cells[c]] as const) : [[r.variant, r.cells[first]] as const],
+        )
+        .filter(([, c]) => c !== undefined)
+        .map(([label, c]) => ({ label, value: c!.mean }));
+      if (bars.length)
+        body.push(
+          barChart(bars, { title: `${task}: ${claim === 'MoDE' ? 'top-1' : first} (mean over seeds)`, format: (v) => `${(100 * v).toFixed(1)}%`, max: 1 }),
+        );
+    }
+  }
+  body.push('<p>In %, mean ± sample standard deviation over the seeds. "best expert" is chosen on the test itself (an oracle).</p>');
+  return htmlPage('mode study', body);
+}
+
 const write = (path: string, text: string) => {
   writeFileSync(`${path}.${process.pid}.tmp`, text);
   renameSync(`${path}.${process.pid}.tmp`, path);
@@ -141,6 +175,7 @@ export function writeStudy(dir: string, runs: readonly StudyRun[], about: string
   const md = join(dir, 'study.md');
   write(json, JSON.stringify({ about, notes, rows, runs }, null, 1) + '\n');
   write(md, studyMarkdown(rows, about, notes));
+  write(join(dir, 'study.html'), studyHtml(rows, about, notes));
   return { json, md };
 }
 
