@@ -15,6 +15,7 @@ export default defineConfig({
       '@mode/clusterer': src('clusterer'),
       '@mode/ensembler': src('ensembler'),
       '@mode/curator': src('curator'),
+      '@mode/web': src('web'),
       // Before '@mode/data', which would otherwise match it as a prefix.
       '@mode/data/labels': fileURLToPath(new URL('./packages/data/src/labels.ts', import.meta.url)),
       '@mode/data': src('data'),

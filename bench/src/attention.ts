@@ -147,7 +147,7 @@ export const suite: Suite = {
           `FLOPs as done by the fused kernels: forward 4·d per visible (query, key) pair (2·d for the score, 2·d for the weighted value; ` +
           `causal rows count only visible pairs), forward+backward 4.5× that (backward recomputes the score and forms dP, dS·K, Pᵀ·dO, dSᵀ·Q). ` +
           `Peers and the unfused path get the same FLOP count, so every × is a ratio of times. Wall time per call including the wait for the GPU, ` +
-          `benchmark.js median, one process, one adapter (${gpu.report.description}), LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}. ` +
+          `benchmark.js median, one process, one adapter (${gpu.report.description}), LP_NUM_THREADS=${gpu.report.threads?.LP_NUM_THREADS}. ` +
           `${clockMethod({ profiled: !!options.trace })} ` +
           `naive = the portable kernel (one invocation per row). unfused = our batched A·Bᵀ matmul, softmax kernel, batched A·B matmul (stores BH·L² scores twice; matmul_sg_bt and matmul_sg, n/a where the adapter has no subgroups of 8). ` +
           `Peers (forward only, unfused from their own ops): ${notes.join(' | ')}`,

@@ -172,7 +172,7 @@ export const suite: Suite = {
           `useful GFLOP/s counts the peers' rule instead (forward one B×B×d matmul, forward+backward three). ` +
           `${clockMethod({ timestampColumns: true })} ` +
           `Times: wall time per call, median of ${rounds} rounds in which every variant and the yardstick run in turn ` +
-          `(calls under 0.2 s repeated within a round), one process, one adapter (${gpu.report.description}), LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}; ` +
+          `(calls under 0.2 s repeated within a round), one process, one adapter (${gpu.report.description}), LP_NUM_THREADS=${gpu.report.threads?.LP_NUM_THREADS}; ` +
           `spread % = (max − min) / median over the rounds. A·Bᵀ = our matmul_sg_bt on B × min(B, 2048) × d (the score pass alone). ` +
           `× columns are time ratios (theirs / ours); × A·Bᵀ a ratio of rates. Portable and tiled timed up to B = ${options.quick ? 512 : PORTABLE_MAX_B}. ` +
           `Peers: wall time per run() (numpy: its own in-process median), skipped where their previous size predicts more than ${PEER_LIMIT_S} s a call, "implausible" where a call took less time than ` +

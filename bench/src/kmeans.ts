@@ -281,7 +281,7 @@ export const suite: Suite = {
           `so × columns compare GFLOP/s. Peers: wall time per call (benchmark.js median), numpy its own in-process median. ` +
           `'matmul A·Bᵀ 1024³' is matmul_sg_bt (wall time, median) run right before each of the row's full-size calls, the yardstick of issue 11. Update: hist + scan + scatter + sums, ` +
           `wall time, median of ${minRuns}. Inputs uniform in [-1, 1). One process, one adapter (${gpu.report.description}), ` +
-          `LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}; other work on the machine shows as noise, so compare within a row. Peers: ${peerNotes.join(' | ')}`,
+          `LP_NUM_THREADS=${gpu.report.threads?.LP_NUM_THREADS}; other work on the machine shows as noise, so compare within a row. Peers: ${peerNotes.join(' | ')}`,
         columns,
         rows,
       };
@@ -549,7 +549,7 @@ async function fitSections(gpu: Gpu, quick: boolean): Promise<SuiteResults[]> {
   const wasProfiling = gpu.profiler.enabled;
   gpu.profiler.enabled = false; // no timestamp writes in the timed iterations
   const adapter = gpu.report.name;
-  const lp = `LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}`;
+  const lp = `LP_NUM_THREADS=${gpu.report.threads?.LP_NUM_THREADS}`;
   console.log(`\nfull iterations: generating ${nMax.toExponential()} points of d=${d} (${sizes.blobs} Gaussian blobs, seed ${FIT_SEED})`);
   const x = gaussianBlobs(nMax, d, sizes.blobs, FIT_SEED);
   const initial = initialCentres(x, d, kMax, nMin, FIT_SEED);

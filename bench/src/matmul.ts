@@ -90,7 +90,7 @@ export const suite: Suite = {
         method:
           `FLOPs = 2·M·N·K per matrix. Each column: wall time per call including the wait for the GPU, benchmark.js median ` +
           `(maxTime ${options.quick ? 0.3 : 1.5} s, ≥ ${options.quick ? 2 : 5} samples), all in one process on one adapter (${gpu.report.description}); ` +
-          `numpy/OpenBLAS times itself in its own process. × columns: our GFLOP/s over theirs. ${clockMethod({ profiled: !!options.trace })} LP_NUM_THREADS=${gpu.report.threads.LP_NUM_THREADS}. ` +
+          `numpy/OpenBLAS times itself in its own process. × columns: our GFLOP/s over theirs. ${clockMethod({ profiled: !!options.trace })} LP_NUM_THREADS=${gpu.report.threads?.LP_NUM_THREADS}. ` +
           `Peers: ${notes.join(' | ')}`,
         columns: columnsOf(rows),
         rows,

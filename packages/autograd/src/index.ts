@@ -80,6 +80,7 @@ export {
   fromSafetensors,
   saveModule,
   loadModule,
+  loadModuleFrom,
   saveOptimizer,
   loadOptimizer,
   toFloat32,

@@ -50,9 +50,9 @@ export function encodeSafetensors(tensors: Record<string, SafeTensor>, metadata:
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const head = Buffer.from(json, 'utf8');
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const head = new Uint8Array(json.length + ((8 - (json.length % 8)) % 8)).fill(0x20); // padded with spaces
+  head.set(json);
   const out = new Uint8Array(8 + head.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
   out.set(head, 8);
@@ -75,7 +75,7 @@ export function decodeSafetensors(input: Uint8Array, file = '(buffer)'): Safeten
     throw bad(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes); the file is truncated or not safetensors`);
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, n).toString('utf8'));
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
   } catch (e) {
     throw bad(`the header is not valid JSON (${(e as Error).message})`);
   }
@@ -197,7 +197,12 @@ export async function saveModule(module: Module, path: string, metadata: Record<
 
 /** Loads a module's tensors in place from a file saved by saveModule or by PyTorch/OpenCLIP. */
 export function loadModule(module: Module, path: string, strict = true): void {
-  const file = readSafetensorsFile(path);
+  loadModuleFrom(module, readSafetensorsFile(path), path, strict);
+}
+
+/** loadModule from a decoded file (decodeSafetensors: bytes fetched by a browser page, say); `where` names it in errors. */
+export function loadModuleFrom(module: Module, file: SafetensorsFile, where: string, strict = true): void {
+  const path = where;
   try {
     module.loadStateDict(
       Object.fromEntries(

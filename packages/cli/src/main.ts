@@ -13,11 +13,12 @@ import * as run from './commands/run.js';
 import * as selftest from './commands/selftest.js';
 import * as study from './commands/study.js';
 import * as train from './commands/train.js';
+import * as web from './commands/web.js';
 
 const program = deviceOptions(new Command('mode').description('Train and serve CLIP data experts on any Dawn-supported GPU').showHelpAfterError());
 
 // Each command lives in commands/<name>.ts and registers itself here.
-for (const command of [info, selftest, bench, data, curate, model, train, evaluate, cluster, ensemble, run, study]) command.register(program);
+for (const command of [info, selftest, bench, data, curate, model, train, evaluate, cluster, ensemble, run, study, web]) command.register(program);
 
 /** Errors that already say what failed and how to fix it print without a stack trace. Packages
  * that cannot depend on @mode/gpu mark theirs with `userFacing = true`. */

@@ -160,3 +160,10 @@ export function normalizeCHW(
   }
   return out;
 }
+
+/**
+ * An image as evaluation sees it: over white, centre-cropped to a square, resized to `size`,
+ * CLIP-normalised, CHW. The classification loader's unaugmented path (DEFAULT_SPEC), so
+ * `mode classify` and the browser page feed the models exactly what `mode eval` does.
+ */
+export const evalImage = (img: RgbaImage, size: number): Float32Array => normalizeCHW(centerCropResize(toFloat(img, [1, 1, 1]), size));

@@ -3,7 +3,7 @@ export { Rng, mixSeed, hashString } from './rng.js';
 export { ShardWriter, readShard, readShards, listShards, splitName, safeKey, type RawSample, type ShardWriterOptions, type ReadOptions } from './shards.js';
 export { toPair, toClass, decodeUtf8, firstInvalidUtf8, type PairRecord, type ClassRecord } from './records.js';
 export { decodePng, encodePng, type RgbaImage } from './png.js';
-export { toFloat, toBytes, resample, resize, centerCropResize, normalizeCHW, CLIP_MEAN, CLIP_STD, type FloatImage } from './image.js';
+export { toFloat, toBytes, resample, resize, centerCropResize, normalizeCHW, evalImage, CLIP_MEAN, CLIP_STD, type FloatImage } from './image.js';
 export {
   augmentView,
   randomResizedCrop,

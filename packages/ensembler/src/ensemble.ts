@@ -50,7 +50,8 @@ export async function classEmbeddings(model: CLIP, tokenizer: Tokenizer, classes
   return v;
 }
 
-function classifier(model: CLIP, tokenizer: Tokenizer, classes: readonly string[], templates: readonly string[]): Promise<Tensor> {
+/** Each class's template-averaged, normalised text embedding, [C × D] on the GPU (the caller disposes it). */
+export function classifier(model: CLIP, tokenizer: Tokenizer, classes: readonly string[], templates: readonly string[]): Promise<Tensor> {
   const prompts = classes.flatMap((c) => templates.map((t) => t.replace('{}', c)));
   return zeroShotClassifier(model, tokenizer.tokenize(prompts, model.config.text.contextLength), classes.length, templates.length);
 }

@@ -5,7 +5,7 @@ import * as ag from '@mode/autograd';
 import { loadTokenizer } from '@mode/data';
 import { freshSeed, rng } from '@mode/kernels';
 import { CLIP, preset } from '@mode/models';
-import { combineLogits, ensembleZeroShot, metadataWeights, taskWeights } from '@mode/ensembler';
+import { classEmbeddings, combineLogits, ensembleZeroShot, metadataWeights, taskWeights, topK, zeroShotTask } from '@mode/ensembler';
 import { makeDataDir } from '../../trainer/test/fixture.js';
 
 describe('metadata weights (MoDE §2 step 6)', () => {
@@ -98,6 +98,49 @@ describe('ensembleZeroShot', () => {
     expect(single.uniform).toEqual(single.experts[0]);
     expect(single.baselines.seed).toEqual(single.experts[0]);
     [...experts, seed].forEach((m) => m.dispose());
+  });
+
+  it('zeroShotTask (mode classify, the browser page): per-expert cosine logits equal a float64 recompute, ensembled by the task weights', async () => {
+    const tok = loadTokenizer(data);
+    const cfg = preset('tiny', { vocabSize: tok.vocabSize });
+    const experts = [new CLIP(cfg, { seed: 5 }), new CLIP(cfg, { seed: 6 })];
+    const encoder = new CLIP(cfg, { seed: 7 });
+    const r0 = rng(freshSeed());
+    const clusters = { fine: Float32Array.from({ length: 5 * 64 }, () => r0() - 0.5), fineToExpert: Uint32Array.from([1, 0, 1, 1, 0]), experts: 2 };
+    const classes = ['red', 'green', 'blue'];
+    const templates = ['a {} block.'];
+    const task = await zeroShotTask({ experts, encoder, clusters, tokenizer: tok, classes: [' red', 'green ', '', 'blue'], templates });
+    expect(task.classes).toEqual(classes); // trimmed, empty names dropped
+    expect([...task.weights.weights]).toEqual([...(await taskWeights(encoder, tok, classes, templates, clusters)).weights]);
+    const S = cfg.vision.imageSize;
+    const n = 3;
+    const images = Float32Array.from({ length: n * 3 * S * S }, () => 2 * r0() - 1);
+    const r = await task.classify(images, n);
+    for (const [k, m] of experts.entries()) {
+      const W = await classEmbeddings(m, tok, classes, templates);
+      const x = ag.tensor(images, [n, 3, S, S]);
+      const f = ag.noGrad(() => m.encodeImage(x));
+      const feats = await f.read();
+      [x, f].forEach((t) => t.dispose());
+      const D = cfg.embedDim;
+      for (let i = 0; i < n; i++) {
+        const norm = Math.hypot(...feats.subarray(i * D, (i + 1) * D));
+        for (let c = 0; c < classes.length; c++) {
+          let dot = 0;
+          for (let q = 0; q < D; q++) dot += (feats[i * D + q]! / norm) * W[c * D + q]!;
+          expect(Math.abs(r.experts[k]![i * classes.length + c]! - dot)).toBeLessThan(1e-5);
+        }
+      }
+    }
+    expect([...r.ensemble]).toEqual([...combineLogits(r.experts, task.weights.weights)]);
+    expect([...r.uniform]).toEqual([...combineLogits(r.experts, [0.5, 0.5])]);
+    const top = topK(r.ensemble, 1, classes.length, 2);
+    expect(top).toHaveLength(2);
+    expect(top[0]!.logit).toBeGreaterThanOrEqual(top[1]!.logit);
+    await expect(task.classify(images.subarray(1), n)).rejects.toThrow(/not 3 images of 3 × 32 × 32/);
+    await expect(zeroShotTask({ experts, encoder, clusters, tokenizer: tok, classes: [' ', ''], templates })).rejects.toThrow(/no class names/);
+    task.dispose();
+    [...experts, encoder].forEach((m) => m.dispose());
   });
 });
 

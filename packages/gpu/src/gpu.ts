@@ -1,9 +1,5 @@
-import { readFileSync, existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { basename, dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BindingError, DeviceLostError, GpuError, KernelCompileError, NoAdapterError } from './errors.js';
-import { diagnoseNoAdapter, LAVAPIPE_FIX } from './diagnose.js';
+import { platform } from './platform.js';
 import { BufferPool } from './pool.js';
 import { Profiler, type ProfileClock, type Work } from './profiler.js';
 import { reflectKernel, workgroupSizeOf, type KernelInfo } from './reflect.js';
@@ -11,7 +7,11 @@ import { reflectKernel, workgroupSizeOf, type KernelInfo } from './reflect.js';
 /** Features the runtime asks for whenever the adapter has them; kernels pick variants by them. */
 export const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
 
-export const DEFAULT_KERNELS_DIR = fileURLToPath(new URL('../../../kernels/', import.meta.url));
+/** The repository's `kernels/` (Node); '' in a browser, where the kernels come bundled. */
+export const DEFAULT_KERNELS_DIR = platform.defaultKernelsDir;
+
+/** Where the runtime runs: 'node' (dawn.node) or 'browser' (navigator.gpu). */
+export const PLATFORM = platform.name;
 
 export const STORAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
 const UNIFORM = 0x40 | 0x8; // UNIFORM | COPY_DST
@@ -31,6 +31,13 @@ export interface OpenOptions {
   profile?: boolean | ProfileClock;
   /** Folder holding the `.wgsl` files. Default: the repository's `kernels/`. */
   kernelsDir?: string;
+  /**
+   * The kernels' WGSL by name (`matmul_tiled` → its source), instead of files: how a browser
+   * page gets them (bundled). Default in Node: read from `kernelsDir`.
+   */
+  kernels?: Readonly<Record<string, string>>;
+  /** A WebGPU entry point to use instead of the platform's (dawn.node in Node, navigator.gpu in a browser). */
+  webgpu?: GPU;
 }
 
 export interface AdapterReport {
@@ -45,8 +52,8 @@ export interface AdapterReport {
   enabledFeatures: string[];
   limits: Record<string, number>;
   subgroupSize: { min: number; max: number } | null;
-  /** llvmpipe's thread count and who chose it. */
-  threads: { LP_NUM_THREADS: string; setBy: 'user' | 'mode' };
+  /** llvmpipe's thread count and who chose it (null in a browser). */
+  threads: { LP_NUM_THREADS: string; setBy: 'user' | 'mode' } | null;
 }
 
 /** A compiled kernel: its reflected interface plus the pipeline for one set of override values. */
@@ -84,31 +91,6 @@ interface Pending {
   work: Work;
 }
 
-// Dawn's instance must outlive every adapter, device and buffer made from it: if V8 collects
-// it, Dawn frees it under a live device (segfaults, futex errors, hangs). Keep each one here.
-const instances: Map<string, GPU> = ((globalThis as { __modeDawnInstances?: Map<string, GPU> }).__modeDawnInstances ??= new Map());
-
-async function dawn(flags: string[]): Promise<GPU> {
-  const key = flags.join(' ');
-  let gpu = instances.get(key);
-  if (!gpu) {
-    const { create, globals } = await import('webgpu');
-    // Buffer usage flags and the like live on these globals (GPUBufferUsage, …).
-    for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-    gpu = create(flags);
-    instances.set(key, gpu);
-  }
-  return gpu;
-}
-
-function setLavapipeThreads(): AdapterReport['threads'] {
-  // llvmpipe reads this once when the driver loads: it must be set before the first adapter.
-  // Twice the core count measured +20% over its default (one thread per core) on 2 cores.
-  if (process.env.LP_NUM_THREADS) return { LP_NUM_THREADS: process.env.LP_NUM_THREADS, setBy: 'user' };
-  process.env.LP_NUM_THREADS = String(2 * availableParallelism());
-  return { LP_NUM_THREADS: process.env.LP_NUM_THREADS, setBy: 'mode' };
-}
-
 export class Gpu {
   readonly pool: BufferPool;
   readonly profiler: Profiler;
@@ -137,6 +119,7 @@ export class Gpu {
     readonly device: GPUDevice,
     readonly report: AdapterReport,
     readonly kernelsDir: string,
+    private readonly sources: Readonly<Record<string, string>> | undefined,
     clock: ProfileClock,
     profile: boolean,
   ) {
@@ -151,18 +134,33 @@ export class Gpu {
   }
 
   static async open(options: OpenOptions = {}): Promise<Gpu> {
-    const threads = setLavapipeThreads();
+    const threads = options.webgpu ? null : platform.lavapipeThreads();
     const flags = ['disable-dawn-features=timestamp_quantization'];
     if (options.backend) flags.push(`backend=${options.backend}`);
     if (options.adapter) flags.push(`adapter=${options.adapter}`);
-    const instance = await dawn(flags);
+    const noAdapter = (why: string, fix: string) => {
+      const wanted = [options.backend && `backend ${options.backend}`, options.adapter && `adapter "${options.adapter}"`].filter(Boolean).join(', ');
+      return new NoAdapterError(`No WebGPU adapter${wanted ? ` (${wanted})` : ''}: ${why}.\nFix: ${fix}`);
+    };
+    let instance: GPU;
+    try {
+      instance = options.webgpu ?? (await platform.webgpu(flags));
+    } catch (e) {
+      const { fix } = platform.noAdapter();
+      throw noAdapter((e as Error).message, fix);
+    }
     const adapter = await instance.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : undefined);
     if (!adapter) {
-      const wanted = [options.backend && `backend ${options.backend}`, options.adapter && `adapter "${options.adapter}"`].filter(Boolean).join(', ');
-      throw new NoAdapterError(`No WebGPU adapter${wanted ? ` (${wanted})` : ''}: ${diagnoseNoAdapter()}.\nFix: ${LAVAPIPE_FIX}`);
+      const { why, fix } = platform.noAdapter();
+      throw noAdapter(why, fix);
     }
+    if (platform.name === 'browser' && !options.kernels && !options.kernelsDir)
+      throw new GpuError(
+        "Gpu.open in a browser needs the kernels' WGSL as `kernels` (name → source): there are no files to read. Fix: bundle kernels/*.wgsl (the web package does)",
+      );
     const info = adapter.info;
-    const name = info.device || info.description || info.vendor || 'unknown adapter';
+    // Browsers leave `device` empty and say only the vendor and architecture (e.g. "google", "swiftshader").
+    const name = info.device || info.description || [info.vendor, info.architecture].filter(Boolean).join(' ') || 'unknown adapter';
     if (options.adapter && !`${name} ${info.description}`.includes(options.adapter)) {
       throw new NoAdapterError(
         `No WebGPU adapter named "${options.adapter}": the one found is "${name}". Fix: leave --adapter out, or install the driver for "${options.adapter}".`,
@@ -194,7 +192,7 @@ export class Gpu {
       vendor: info.vendor,
       architecture: info.architecture,
       description: info.description,
-      backend: options.backend ?? { linux: 'vulkan', darwin: 'metal', win32: 'd3d12' }[process.platform as string] ?? 'default',
+      backend: options.backend ?? platform.defaultBackend,
       isCpu,
       features: available.sort(),
       enabledFeatures: [...device.features].sort(),
@@ -204,7 +202,7 @@ export class Gpu {
     };
     const hasTimestamps = device.features.has('timestamp-query');
     const clock: ProfileClock = options.profile === 'cpu-wall' || !hasTimestamps ? 'cpu-wall' : 'gpu-timestamps';
-    return new Gpu(instance, adapter, device, report, resolve(options.kernelsDir ?? DEFAULT_KERNELS_DIR), clock, !!options.profile);
+    return new Gpu(instance, adapter, device, report, options.kernelsDir ?? DEFAULT_KERNELS_DIR, options.kernels, clock, !!options.profile);
   }
 
   /** The kernel in `kernels/<name>.wgsl`, compiled once per set of override values. */
@@ -227,13 +225,22 @@ export class Gpu {
     return (await this.load(name)).info;
   }
 
+  /** A kernel's WGSL as this Gpu compiles it (bundled, or read from `kernelsDir`), and the file name its diagnostics give. */
+  kernelSource(name: string): { source: string; file: string } {
+    if (this.sources) {
+      const source = this.sources[name];
+      if (source === undefined) throw new GpuError(`No kernel "${name}" among the ${Object.keys(this.sources).length} bundled kernels`);
+      return { source, file: `kernels/${name}.wgsl` };
+    }
+    const found = platform.readKernel(this.kernelsDir, name);
+    if (!found) throw new GpuError(`No kernel "${name}": ${this.kernelsDir}/${name}.wgsl does not exist`);
+    return found;
+  }
+
   private async load(name: string): Promise<{ info: KernelInfo; module: GPUShaderModule }> {
     const cached = this.kernelInfos.get(name);
     if (cached) return cached;
-    const path = join(this.kernelsDir, `${name}.wgsl`);
-    if (!existsSync(path)) throw new GpuError(`No kernel "${name}": ${path} does not exist`);
-    const source = readFileSync(path, 'utf8');
-    const file = relative(dirname(this.kernelsDir), path) || basename(path);
+    const { source, file } = this.kernelSource(name);
     this.check();
     // Compile first: Dawn's diagnostics are exact, and reflection assumes valid WGSL.
     this.device.pushErrorScope('validation');

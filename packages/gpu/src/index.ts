@@ -3,6 +3,7 @@ export {
   withGpu,
   OPTIONAL_FEATURES,
   DEFAULT_KERNELS_DIR,
+  PLATFORM,
   STORAGE,
   type OpenOptions,
   type AdapterReport,

@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BindingError, DeviceLostError, Gpu, KernelCompileError, type Kernel } from '../src/index.js';
+import { BindingError, DEFAULT_KERNELS_DIR, DeviceLostError, Gpu, KernelCompileError, type Kernel } from '../src/index.js';
 
 // kernels/strided.wgsl (OP 0: out = a + b) stands in for any kernel: three storage bindings,
 // a uniform struct of vectors, an override constant.
@@ -24,7 +24,7 @@ describe('adapter', () => {
     expect(gpu.report.enabledFeatures).toEqual(
       expect.arrayContaining(gpu.report.features.filter((f) => ['timestamp-query', 'subgroups', 'shader-f16'].includes(f))),
     );
-    expect(process.env.LP_NUM_THREADS).toBe(gpu.report.threads.LP_NUM_THREADS);
+    expect(process.env.LP_NUM_THREADS).toBe(gpu.report.threads?.LP_NUM_THREADS);
   });
 });
 
@@ -41,6 +41,19 @@ describe('kernel loader', () => {
       expect((err as KernelCompileError).diagnostics[0]!.line).toBe(3);
     } finally {
       other.destroy();
+    }
+  });
+
+  it('compiles kernels given as sources (as a browser page bundles them), their diagnostics naming kernels/<name>.wgsl', async () => {
+    const source = readFileSync(join(DEFAULT_KERNELS_DIR, 'strided.wgsl'), 'utf8');
+    const bundled = await Gpu.open({ kernels: { strided: source, broken: '@compute @workgroup_size(1)\nfn main( {\n}\n' } });
+    try {
+      expect(bundled.kernelSource('strided')).toEqual({ source, file: 'kernels/strided.wgsl' });
+      expect((await bundled.kernel('strided', { OP: 0 })).info.name).toBe('strided');
+      await expect(bundled.kernel('broken')).rejects.toThrow(/^kernels\/broken\.wgsl:2:\d+ error: /);
+      await expect(bundled.kernel('unary')).rejects.toThrow('No kernel "unary" among the 2 bundled kernels');
+    } finally {
+      bundled.destroy();
     }
   });
 

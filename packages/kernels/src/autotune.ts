@@ -1,8 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
 import type { Gpu } from '@mode/gpu';
+import { checksumOf, tuneCachePath, tuneStore, type TuneStore } from './tune-store.js';
 
 /**
  * Picks, per adapter and shape class, the fastest of a kernel family's variants by measuring
@@ -10,7 +7,7 @@ import type { Gpu } from '@mode/gpu';
  * checksum of the family's candidate set (names and WGSL sources): change a kernel and its
  * family's entries are re-measured.
  *
- * File: $MODE_TUNE_CACHE, else ~/.cache/mode/autotune.json.
+ * File: $MODE_TUNE_CACHE, else ~/.cache/mode/autotune.json; in a browser, localStorage.
  */
 export interface Candidate {
   name: string;
@@ -32,7 +29,7 @@ interface CacheFile {
 
 const kernelSums = new WeakMap<Gpu, Map<string, string>>();
 
-export const tuneCachePath = (): string => process.env.MODE_TUNE_CACHE ?? join(homedir(), '.cache', 'mode', 'autotune.json');
+export { tuneCachePath };
 
 export class Autotuner {
   private cache: CacheFile | null = null;
@@ -57,10 +54,14 @@ export class Autotuner {
     for (const [k, v] of Object.entries(choices)) this.pinned.set(k, v);
   }
 
+  private readonly store: TuneStore;
+
   constructor(
     readonly path = tuneCachePath(),
     private readonly warn: (message: string) => void = (m) => console.warn(m),
-  ) {}
+  ) {
+    this.store = tuneStore(path);
+  }
 
   /** The adapter's identity in the cache: name and driver description. */
   static adapterId(gpu: Gpu): string {
@@ -69,9 +70,11 @@ export class Autotuner {
 
   /** Checksum of a family's candidate set: its variant names and their WGSL sources. */
   static checksum(sources: Record<string, string>): string {
-    const h = createHash('sha256');
-    for (const name of Object.keys(sources).sort()) h.update(`${name}\0${sources[name]}\0`);
-    return h.digest('hex').slice(0, 16);
+    return checksumOf(
+      Object.keys(sources)
+        .sort()
+        .map((name) => `${name}\0${sources[name]}\0`),
+    );
   }
 
   /** `checksum` of these kernels' WGSL as this Gpu loads them, read once per Gpu and family (a new Gpu sees edited kernels). */
@@ -80,7 +83,7 @@ export class Autotuner {
     if (!byFamily) kernelSums.set(gpu, (byFamily = new Map()));
     let sum = byFamily.get(family);
     if (!sum) {
-      sum = Autotuner.checksum(Object.fromEntries(kernels.map((k) => [k, readFileSync(join(gpu.kernelsDir, `${k}.wgsl`), 'utf8')])));
+      sum = Autotuner.checksum(Object.fromEntries(kernels.map((k) => [k, gpu.kernelSource(k).source])));
       byFamily.set(family, sum);
     }
     return sum;
@@ -146,12 +149,7 @@ export class Autotuner {
 
   private load(): CacheFile {
     if (this.cache) return this.cache;
-    let text: string | null = null;
-    try {
-      text = readFileSync(this.path, 'utf8');
-    } catch {
-      /* no cache yet */
-    }
+    const text = this.store.read();
     if (text !== null) {
       try {
         const parsed = JSON.parse(text) as CacheFile;
@@ -167,9 +165,6 @@ export class Autotuner {
   }
 
   private save(): void {
-    mkdirSync(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.cache, null, 1));
-    renameSync(tmp, this.path);
+    this.store.write(JSON.stringify(this.cache, null, 1));
   }
 }

@@ -14,7 +14,7 @@ export function rng(seed: number): () => number {
 
 /** A fresh seed (printed by callers so a failure can be replayed with MODE_SEED=…). */
 export function freshSeed(): number {
-  const fromEnv = process.env.MODE_SEED;
+  const fromEnv = typeof process === 'undefined' ? undefined : process.env.MODE_SEED;
   return fromEnv ? Number(fromEnv) : (Math.random() * 2 ** 32) >>> 0;
 }
 

@@ -1,4 +1,16 @@
-import { assign, clamp, full, l2Normalize, loadModule, Module, noGrad, readSafetensorsFile, saveModule, type Tensor } from '@mode/autograd';
+import {
+  assign,
+  clamp,
+  full,
+  l2Normalize,
+  loadModuleFrom,
+  Module,
+  noGrad,
+  readSafetensorsFile,
+  saveModule,
+  type SafetensorsFile,
+  type Tensor,
+} from '@mode/autograd';
 import { checkConfig, type ClipConfig } from './config.js';
 import { TextTransformer } from './text.js';
 import { seeds } from './transformer.js';
@@ -55,11 +67,15 @@ export class CLIP extends Module {
 
 /** A model from a file written by save(): the config from its metadata, then the weights (strict). */
 export function loadClip(path: string, opts: { config?: ClipConfig } = {}): CLIP {
-  const file = readSafetensorsFile(path);
+  return clipFromSafetensors(readSafetensorsFile(path), path, opts);
+}
+
+/** loadClip from a decoded file (bytes a browser page fetched, say); `where` names it in errors. */
+export function clipFromSafetensors(file: SafetensorsFile, where: string, opts: { config?: ClipConfig } = {}): CLIP {
   const text = file.metadata?.config;
   const config = opts.config ?? (text ? (JSON.parse(text) as ClipConfig) : undefined);
-  if (!config) throw new Error(`${path}: no model config in the safetensors metadata (it was not written by mode); pass { config }`);
+  if (!config) throw new Error(`${where}: no model config in the safetensors metadata (it was not written by mode); pass { config }`);
   const model = new CLIP(config, { seed: 0 });
-  loadModule(model, path);
+  loadModuleFrom(model, file, where);
   return model;
 }

@@ -16,7 +16,7 @@ export function register(program: Command): void {
         console.log(`vendor        ${r.vendor || '–'}   architecture ${r.architecture || '–'}`);
         console.log(`backend       ${r.backend}${r.isCpu ? '   (software rasteriser: shaders run on the CPU)' : ''}`);
         console.log(`subgroups     ${r.subgroupSize ? `size ${r.subgroupSize.min}–${r.subgroupSize.max}` : 'not reported'}`);
-        console.log(`threads       LP_NUM_THREADS=${r.threads.LP_NUM_THREADS} (set by ${r.threads.setBy}; llvmpipe only)`);
+        if (r.threads) console.log(`threads       LP_NUM_THREADS=${r.threads.LP_NUM_THREADS} (set by ${r.threads.setBy}; llvmpipe only)`);
         console.log(`enabled       ${r.enabledFeatures.join(', ')}`);
         console.log(`features      ${r.features.join(', ')}`);
         console.log('limits');
