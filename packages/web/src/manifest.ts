@@ -25,8 +25,8 @@ export interface SiteManifest {
   experts: string[];
   /** The clustering text encoder: the seed model the captions were embedded with. */
   encoder: string;
-  /** Per clustering (the run's, then each added expert's): fine centres and fine → expert. */
-  clusters: { fine: string; coarse: string }[];
+  /** Per clustering (the run's, then each added expert's): fine centres, fine → expert, its experts' count. */
+  clusters: { fine: string; coarse: string; experts: number }[];
   tokenizer: string;
   tasks: SiteTask[];
   samples: SiteSample[];

@@ -47,7 +47,8 @@ export function runArtifacts(run: string): { experts: string[]; encoder: string;
   const ids = [...Array.from({ length: n }, (_, k) => k), ...added.map((a) => a.expert)];
   if (ids.length === 0) throw new SiteError(`${join(dir, 'run.json')} names no experts. Fix: re-run npx mode run --run ${run}`);
   for (const f of ['clusters.json', 'fine.safetensors', 'coarse.safetensors']) need(join(dir, 'clusters', f), 'cluster');
-  for (const a of added) for (const f of ['fine.safetensors', 'coarse.safetensors']) need(join(dir, 'added', String(a.expert), 'clusters', f), 'added-cluster');
+  for (const a of added)
+    for (const f of ['clusters.json', 'fine.safetensors', 'coarse.safetensors']) need(join(dir, 'added', String(a.expert), 'clusters', f), 'added-cluster');
   return {
     experts: ids.map((k) => need(join(dir, 'experts', String(k), 'final.safetensors'), added.some((a) => a.expert === k) ? 'added-experts' : 'experts')),
     encoder: need(join(dir, 'seed', 'final.safetensors'), 'seed'),
@@ -73,7 +74,12 @@ export async function buildSite(run: string, o: SiteOptions): Promise<Site> {
     created: new Date().toISOString(),
     experts: a.experts.map((_, k) => `artifacts/experts/${k}.safetensors`),
     encoder: 'artifacts/encoder.safetensors',
-    clusters: a.clusters.map((_, i) => ({ fine: `artifacts/clusters/${i}/fine.safetensors`, coarse: `artifacts/clusters/${i}/coarse.safetensors` })),
+    clusters: a.clusters.map((c, i) => ({
+      fine: `artifacts/clusters/${i}/fine.safetensors`,
+      coarse: `artifacts/clusters/${i}/coarse.safetensors`,
+      // An added expert's clustering has the one expert; the run's, as many as it was fitted with.
+      experts: (JSON.parse(readFileSync(join(c, 'clusters.json'), 'utf8')) as { experts: number }).experts,
+    })),
     tokenizer: 'artifacts/tokenizer.json',
     tasks: [],
     samples: [],

@@ -49,6 +49,16 @@ describe('runArtifacts', () => {
     const a = runArtifacts(run);
     expect(a.experts).toEqual([0, 1].map((k) => join(run, 'experts', String(k), 'final.safetensors')));
     expect(a.clusters).toEqual([join(run, 'clusters')]);
+    // An expert added later (mode run --add-expert): its own clustering, numbered after the run's.
+    writeFileSync(join(run, 'added.json'), JSON.stringify([{ expert: 2, data: ['x'], fine: 2 }]));
+    expect(() => runArtifacts(run)).toThrow(/added\/2\/clusters\/clusters\.json is missing: the run's added-cluster stage/);
+    mkdirSync(join(run, 'added', '2', 'clusters'), { recursive: true });
+    for (const f of ['clusters.json', 'fine.safetensors', 'coarse.safetensors']) writeFileSync(join(run, 'added', '2', 'clusters', f), '');
+    expect(() => runArtifacts(run)).toThrow(/experts\/2\/final\.safetensors is missing: the run's added-experts stage/);
+    mkdirSync(join(run, 'experts', '2'));
+    writeFileSync(join(run, 'experts', '2', 'final.safetensors'), '');
+    expect(runArtifacts(run).clusters).toEqual([join(run, 'clusters'), join(run, 'added', '2', 'clusters')]);
+    expect(runArtifacts(run).experts).toHaveLength(3);
   });
 });
 

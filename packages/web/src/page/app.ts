@@ -102,8 +102,9 @@ export async function load(gpu: Gpu, progress: (what: string) => void = () => {}
       throw new PageError(`${!centres ? `${c.fine} has no tensor "centres"` : `${c.coarse} has no tensor "fine_to_expert"`}. Fix: re-run mode cluster`);
     fine.push(toFloat32(centres, 'centres'));
     const ids = new Uint32Array(map.data.slice().buffer);
-    ids.forEach((e) => fineToExpert.push(e + offset));
-    offset += Math.max(...ids) + 1;
+    if (ids.some((e) => e >= c.experts)) throw new PageError(`${c.coarse} maps a fine centre to an expert past its ${c.experts}. Fix: re-run mode cluster`);
+    ids.forEach((e) => fineToExpert.push(e + offset)); // experts numbered one clustering after another, as mergeClusters does
+    offset += c.experts;
   }
   if (offset !== experts.length) throw new PageError(`the clusters name ${offset} experts, the manifest ${experts.length}. Fix: npx mode export again`);
   const tokenizer = Tokenizer.fromJSON(JSON.parse(new TextDecoder().decode(await fetchBytes(manifest.tokenizer, 'the tokenizer'))) as TokenizerJSON);
