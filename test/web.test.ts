@@ -10,7 +10,8 @@ import { CHROMIUM, launchChromium } from './helpers/chromium.js';
 import { bin, root, tinyRunArgs } from './helpers/tiny-run.js';
 
 // The browser page on a tiny run's experts, in headless Chromium on its SwiftShader adapter: the
-// page's logits equal `mode classify`'s (Node, lavapipe, other kernel variants) within 1e-4; the
+// page's logits equal `mode classify`'s (Node, lavapipe, other kernel variants) within 1e-4, with
+// the variants the page's autotuner chose and with each matmul and attention variant forced; the
 // kernel selftest passes there; bad input gets a message on the page. The screenshot lands in
 // out/web/page.png (the README shows a copy, docs/web-page.png).
 const dir = mkdtempSync(join(tmpdir(), 'mode-web-'));
@@ -82,6 +83,28 @@ async function classifySample(page: Page, i: number) {
   });
 }
 
+interface NodeResult {
+  classes: string[];
+  weights: number[];
+  logits: { ensemble: number[][]; uniform: number[][]; experts: number[][][] };
+}
+type PageResult = { classes: string[]; weights: number[]; ensemble: number[]; uniform: number[]; experts: number[][] };
+
+/** The page's logits (one image) against `mode classify`'s: weights within 1e-6, logits within 1e-4 of the row's largest |logit|. */
+function expectSame(got: PageResult, want: NodeResult, what: string): void {
+  expect(got.classes, what).toEqual(want.classes);
+  got.weights.forEach((w, k) => expect(Math.abs(w - want.weights[k]!), `${what}: weight ${k}`).toBeLessThan(1e-6));
+  // Relative to the row's largest |logit|: cosines near 0 make an element-wise ratio meaningless.
+  const close = (a: number[], b: number[], which: string) => {
+    const scale = Math.max(...b.map(Math.abs));
+    const worst = Math.max(...a.map((x, j) => Math.abs(x - b[j]!))) / scale;
+    expect(worst, `${what} ${which}: page vs mode classify`).toBeLessThan(1e-4);
+  };
+  close(got.ensemble, want.logits.ensemble[0]!, 'ensemble');
+  close(got.uniform, want.logits.uniform[0]!, 'uniform');
+  got.experts.forEach((e, k) => close(e, want.logits.experts[k]![0]!, `expert ${k}`));
+}
+
 describe.skipIf(!prepared || !CHROMIUM)('the browser page (headless Chromium, SwiftShader WebGPU)', () => {
   beforeAll(async () => {
     const r = spawnSync(process.execPath, tinyRunArgs('out/run', '--seed-steps', '8', '--expert-steps', '4'), {
@@ -110,48 +133,68 @@ describe.skipIf(!prepared || !CHROMIUM)('the browser page (headless Chromium, Sw
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("classifies samples of each task with the ensemble, the page's logits equal to mode classify's within 1e-4", { timeout: 900_000 }, async () => {
-    const { page, errors } = await open(url);
-    expect(await page.evaluate(() => (globalThis as { modePage?: { ready: Promise<boolean> } }).modePage!.ready)).toBe(true);
-    expect(await page.textContent('#adapter')).toMatch(/swiftshader/);
-    const manifest = JSON.parse(await (await fetch(`${url}artifacts/manifest.json`)).text()) as { samples: { url: string; task: string }[] };
-    const byTask = new Map<string, number>();
-    manifest.samples.forEach((s, i) => byTask.has(s.task) || byTask.set(s.task, i));
-    expect([...byTask.keys()]).toEqual(['fashion-mnist', 'mnist', 'openmoji']);
-    for (const [task, i] of byTask) {
-      const got = await classifySample(page, i);
-      expect(got.error ?? null).toBeNull();
-      const png = join(dir, `${task}.png`);
-      writeFileSync(png, Buffer.from(await (await fetch(url + manifest.samples[i]!.url)).arrayBuffer()));
-      const c = mode('classify', '--run', run, '--image', png, '--task', task, '--out', join(dir, `${task}.json`));
-      expect(c.status, c.stderr.slice(-2000)).toBe(0);
-      const want = JSON.parse(readFileSync(join(dir, `${task}.json`), 'utf8')) as {
-        classes: string[];
-        weights: number[];
-        logits: { ensemble: number[][]; uniform: number[][]; experts: number[][][] };
-      };
-      expect(got.classes).toEqual(want.classes);
-      got.weights!.forEach((w, k) => expect(Math.abs(w - want.weights[k]!)).toBeLessThan(1e-6));
-      // Relative to the row's largest |logit| (cosines near 0 make an element-wise ratio meaningless).
-      const close = (a: number[], b: number[], what: string) => {
-        const scale = Math.max(...b.map(Math.abs));
-        const worst = Math.max(...a.map((x, j) => Math.abs(x - b[j]!))) / scale;
-        expect(worst, `${task} ${what}: page vs mode classify`).toBeLessThan(1e-4);
-      };
-      close(got.ensemble!, want.logits.ensemble[0]!, 'ensemble');
-      close(got.uniform!, want.logits.uniform[0]!, 'uniform');
-      got.experts!.forEach((e, k) => close(e, want.logits.experts[k]![0]!, `expert ${k}`));
-    }
-    // What the page shows: the top-5 tables, the weights chart, the stage times, the variants it chose and why.
-    expect(await page.locator('table.top').count()).toBe(2 + 2);
-    expect(await page.locator('#weights-svg rect').count()).toBe(2);
-    expect(await page.textContent('#timing')).toMatch(/expert 1: image tower \+ logits/);
-    expect(await page.textContent('#variants')).toMatch(/matmul.*needs subgroup size 8, adapter has 4–4/s);
-    expect(errors).toEqual([]);
-    mkdirSync(join(root, 'out', 'web'), { recursive: true });
-    await page.screenshot({ path: join(root, 'out', 'web', 'page.png'), fullPage: true });
-    await page.close();
-  });
+  it(
+    "classifies samples of each task with the ensemble, the page's logits equal to mode classify's within 1e-4, on every variant",
+    { timeout: 900_000 },
+    async () => {
+      const { page, errors } = await open(url);
+      expect(await page.evaluate(() => (globalThis as { modePage?: { ready: Promise<boolean> } }).modePage!.ready)).toBe(true);
+      expect(await page.textContent('#adapter')).toMatch(/swiftshader/);
+      const manifest = JSON.parse(await (await fetch(`${url}artifacts/manifest.json`)).text()) as { samples: { url: string; task: string }[] };
+      const byTask = new Map<string, number>();
+      manifest.samples.forEach((s, i) => byTask.has(s.task) || byTask.set(s.task, i));
+      expect([...byTask.keys()]).toEqual(['fashion-mnist', 'mnist', 'openmoji']);
+      const nodeLogits = new Map<string, NodeResult>();
+      for (const [task, i] of byTask) {
+        const got = await classifySample(page, i);
+        expect(got.error ?? null).toBeNull();
+        const png = join(dir, `${task}.png`);
+        writeFileSync(png, Buffer.from(await (await fetch(url + manifest.samples[i]!.url)).arrayBuffer()));
+        const c = mode('classify', '--run', run, '--image', png, '--task', task, '--out', join(dir, `${task}.json`));
+        expect(c.status, c.stderr.slice(-2000)).toBe(0);
+        nodeLogits.set(task, JSON.parse(readFileSync(join(dir, `${task}.json`), 'utf8')) as NodeResult);
+        expectSame(got as PageResult, nodeLogits.get(task)!, task);
+      }
+      // What the page shows: the top-5 tables, the weights chart, the stage times, the variants it chose and why.
+      expect(await page.locator('table.top').count()).toBe(2 + 2);
+      expect(await page.locator('#weights-svg rect').count()).toBe(2);
+      expect(await page.textContent('#timing')).toMatch(/expert 1: image tower \+ logits/);
+      expect(await page.textContent('#variants')).toMatch(/matmul.*needs subgroup size 8, adapter has 4–4/s);
+      expect(errors).toEqual([]);
+      mkdirSync(join(root, 'out', 'web'), { recursive: true });
+      await page.screenshot({ path: join(root, 'out', 'web', 'page.png'), fullPage: true });
+
+      // Every variant this adapter runs, not only the ones the autotuner chose: the page's cache
+      // rewritten so each pass takes one matmul and one attention variant everywhere; each reload
+      // must still give Node's logits.
+      const fashion = byTask.get('fashion-mnist')!;
+      for (const force of [
+        { matmul: 'naive', attention: 'tiled' },
+        { matmul: 'tiled', attention: 'portable' },
+        { matmul: 'blocked', attention: 'tiled' },
+      ]) {
+        await page.evaluate((force: Record<string, string>) => {
+          const cache = JSON.parse(localStorage.getItem('mode-autotune')!) as {
+            adapters: Record<string, Record<string, { choices: Record<string, { variant: string }> }>>;
+          };
+          for (const families of Object.values(cache.adapters))
+            for (const [family, entry] of Object.entries(families)) if (force[family]) for (const c of Object.values(entry.choices)) c.variant = force[family]!;
+          localStorage.setItem('mode-autotune', JSON.stringify(cache));
+        }, force);
+        await page.reload();
+        expect(await page.evaluate(() => (globalThis as { modePage?: { ready: Promise<boolean> } }).modePage!.ready)).toBe(true);
+        expectSame((await classifySample(page, fashion)) as PageResult, nodeLogits.get('fashion-mnist')!, `fashion-mnist, ${JSON.stringify(force)}`);
+        const used = await page.evaluate(() => (globalThis as { modePage?: { variants: () => { key: string; variant: string }[] } }).modePage!.variants());
+        for (const family of ['matmul', 'attention'] as const) {
+          const of = used.filter((u) => u.key.startsWith(`${family}|`));
+          expect(of.length, family).toBeGreaterThan(0);
+          expect(new Set(of.map((u) => u.variant)), family).toEqual(new Set([force[family]]));
+        }
+      }
+      expect(errors).toEqual([]);
+      await page.close();
+    },
+  );
 
   it('runs the kernel selftest on the page: every check passes or is skipped with its reason', { timeout: 600_000 }, async () => {
     const { page, errors } = await open(`${url}selftest.html?seed=7`);

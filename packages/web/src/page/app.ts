@@ -192,5 +192,16 @@ export async function classify(m: Loaded, task: ZeroShotTask, image: RgbaImage):
   };
 }
 
-/** The variants the autotuner chose on this adapter, and why others were skipped. */
-export const variantChoices = () => autotuner.log.map((l) => ({ ...l }));
+/**
+ * The variant of each problem (tune key) this page has run: measured here (with why the other
+ * variants cannot run on this adapter) or taken from the cache (measured earlier in this browser).
+ */
+export function variantChoices(): { key: string; variant: string; cached: boolean; skipped: string[] }[] {
+  const measured = new Map(autotuner.log.filter((l) => !l.cached).map((l) => [l.key, l]));
+  return Object.entries(autotuner.choicesMade()).map(([key, variant]) => ({
+    key,
+    variant,
+    cached: !measured.has(key),
+    skipped: measured.get(key)?.skipped ?? [],
+  }));
+}

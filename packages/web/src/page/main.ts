@@ -13,8 +13,10 @@ interface PageState {
   last: Classified | null;
   error: string | null;
   busy: boolean;
+  /** The kernel variant of each problem run so far. */
+  variants: typeof variantChoices;
 }
-const state: PageState = { ready: Promise.resolve(false), loaded: null, last: null, error: null, busy: false };
+const state: PageState = { ready: Promise.resolve(false), loaded: null, last: null, error: null, busy: false, variants: variantChoices };
 (globalThis as { modePage?: PageState }).modePage = state;
 
 function say(text: string, kind: 'info' | 'error' | 'done' = 'info'): void {
@@ -112,7 +114,7 @@ function renderVariants(): void {
     log.length
       ? `<table><thead><tr><th>family</th><th>chosen (problems)</th><th>how</th><th>not run here, and why</th></tr></thead><tbody>${summary}</tbody></table>
 <details><summary>every problem (${log.length})</summary><table><thead><tr><th>tune key</th><th>chosen</th><th>how</th></tr></thead><tbody>${rows}</tbody></table></details>
-<p class="note">The autotuner times each variant that can run here on the first problem of its shape class and keeps the fastest (in this browser's localStorage).</p>`
+<p class="note">The autotuner times each variant that can run here on the first problem of its shape class and keeps the fastest in this browser's localStorage; later visits take it from there (reasons are listed where a choice was measured on this visit).</p>`
       : '<p class="note">No autotuned kernel ran yet.</p>'
   }`;
 }
