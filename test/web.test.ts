@@ -209,36 +209,50 @@ describe.skipIf(!prepared || !CHROMIUM)('the browser page (headless Chromium, Sw
     await page.close();
   });
 
-  it('says what is wrong on the page: a non-image file, an empty class list, a missing run file, no WebGPU', { timeout: 600_000 }, async () => {
-    const { page } = await open(url);
-    expect(await page.evaluate(() => (globalThis as { modePage?: { ready: Promise<boolean> } }).modePage!.ready)).toBe(true);
-    await page.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') });
-    await page.waitForFunction(() => (globalThis as { modePage?: { error: string | null } }).modePage!.error !== null);
-    expect(await page.textContent('#message')).toMatch(/notes\.txt is not an image this browser can decode.*Fix: drop a PNG/);
-    expect(await page.getAttribute('#message', 'class')).toBe('error');
-    await classifySample(page, 0);
-    await page.fill('#classes', '  \n ');
-    await page.click('#go');
-    await page.waitForFunction(() => /class list is empty/.test(document.getElementById('message')!.textContent ?? ''));
-    expect(await page.textContent('#message')).toMatch(/The class list is empty\. Fix: type class names/);
-    await page.close();
+  it(
+    'takes a dropped image; says what is wrong on the page: a non-image file, an empty class list, a missing run file, no WebGPU',
+    { timeout: 600_000 },
+    async () => {
+      const { page } = await open(url);
+      expect(await page.evaluate(() => (globalThis as { modePage?: { ready: Promise<boolean> } }).modePage!.ready)).toBe(true);
+      await page.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') });
+      await page.waitForFunction(() => (globalThis as { modePage?: { error: string | null } }).modePage!.error !== null);
+      expect(await page.textContent('#message')).toMatch(/notes\.txt is not an image this browser can decode.*Fix: drop a PNG/);
+      expect(await page.getAttribute('#message', 'class')).toBe('error');
+      // A dropped file is classified like a chosen one.
+      await page.evaluate(() => ((globalThis as { modePage?: { last: unknown } }).modePage!.last = null));
+      const drop = await page.evaluateHandle(async (sample: string) => {
+        const t = new DataTransfer();
+        t.items.add(new File([await (await fetch(sample)).blob()], 'dropped.png', { type: 'image/png' }));
+        return t;
+      }, `${url}artifacts/samples/mnist-0.png`);
+      await page.dispatchEvent('#drop', 'drop', { dataTransfer: drop });
+      await page.waitForFunction(() => (globalThis as { modePage?: { last: unknown } }).modePage!.last !== null, null, { timeout: 300_000 });
+      expect(await page.textContent('#message')).toMatch(/^dropped\.png: the ensemble says "/);
+      expect(await page.textContent('#image-name')).toBe('dropped.png (28×28)');
+      await page.fill('#classes', '  \n ');
+      await page.click('#go');
+      await page.waitForFunction(() => /class list is empty/.test(document.getElementById('message')!.textContent ?? ''));
+      expect(await page.textContent('#message')).toMatch(/The class list is empty\. Fix: type class names/);
+      await page.close();
 
-    // An exported site missing an expert's weights, on a plain static server.
-    const site = join(dir, 'site');
-    const e = mode('export', '--run', run, '--out', site, '--samples', '1');
-    expect(e.status, e.stderr.slice(-2000)).toBe(0);
-    for (const f of ['index.html', 'app.js', 'selftest.html', 'selftest.js', 'artifacts/manifest.json', 'artifacts/tokenizer.json'])
-      expect(existsSync(join(site, f))).toBe(true);
-    rmSync(join(site, 'artifacts', 'experts', '1.safetensors'));
-    const broken = await open(await staticServer(site));
-    expect(await broken.page.evaluate(() => (globalThis as { modePage?: { ready: Promise<boolean> } }).modePage!.ready)).toBe(false);
-    expect(await broken.page.textContent('#message')).toMatch(/artifacts\/experts\/1\.safetensors \(expert 1\): HTTP 404.*Fix: finish the run/);
-    await broken.page.close();
+      // An exported site missing an expert's weights, on a plain static server.
+      const site = join(dir, 'site');
+      const e = mode('export', '--run', run, '--out', site, '--samples', '1');
+      expect(e.status, e.stderr.slice(-2000)).toBe(0);
+      for (const f of ['index.html', 'app.js', 'selftest.html', 'selftest.js', 'artifacts/manifest.json', 'artifacts/tokenizer.json'])
+        expect(existsSync(join(site, f))).toBe(true);
+      rmSync(join(site, 'artifacts', 'experts', '1.safetensors'));
+      const broken = await open(await staticServer(site));
+      expect(await broken.page.evaluate(() => (globalThis as { modePage?: { ready: Promise<boolean> } }).modePage!.ready)).toBe(false);
+      expect(await broken.page.textContent('#message')).toMatch(/artifacts\/experts\/1\.safetensors \(expert 1\): HTTP 404.*Fix: finish the run/);
+      await broken.page.close();
 
-    // A browser without WebGPU.
-    const bare = await open(url, 'Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined });');
-    expect(await bare.page.evaluate(() => (globalThis as { modePage?: { ready: Promise<boolean> } }).modePage!.ready)).toBe(false);
-    expect(await bare.page.textContent('#message')).toMatch(/This browser has no WebGPU.*Fix: use Chrome or Edge 113\+/);
-    await bare.page.close();
-  });
+      // A browser without WebGPU.
+      const bare = await open(url, 'Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined });');
+      expect(await bare.page.evaluate(() => (globalThis as { modePage?: { ready: Promise<boolean> } }).modePage!.ready)).toBe(false);
+      expect(await bare.page.textContent('#message')).toMatch(/This browser has no WebGPU.*Fix: use Chrome or Edge 113\+/);
+      await bare.page.close();
+    },
+  );
 });
