@@ -10,9 +10,6 @@ export const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f
 /** The repository's `kernels/` (Node); '' in a browser, where the kernels come bundled. */
 export const DEFAULT_KERNELS_DIR = platform.defaultKernelsDir;
 
-/** Where the runtime runs: 'node' (dawn.node) or 'browser' (navigator.gpu). */
-export const PLATFORM = platform.name;
-
 export const STORAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
 const UNIFORM = 0x40 | 0x8; // UNIFORM | COPY_DST
 const MAP_READ = 0x1 | 0x8; // MAP_READ | COPY_DST

@@ -3,7 +3,6 @@ export {
   withGpu,
   OPTIONAL_FEATURES,
   DEFAULT_KERNELS_DIR,
-  PLATFORM,
   STORAGE,
   type OpenOptions,
   type AdapterReport,

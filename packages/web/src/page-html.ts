@@ -1,5 +1,5 @@
 /** The page's HTML and CSS; main.ts fills it in. A message is always showing, so the page is never blank. */
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+import { esc } from './page/dom.js';
 
 const STYLE = `<style>
   body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1180px; padding: 16px 24px; color: #1d232a; }

@@ -6,7 +6,7 @@
 import kernels from 'mode:kernels';
 import { decodeSafetensors, init, toFloat32, type Engine, type SafetensorsFile } from '@mode/autograd';
 import { decodePng, evalImage, Tokenizer, type RgbaImage, type TokenizerJSON } from '@mode/data';
-import { zeroShotTask, type TaskLogits, type ZeroShotTask } from '@mode/ensembler';
+import { concatRows, zeroShotTask, type TaskLogits, type ZeroShotTask } from '@mode/ensembler';
 import { Gpu } from '@mode/gpu';
 import { autotuner } from '@mode/kernels';
 import { clipFromSafetensors, type CLIP } from '@mode/models';
@@ -51,8 +51,10 @@ export interface Loaded {
 }
 
 export async function openGpu(): Promise<Gpu> {
-  // Timestamps when the adapter has them: the page then shows the kernels' own times.
-  return Gpu.open({ kernels, profile: true });
+  const gpu = await Gpu.open({ kernels });
+  // Profiled only with timestamp queries: the CPU-clock fallback submits each dispatch alone, far too slow for a page.
+  gpu.profiler.enabled = gpu.profiler.clock === 'gpu-timestamps';
+  return gpu;
 }
 
 export async function load(gpu: Gpu, progress: (what: string) => void = () => {}): Promise<Loaded> {
@@ -109,15 +111,13 @@ export async function load(gpu: Gpu, progress: (what: string) => void = () => {}
   if (offset !== experts.length) throw new PageError(`the clusters name ${offset} experts, the manifest ${experts.length}. Fix: npx mode export again`);
   const tokenizer = Tokenizer.fromJSON(JSON.parse(new TextDecoder().decode(await fetchBytes(manifest.tokenizer, 'the tokenizer'))) as TokenizerJSON);
   lap('clusters + tokenizer');
-  const all = new Float32Array(fine.reduce((a, f) => a + f.length, 0));
-  fine.reduce((at, f) => (all.set(f, at), at + f.length), 0);
   return {
     gpu,
     engine,
     manifest,
     experts,
     encoder,
-    clusters: { fine: all, fineToExpert: Uint32Array.from(fineToExpert), experts: offset },
+    clusters: { fine: concatRows(fine), fineToExpert: Uint32Array.from(fineToExpert), experts: offset },
     tokenizer,
     imageSize: experts[0]!.config.vision.imageSize,
     seconds,

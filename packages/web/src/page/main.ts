@@ -1,10 +1,8 @@
 /** The page: wires app.ts to the DOM that page-html.ts lays out. Every failure ends as a message on the page. */
 import type { RgbaImage } from '@mode/data';
 import { topK, type ZeroShotTask } from '@mode/ensembler';
+import { $, esc, messenger, NO_WEBGPU } from './dom.js';
 import { classify, decodeImage, load, openGpu, PageError, parseClasses, prepareTask, variantChoices, type Classified, type Loaded } from './app.js';
-
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 /** For tests and the console: the loaded run, the last result, the last error. */
 interface PageState {
@@ -19,12 +17,7 @@ interface PageState {
 const state: PageState = { ready: Promise.resolve(false), loaded: null, last: null, error: null, busy: false, variants: variantChoices };
 (globalThis as { modePage?: PageState }).modePage = state;
 
-function say(text: string, kind: 'info' | 'error' | 'done' = 'info'): void {
-  const m = $('message');
-  m.textContent = text;
-  m.className = kind;
-  if (kind === 'error') state.error = text;
-}
+const say = messenger(state);
 
 let image: { pixels: RgbaImage; name: string } | null = null;
 let task: { key: string; task: ZeroShotTask } | null = null;
@@ -159,13 +152,9 @@ function setPreset(name: string): void {
 
 async function start(): Promise<boolean> {
   say('Opening the GPU…');
-  if (!navigator.gpu)
-    throw new PageError(
-      'This browser has no WebGPU (navigator.gpu is missing). Fix: use Chrome or Edge 113+, Safari 26+ or Firefox 141+; headless Chromium needs --enable-unsafe-webgpu',
-    );
+  if (!navigator.gpu) throw new PageError(NO_WEBGPU);
   const gpu = await openGpu();
   const r = gpu.report;
-  gpu.profiler.enabled = gpu.profiler.clock === 'gpu-timestamps';
   $('adapter').textContent =
     `${r.name} · features: ${r.enabledFeatures.filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).join(', ') || 'none of shader-f16, subgroups, timestamp-query'}${r.subgroupSize ? ` · subgroups of ${r.subgroupSize.min}–${r.subgroupSize.max}` : ''} · ≤ ${r.limits.maxComputeInvocationsPerWorkgroup} invocations per workgroup`;
   const loaded = await load(gpu, (what) => say(`Loading ${what}…`));

@@ -6,9 +6,7 @@
 import kernels from 'mode:kernels';
 import { Gpu } from '@mode/gpu';
 import { selftest, selftestSummary, SELFTEST_CHECKS, type SelftestResult } from '@mode/kernels';
-
-const $ = (id: string) => document.getElementById(id)!;
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+import { $, esc, messenger, NO_WEBGPU } from './dom.js';
 
 interface SelftestState {
   done: Promise<SelftestResult[] | null>;
@@ -20,17 +18,10 @@ const seed = given !== null && /^\d+$/.test(given) ? Number(given) : (Math.rando
 const state: SelftestState = { done: Promise.resolve(null), seed, error: null };
 (globalThis as { modeSelftest?: SelftestState }).modeSelftest = state;
 
-function say(text: string, kind: 'info' | 'error' | 'done' = 'info'): void {
-  $('message').textContent = text;
-  $('message').className = kind;
-  if (kind === 'error') state.error = text;
-}
+const say = messenger(state);
 
 async function main(): Promise<SelftestResult[]> {
-  if (!('gpu' in navigator))
-    throw new Error(
-      'This browser has no WebGPU (navigator.gpu is missing). Fix: Chrome or Edge 113+, Safari 26+, Firefox 141+; headless Chromium needs --enable-unsafe-webgpu',
-    );
+  if (!navigator.gpu) throw new Error(NO_WEBGPU);
   const gpu = await Gpu.open({ kernels });
   const r = gpu.report;
   $('adapter').textContent =
