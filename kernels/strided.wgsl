@@ -10,6 +10,8 @@
 
 override OP: u32 = 0;
 override RUN: u32 = 1;
+// Axes in use (1–4; the shape's leading 4 − RANK axes are 1).
+override RANK: u32 = 4;
 
 struct Params {
   shape: vec4u,
@@ -44,14 +46,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   if (i >= p.offset.w) {
     return;
   }
-  // Multi-index of the run's first element, last axis fastest.
-  let i3 = i % p.shape.w;
-  let r2 = i / p.shape.w;
-  let i2 = r2 % p.shape.z;
-  let r1 = r2 / p.shape.z;
-  let i1 = r1 % p.shape.y;
-  let i0 = r1 / p.shape.y;
-  let idx = vec4u(i0, i1, i2, i3);
+  // Multi-index of the run's first element, last axis fastest. Leading axes past RANK have
+  // length 1: skipping their divisions is most of the cost of a small-rank (e.g. contiguous) op.
+  var idx = vec4u(0u, 0u, 0u, i);
+  if (RANK >= 2u) {
+    idx.w = i % p.shape.w;
+    let r2 = i / p.shape.w;
+    idx.z = r2;
+    if (RANK >= 3u) {
+      idx.z = r2 % p.shape.z;
+      let r1 = r2 / p.shape.z;
+      idx.y = r1;
+      if (RANK == 4u) {
+        idx.y = r1 % p.shape.y;
+        idx.x = r1 / p.shape.y;
+      }
+    }
+  }
   let ia = p.offset.x + dot(idx, p.stride_a);
   let ib = p.offset.y + dot(idx, p.stride_b);
   let io = p.offset.z + dot(idx, p.stride_out);

@@ -78,7 +78,7 @@ export { softmax, softmaxReference } from './softmax.js';
 // normalisation, (log-)softmax and cross-entropy, embedding, dropout, AdamW.
 export { strided, stridedReference, contiguousStrides, coalesce, STRIDED_OPS, type StridedOp, type StridedView, type StridedProblem } from './strided.js';
 export { unary, fill, unaryReference, geluReference, geluErfReference, erfReference, UNARY_OPS, type UnaryOp, type UnaryParams } from './unary.js';
-export { reduce, reduceReference, REDUCE_OPS, type ReduceOp, type ReduceProblem } from './reduce.js';
+export { reduce, reduceReference, reduceVariant, REDUCE_OPS, type ReduceOp, type ReduceProblem, type ReduceVariant } from './reduce.js';
 export {
   layerNormAffine,
   layerNormAffineBackward,

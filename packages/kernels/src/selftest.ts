@@ -50,7 +50,7 @@ import {
   type LayerNormProblem,
   type NormalizeProblem,
 } from './normalize.js';
-import { reduce, reduceReference, REDUCE_OPS, type ReduceOp } from './reduce.js';
+import { reduce, reduceReference, REDUCE_OPS, type ReduceOp, type ReduceVariant } from './reduce.js';
 import { softmax, softmaxReference } from './softmax.js';
 import { contiguousStrides, strided, stridedReference, STRIDED_OPS, type StridedOp } from './strided.js';
 import { unary, unaryReference, UNARY_OPS, type UnaryOp } from './unary.js';
@@ -311,14 +311,14 @@ const unaryCheck = (op: UnaryOp, n: number): Check => ({
   },
 });
 
-const reduceCheck = (op: ReduceOp, outer: number, len: number, inner: number): Check => ({
-  kernel: 'reduce',
+const reduceCheck = (op: ReduceOp, outer: number, len: number, inner: number, variant: ReduceVariant): Check => ({
+  kernel: variant === 'cols' ? 'reduce_cols' : 'reduce',
   case: `${op} ${outer}×${len}×${inner}`,
-  files: ['reduce'],
+  files: [variant === 'cols' ? 'reduce_cols' : 'reduce'],
   tolerance: 1e-5,
   async run(gpu, random) {
     const x = randomArray(outer * len * inner, random);
-    const p = { outer, len, inner, alpha: op === 'sum' ? 0.5 : 1 };
+    const p = { outer, len, inner, alpha: op === 'sum' ? 0.5 : 1, variant };
     const [out] = await withBuffers(gpu, [x], [outer * inner], ([gx], [go]) => reduce(gpu, op, gx!, go!, p));
     return [[out!, reduceReference(op, x, p)]];
   },
@@ -576,7 +576,8 @@ export const SELFTEST_CHECKS: SelftestCheck[] = [
   softmaxCheck(33, 127, true),
   ...(Object.keys(STRIDED_OPS) as StridedOp[]).map((op) => stridedCheck(op)),
   ...(Object.keys(UNARY_OPS) as UnaryOp[]).map((op) => unaryCheck(op, 1037)),
-  ...(Object.keys(REDUCE_OPS) as ReduceOp[]).map((op) => reduceCheck(op, 3, 129, 5)),
+  ...(Object.keys(REDUCE_OPS) as ReduceOp[]).map((op) => reduceCheck(op, 3, 129, 5, 'tree')),
+  ...(Object.keys(REDUCE_OPS) as ReduceOp[]).map((op) => reduceCheck(op, 3, 129, 5, 'cols')),
   normalizeCheck({ outer: 5, len: 37, inner: 1, mode: 'standardize', eps: 1e-5 }),
   normalizeCheck({ outer: 2, len: 3, inner: 4, mode: 'l2', eps: 1e-12 }),
   normalizeBackwardCheck({ outer: 5, len: 37, inner: 1, mode: 'standardize', eps: 1e-5 }),

@@ -76,7 +76,7 @@ export async function strided(gpu: Gpu, op: StridedOp, a: GPUBuffer, b: GPUBuffe
   // Runs of 8 or 4 along the last axis when they tile it (see kernels/strided.wgsl).
   const last = c.shape[c.shape.length - 1]!;
   const run = last % 8 === 0 ? 8 : last % 4 === 0 ? 4 : 1;
-  const kernel = await gpu.kernel('strided', { OP: STRIDED_OPS[op], RUN: run });
+  const kernel = await gpu.kernel('strided', { OP: STRIDED_OPS[op], RUN: run, RANK: Math.max(1, c.shape.length) });
   gpu.dispatch(kernel, {
     bindings: { a, b, out },
     uniforms: {

@@ -31,6 +31,7 @@ import {
   randomArray,
   reduce,
   reduceReference,
+  reduceVariant,
   relativeError,
   rng,
   softmaxBackward,
@@ -43,6 +44,7 @@ import {
   type LayerNormProblem,
   type NormalizeProblem,
   type ReduceOp,
+  type ReduceVariant,
   type StridedOp,
   type UnaryOp,
 } from '../src/index.js';
@@ -171,7 +173,7 @@ describe('unary ops and their backward', () => {
   });
 });
 
-describe('reduce over an axis (deterministic tree)', () => {
+describe('reduce over an axis (deterministic: a tree, or one invocation per output)', () => {
   const shapes: [number, number, number][] = [
     [1, 1, 1],
     [1, 1000, 1],
@@ -179,17 +181,26 @@ describe('reduce over an axis (deterministic tree)', () => {
     [1, 65, 13],
     [3, 129, 5],
     [70000, 3, 1],
+    [1, 301, 517],
+    [37, 9, 131],
   ];
-  for (const op of ['sum', 'max', 'sumsq'] as ReduceOp[]) {
-    for (const [outer, len, inner] of shapes) {
-      it(`${op} ${outer}×${len}×${inner}`, async () => {
-        const x = randomArray(outer * len * inner, random);
-        const p = { outer, len, inner, alpha: op === 'sum' ? 0.5 : 1 };
-        const [out] = await run([x], [outer * inner], ([gx], [go]) => reduce(gpu, op, gx!, go!, p));
-        expect(relativeError(out!, reduceReference(op, x, p))).toBeLessThanOrEqual(1e-5);
-      });
+  for (const variant of ['tree', 'cols'] as ReduceVariant[]) {
+    for (const op of ['sum', 'max', 'sumsq'] as ReduceOp[]) {
+      for (const [outer, len, inner] of shapes) {
+        it(`${variant} ${op} ${outer}×${len}×${inner}`, async () => {
+          const x = randomArray(outer * len * inner, random);
+          const p = { outer, len, inner, alpha: op === 'sum' ? 0.5 : 1, variant };
+          const [out] = await run([x], [outer * inner], ([gx], [go]) => reduce(gpu, op, gx!, go!, p));
+          expect(relativeError(out!, reduceReference(op, x, p))).toBeLessThanOrEqual(1e-5);
+        });
+      }
     }
   }
+  it('picks cols for many outputs or a short axis, the tree for few outputs over a long one', () => {
+    expect(reduceVariant({ outer: 1, len: 1024, inner: 512 })).toBe('cols');
+    expect(reduceVariant({ outer: 64, len: 16, inner: 128 })).toBe('cols');
+    expect(reduceVariant({ outer: 1, len: 100000, inner: 1 })).toBe('tree');
+  });
   it('is bit-for-bit repeatable, and writes at an offset', async () => {
     const x = randomArray(5000, random);
     const [a, b] = await run([x], [3, 3], ([gx], [g1, g2]) =>
