@@ -740,7 +740,7 @@ async function fitSections(gpu: Gpu, quick: boolean): Promise<SuiteResults[]> {
       `the readback of the distances for the inertia, the update, the readback of counts and centres and the empty-cluster and shift bookkeeping on the host) are the samples; ` +
       `the first is dropped (the first use at this size: any autotuning or pipeline creation for this shape and the first touch of the freshly uploaded buffers land in it; shown as "first iteration s"), the median of the other ${FIT_REPEATS} is reported. ` +
       `The upload of the points and the buffer set-up of a fit are outside every iteration. Plain: the fused assignment kernel; balanced: the capacity-constrained greedy rule ` +
-      `(X·Cᵀ blocks on the GPU, top-8 candidates and the placement on the host). Peak GPU buffer bytes: FitResult.peakBytes, the buffer pool's peak live bytes (size classes) during the fit.`;
+      `(each point's 8 nearest centres with room on the GPU, kmeans_topk_sg; the sort of the candidates and the placement on the host). Peak GPU buffer bytes: FitResult.peakBytes, the buffer pool's peak live bytes (size classes) during the fit.`;
     const sections: SuiteResults[] = [
       {
         suite: 'full Lloyd iteration (assignment + update)',

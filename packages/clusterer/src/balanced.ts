@@ -4,7 +4,8 @@
  * The rule (a greedy capacity-constrained assignment; MoDE's reference runs an auction, and the
  * issue accepts any rule that keeps every cluster within its capacity):
  * 1. each point's T nearest centres (squared Euclidean, T = min(K, 8)) among the centres not yet
- *    full, from X·Cᵀ on the GPU in blocks of rows (never N×K: a block is at most 2²⁴ distances);
+ *    full, on the GPU: kmeans_topk_sg where it runs (subgroups of 8, d % 4 = 0), else X·Cᵀ in
+ *    blocks of rows and a scan on the host (never N×K: a block is at most 2²⁴ distances);
  * 2. all (point, centre) candidates sorted by distance, ascending (ties: lower point index, then
  *    the nearer-ranked candidate: a stable radix sort of the float bits);
  * 3. in that order, a point not yet placed goes to the candidate's centre if it has room;
@@ -12,7 +13,7 @@
  * Each round places at least one point, so it ends; usually in one or two rounds.
  */
 import type { Gpu } from '@mode/gpu';
-import { matmul } from '@mode/kernels';
+import { KMEANS_NO_CENTRE, KMEANS_TOPK, kmeansChunkRows, kmeansTopK, kmeansTopKUnsupported, matmul } from '@mode/kernels';
 
 export const BALANCED_CANDIDATES = 8;
 const BLOCK_DISTANCES = 1 << 24;
@@ -46,6 +47,10 @@ export async function nearestCandidates(
   const k = centreNorms.length;
   const centre = new Uint32Array(rows.length * t).fill(0xffffffff);
   const distance = new Float32Array(rows.length * t).fill(Infinity);
+  if (t <= KMEANS_TOPK && !kmeansTopKUnsupported(gpu, { n: rows.length, k, d })) {
+    await fusedCandidates(gpu, x, d, rows, centres, centreNorms, t, centre, distance);
+    return { centre, distance };
+  }
   const block = Math.max(1, Math.min(rows.length, Math.floor(BLOCK_DISTANCES / k)));
   const xb = new Float32Array(block * d);
   const xn = new Float64Array(block);
@@ -86,6 +91,54 @@ export async function nearestCandidates(
     }
   }
   return { centre, distance };
+}
+
+/**
+ * nearestCandidates on kmeans_topk_sg: the distances and the top-T selection on the GPU, in
+ * blocks of as many points as one binding holds, so only n·T candidates come back (X·Cᵀ's n×k
+ * never exists). About 1.3× faster than the matmul, readback and host scan at n = 65536,
+ * k = 1024, d = 256 on lavapipe (4.0 against 5.4 s, alternating calls). Full centres are masked by a ‖c‖² of 3e38.
+ */
+async function fusedCandidates(
+  gpu: Gpu,
+  x: Float32Array,
+  d: number,
+  rows: Uint32Array,
+  centres: GPUBuffer,
+  centreNorms: Float64Array,
+  t: number,
+  centre: Uint32Array,
+  distance: Float32Array,
+): Promise<void> {
+  const k = centreNorms.length;
+  const T = KMEANS_TOPK;
+  const cnorm = gpu.upload(
+    Float32Array.from(centreNorms, (v) => (v === Infinity ? 3e38 : v)),
+    'balanced centre norms',
+  );
+  const block = Math.min(rows.length, kmeansChunkRows(gpu, d));
+  const xb = new Float32Array(block * d);
+  for (let r0 = 0; r0 < rows.length; r0 += block) {
+    const m = Math.min(block, rows.length - r0);
+    for (let i = 0; i < m; i++) {
+      const p = rows[r0 + i]!;
+      xb.set(x.subarray(p * d, (p + 1) * d), i * d);
+    }
+    const a = gpu.upload(xb.subarray(0, m * d), 'balanced points');
+    const out = { index: gpu.buffer(4 * m * T, 'balanced candidates'), distance: gpu.buffer(4 * m * T, 'balanced candidate distances') };
+    await kmeansTopK(gpu, a, centres, cnorm, out, { n: m, k, d });
+    const idx = await gpu.read(out.index, Uint32Array, m * T);
+    const dist = await gpu.read(out.distance, Float32Array, m * T);
+    [a, out.index, out.distance].forEach((b) => gpu.release(b));
+    for (let i = 0; i < m; i++)
+      for (let u = 0; u < t; u++) {
+        const j = idx[i * T + u]!;
+        if (j === KMEANS_NO_CENTRE) break;
+        centre[(r0 + i) * t + u] = j;
+        distance[(r0 + i) * t + u] = dist[i * T + u]!;
+      }
+  }
+  gpu.release(cnorm);
 }
 
 /** Indices 0…n−1 sorted by non-negative float keys, stably (LSD radix sort on the float bits). */

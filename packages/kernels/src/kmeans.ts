@@ -226,6 +226,80 @@ export async function kmeansAssign(gpu: Gpu, points: GPUBuffer, centres: GPUBuff
   await kmeansAssignWith(gpu, await chooseKmeans(gpu, p, tuner), points, centres, out, p);
 }
 
+/** Candidates per point of kmeansTopK (kernels/kmeans_topk_sg.wgsl's T). */
+export const KMEANS_TOPK = 8;
+/** A ‖c‖² at or above this masks the centre in kmeansTopK (a full cluster of the balanced assignment). */
+export const KMEANS_MASKED_NORM = 1e38;
+/** Index kmeansTopK writes in the slots a point has no centre for (fewer than T unmasked); its distance is 3.4e38. */
+export const KMEANS_NO_CENTRE = 0xffffffff;
+
+/** Why kmeansTopK cannot run this problem on this adapter (its only kernel is the subgroup one), or null. */
+export function kmeansTopKUnsupported(gpu: Gpu, p: KmeansProblem): string | null {
+  return subgroup8(gpu) ?? (p.d % 4 === 0 ? null : `d = ${p.d} is not a multiple of 4 (vec4 loads)`);
+}
+
+/**
+ * Records, per point, its KMEANS_TOPK nearest centres among those whose `cnorm` (k f32, ‖c‖², e.g.
+ * from kmeansNorms) is below KMEANS_MASKED_NORM, nearest first (ties: lower index first), into
+ * out.index / out.distance (n·T u32 / f32, row-major). The n×k distances are never stored.
+ */
+export async function kmeansTopK(gpu: Gpu, points: GPUBuffer, centres: GPUBuffer, cnorm: GPUBuffer, out: KmeansAssignOut, p: KmeansProblem): Promise<void> {
+  validate(gpu, 'kmeansTopK', p);
+  if (p.first) throw new Error("kmeansTopK: first is not supported; call with each chunk's own output buffers");
+  const T = KMEANS_TOPK;
+  if (4 * p.n * p.d > maxBinding(gpu))
+    throw new Error(`kmeansTopK: ${p.n} points of d = ${p.d} exceed one storage binding; pass at most ${kmeansChunkRows(gpu, p.d)} per call`);
+  if (4 * p.n * T > maxBinding(gpu)) throw new Error(`kmeansTopK: ${p.n}·${T} candidates exceed one storage binding; pass fewer points per call`);
+  checkSizes('kmeansTopK', [
+    ['points (n×d f32)', points, 4 * p.n * p.d],
+    ['centres (k×d f32)', centres, 4 * p.k * p.d],
+    ['cnorm (k f32)', cnorm, 4 * p.k],
+    ['index (n·T u32)', out.index, 4 * p.n * T],
+    ['distance (n·T f32)', out.distance, 4 * p.n * T],
+  ]);
+  const why = kmeansTopKUnsupported(gpu, p);
+  if (why) throw new Error(`kmeansTopK cannot run ${dims(p)}: ${why}`);
+  const kernel = await gpu.kernel('kmeans_topk_sg');
+  const per = 32 * kernel.workgroupSize[1];
+  const rowsPerDispatch = per * maxWorkgroups(gpu);
+  for (let row0 = 0; row0 < p.n; row0 += rowsPerDispatch) {
+    const rows = Math.min(rowsPerDispatch, p.n - row0);
+    gpu.dispatch(kernel, {
+      bindings: { points, centres, cnorm, index: out.index, dist: out.distance },
+      uniforms: { n: p.n, k: p.k, d: p.d, row0 },
+      workgroups: Math.ceil(rows / per),
+      work: { flops: 2 * rows * p.k * p.d },
+      label: `kmeans top${T} sg ${dims({ ...p, n: rows })}`,
+    });
+  }
+}
+
+/**
+ * CPU float64 reference of kmeansTopK: per point the T nearest unmasked centres by
+ * Σ(x − c)², ascending, the lower index first among equal distances; NO_CENTRE / Infinity past
+ * the unmasked ones.
+ */
+export function kmeansTopKReference(
+  points: ArrayLike<number>,
+  centres: ArrayLike<number>,
+  masked: (j: number) => boolean,
+  p: { n: number; k: number; d: number },
+) {
+  const T = KMEANS_TOPK;
+  const index = new Uint32Array(p.n * T).fill(KMEANS_NO_CENTRE);
+  const distance = new Float64Array(p.n * T).fill(Infinity);
+  for (let i = 0; i < p.n; i++) {
+    const all: [number, number][] = [];
+    for (let j = 0; j < p.k; j++) if (!masked(j)) all.push([sqDist(points, i, centres, j, p.d), j]);
+    all.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    all.slice(0, T).forEach(([dd, j], u) => {
+      index[i * T + u] = j;
+      distance[i * T + u] = dd;
+    });
+  }
+  return { index, distance };
+}
+
 export interface KmeansUpdateProblem extends KmeansProblem {
   /** Add this chunk to the sums and counts of the previous chunks instead of starting over. */
   accumulate?: boolean;

@@ -20,6 +20,11 @@ import {
   kmeansAssignReference,
   kmeansAssignUnsupported,
   kmeansAssignWith,
+  kmeansNorms,
+  kmeansTopK,
+  kmeansTopKReference,
+  kmeansTopKUnsupported,
+  KMEANS_TOPK,
   kmeansUpdate,
   kmeansUpdateReference,
   type KmeansAssignVariantName,
@@ -170,6 +175,43 @@ const kmeansAssignCheck = (variant: KmeansAssignVariantName, p: KmeansProblem): 
     const { badIndex } = checkAssignment(got, points, centres, p, ref);
     for (const i of badIndex) got.distance[i] = NaN;
     return [[got.distance, ref.distance]];
+  },
+});
+
+/** The 8 nearest centres per point, 5 of them masked: the distance at each rank against the float64 reference. */
+const kmeansTopKCheck = (p: KmeansProblem): Check => ({
+  kernel: 'kmeans_topk_sg',
+  case: `n=${p.n} k=${p.k} d=${p.d}, 5 centres masked`,
+  files: ['kmeans_topk_sg', 'kmeans_norms'],
+  tolerance: 1e-5,
+  unsupported: (gpu) => kmeansTopKUnsupported(gpu, p),
+  async run(gpu, random) {
+    const T = KMEANS_TOPK;
+    const points = randomArray(p.n * p.d, random);
+    const centres = randomArray(p.k * p.d, random);
+    const masked = (j: number) => j % 7 === 3;
+    const [gp, gc] = [gpu.upload(points), gpu.upload(centres)];
+    const norms = gpu.buffer(4 * p.k);
+    await kmeansNorms(gpu, gc, norms, p.k, p.d);
+    const cn = await gpu.read(norms, Float32Array, p.k);
+    cn.forEach((_, j) => masked(j) && (cn[j] = 3e38));
+    gpu.write(norms, cn);
+    const out = { index: gpu.upload(new Uint32Array(p.n * T).fill(0xffffffff)), distance: gpu.upload(nanArray(p.n * T)) };
+    await kmeansTopK(gpu, gp, gc, norms, out, p);
+    const index = await gpu.read(out.index, Uint32Array, p.n * T);
+    const distance = await gpu.read(out.distance, Float32Array, p.n * T);
+    [gp, gc, norms, out.index, out.distance].forEach((x) => gpu.release(x));
+    // A slot whose centre is out of range, masked, or not at the distance it reports is poisoned.
+    for (let e = 0; e < p.n * T; e++) {
+      const [i, j] = [Math.floor(e / T), index[e]!];
+      let dd = NaN;
+      if (j < p.k && !masked(j)) {
+        dd = 0;
+        for (let q = 0; q < p.d; q++) dd += (points[i * p.d + q]! - centres[j * p.d + q]!) ** 2;
+      }
+      if (!(Math.abs(dd - distance[e]!) <= 1e-5 * (1 + dd))) distance[e] = NaN;
+    }
+    return [[distance, kmeansTopKReference(points, centres, masked, p).distance]];
   },
 });
 
@@ -562,6 +604,7 @@ export const SELFTEST_CHECKS: SelftestCheck[] = [
   kmeansAssignCheck('blocked', { n: 257, k: 33, d: 127 }),
   kmeansAssignCheck('tiled', { n: 129, k: 65, d: 17 }),
   kmeansAssignCheck('sg', { n: 129, k: 33, d: 36 }),
+  kmeansTopKCheck({ n: 129, k: 45, d: 36 }),
   kmeansUpdateCheck({ n: 1000, k: 33, d: 7 }),
   infoNCECheck('portable', { b: 33, m: 33, d: 17, symmetric: true }),
   infoNCECheck('tiled', { b: 70, m: 70, d: 65, symmetric: true }),

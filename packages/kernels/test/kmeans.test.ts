@@ -14,6 +14,12 @@ import {
   kmeansAssignUnsupported,
   kmeansAssignWith,
   kmeansChunkRows,
+  kmeansNorms,
+  kmeansTopK,
+  kmeansTopKReference,
+  kmeansTopKUnsupported,
+  KMEANS_NO_CENTRE,
+  KMEANS_TOPK,
   kmeansUpdate,
   kmeansUpdateReference,
   nanArray,
@@ -254,6 +260,72 @@ describe('kmeans update', () => {
       { n, k, d },
     );
     expect(bits(reversed)).not.toEqual(bits(a.sums));
+  });
+});
+
+describe('kmeans top-8 candidates (kmeans_topk_sg)', () => {
+  /** Runs kmeansTopK on poisoned outputs; masked centres get ‖c‖² = 3e38. */
+  async function topk(points: Float32Array, centres: Float32Array, masked: Set<number>, p: { n: number; k: number; d: number }) {
+    const T = KMEANS_TOPK;
+    const [gp, gc] = [gpu.upload(points), gpu.upload(centres)];
+    const norms = gpu.buffer(4 * p.k);
+    await kmeansNorms(gpu, gc, norms, p.k, p.d);
+    const cn = await gpu.read(norms, Float32Array, p.k);
+    for (const j of masked) cn[j] = 3e38;
+    gpu.write(norms, cn);
+    const out = { index: gpu.upload(new Uint32Array(p.n * T).fill(POISON_INDEX)), distance: gpu.upload(nanArray(p.n * T)) };
+    await kmeansTopK(gpu, gp, gc, norms, out, p);
+    const index = await gpu.read(out.index, Uint32Array, p.n * T);
+    const distance = await gpu.read(out.distance, Float32Array, p.n * T);
+    [gp, gc, norms, out.index, out.distance].forEach((b) => gpu.release(b));
+    return { index, distance };
+  }
+  // Points past a subgroup's 32 and a workgroup's 256, centres past a 32-slab, fewer than 8 unmasked, d past 8 vec4s.
+  const cases: { n: number; k: number; d: number; masked: number }[] = [
+    { n: 1, k: 1, d: 4, masked: 0 },
+    { n: 33, k: 5, d: 8, masked: 0 },
+    { n: 257, k: 33, d: 36, masked: 3 },
+    { n: 70, k: 70, d: 68, masked: 64 },
+    { n: 300, k: 256, d: 12, masked: 17 },
+  ];
+  for (const c of cases) {
+    it(`grid values (exact in f32, many ties): n=${c.n} k=${c.k} d=${c.d}, ${c.masked} masked: indices and distances equal the float64 reference`, async (ctx) => {
+      const why = kmeansTopKUnsupported(gpu, c);
+      if (why) return ctx.skip(why);
+      // Eighths in [−1, 1]: every distance is exact in float32, so order and ties must match exactly.
+      const grid = () => Math.round(16 * random() - 8) / 8;
+      const points = Float32Array.from({ length: c.n * c.d }, grid);
+      const centres = Float32Array.from({ length: c.k * c.d }, grid);
+      const masked = new Set<number>();
+      while (masked.size < c.masked) masked.add(Math.floor(random() * c.k));
+      const got = await topk(points, centres, masked, c);
+      const ref = kmeansTopKReference(points, centres, (j) => masked.has(j), c);
+      expect([...got.index]).toEqual([...ref.index]);
+      expect([...got.distance].map((v, i) => (ref.index[i] === KMEANS_NO_CENTRE ? v === 3.4028234663852886e38 : v === ref.distance[i]))).not.toContain(false);
+    });
+  }
+  it('random values: each candidate within 1e-5 of the reference distance at its rank', async (ctx) => {
+    const p = { n: 129, k: 97, d: 64 };
+    const why = kmeansTopKUnsupported(gpu, p);
+    if (why) return ctx.skip(why);
+    const points = randomArray(p.n * p.d, random);
+    const centres = randomArray(p.k * p.d, random);
+    const got = await topk(points, centres, new Set(), p);
+    const ref = kmeansTopKReference(points, centres, () => false, p);
+    let worst = 0;
+    for (let i = 0; i < p.n * KMEANS_TOPK; i++) worst = Math.max(worst, Math.abs(got.distance[i]! - ref.distance[i]!) / (2 * p.d));
+    expect(worst).toBeLessThanOrEqual(1e-5);
+    expect(got.index.every((j) => j < p.k)).toBe(true);
+  });
+  it('negative control: an unmasked reference disagrees with a masked run', async (ctx) => {
+    const p = { n: 40, k: 20, d: 8 };
+    if (kmeansTopKUnsupported(gpu, p)) return ctx.skip(kmeansTopKUnsupported(gpu, p)!);
+    const points = randomArray(p.n * p.d, random);
+    const centres = randomArray(p.k * p.d, random);
+    const got = await topk(points, centres, new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), p);
+    const ref = kmeansTopKReference(points, centres, () => false, p);
+    expect([...got.index]).not.toEqual([...ref.index]);
+    expect(got.index.every((j) => j >= 10 && j < 20)).toBe(true);
   });
 });
 
