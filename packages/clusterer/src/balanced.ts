@@ -13,7 +13,7 @@
  * Each round places at least one point, so it ends; usually in one or two rounds.
  */
 import type { Gpu } from '@mode/gpu';
-import { KMEANS_NO_CENTRE, KMEANS_TOPK, kmeansChunkRows, kmeansTopK, kmeansTopKUnsupported, matmul } from '@mode/kernels';
+import { KMEANS_MASKED_NORM, KMEANS_NO_CENTRE, KMEANS_TOPK, kmeansChunkRows, kmeansTopK, kmeansTopKUnsupported, matmul } from '@mode/kernels';
 
 export const BALANCED_CANDIDATES = 8;
 const BLOCK_DISTANCES = 1 << 24;
@@ -56,11 +56,10 @@ export async function nearestCandidates(
   const xn = new Float64Array(block);
   for (let r0 = 0; r0 < rows.length; r0 += block) {
     const m = Math.min(block, rows.length - r0);
+    gatherRows(x, d, rows.subarray(r0, r0 + m), xb);
     for (let i = 0; i < m; i++) {
-      const p = rows[r0 + i]!;
-      xb.set(x.subarray(p * d, (p + 1) * d), i * d);
       let s = 0;
-      for (let j = 0; j < d; j++) s += x[p * d + j]! ** 2;
+      for (let j = 0; j < d; j++) s += xb[i * d + j]! ** 2;
       xn[i] = s;
     }
     const a = gpu.upload(xb.subarray(0, m * d), 'balanced points');
@@ -97,7 +96,7 @@ export async function nearestCandidates(
  * nearestCandidates on kmeans_topk_sg: the distances and the top-T selection on the GPU, in
  * blocks of as many points as one binding holds, so only n·T candidates come back (X·Cᵀ's n×k
  * never exists). About 1.3× faster than the matmul, readback and host scan at n = 65536,
- * k = 1024, d = 256 on lavapipe (4.0 against 5.4 s, alternating calls). Full centres are masked by a ‖c‖² of 3e38.
+ * k = 1024, d = 256 on lavapipe (4.0 against 5.4 s, alternating calls). Full centres are masked by a ‖c‖² of KMEANS_MASKED_NORM.
  */
 async function fusedCandidates(
   gpu: Gpu,
@@ -113,17 +112,14 @@ async function fusedCandidates(
   const k = centreNorms.length;
   const T = KMEANS_TOPK;
   const cnorm = gpu.upload(
-    Float32Array.from(centreNorms, (v) => (v === Infinity ? 3e38 : v)),
+    Float32Array.from(centreNorms, (v) => (v === Infinity ? KMEANS_MASKED_NORM : v)),
     'balanced centre norms',
   );
   const block = Math.min(rows.length, kmeansChunkRows(gpu, d));
   const xb = new Float32Array(block * d);
   for (let r0 = 0; r0 < rows.length; r0 += block) {
     const m = Math.min(block, rows.length - r0);
-    for (let i = 0; i < m; i++) {
-      const p = rows[r0 + i]!;
-      xb.set(x.subarray(p * d, (p + 1) * d), i * d);
-    }
+    gatherRows(x, d, rows.subarray(r0, r0 + m), xb);
     const a = gpu.upload(xb.subarray(0, m * d), 'balanced points');
     const out = { index: gpu.buffer(4 * m * T, 'balanced candidates'), distance: gpu.buffer(4 * m * T, 'balanced candidate distances') };
     await kmeansTopK(gpu, a, centres, cnorm, out, { n: m, k, d });
@@ -139,6 +135,11 @@ async function fusedCandidates(
       }
   }
   gpu.release(cnorm);
+}
+
+/** Copies the points `rows` of x (n×d) into the first rows of `into`, in that order. */
+function gatherRows(x: Float32Array, d: number, rows: Uint32Array, into: Float32Array): void {
+  rows.forEach((p, i) => into.set(x.subarray(p * d, (p + 1) * d), i * d));
 }
 
 /** Indices 0…n−1 sorted by non-negative float keys, stably (LSD radix sort on the float bits). */
