@@ -4,7 +4,7 @@
  * The rule (a greedy capacity-constrained assignment; MoDE's reference runs an auction, and the
  * issue accepts any rule that keeps every cluster within its capacity):
  * 1. each point's T nearest centres (squared Euclidean, T = min(K, 8)) among the centres not yet
- *    full, on the GPU: kmeans_topk_sg where it runs (subgroups of 8, d % 4 = 0), else X·Cᵀ in
+ *    full, on the GPU: kmeans_topk_sg where it runs (subgroups of 8, d % 4 = 0, d ≤ 1024), else X·Cᵀ in
  *    blocks of rows and a scan on the host (never N×K: a block is at most 2²⁴ distances);
  * 2. all (point, centre) candidates sorted by distance, ascending (ties: lower point index, then
  *    the nearer-ranked candidate: a stable radix sort of the float bits);

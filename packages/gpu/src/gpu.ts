@@ -71,8 +71,8 @@ export interface BufferRange {
 }
 
 export interface DispatchArgs {
-  /** Storage buffers (whole, or a range of one) by their WGSL variable name. */
-  bindings: Record<string, GPUBuffer | BufferRange>;
+  /** Storage buffers (whole, or a range of one) and textures (for `texture_2d<f32>`) by their WGSL variable name. */
+  bindings: Record<string, GPUBuffer | BufferRange | GPUTexture>;
   /** The uniform struct's fields by name; every field must be given. */
   uniforms?: Record<string, number | number[]>;
   /** Workgroup counts (x, y, z). */
@@ -272,7 +272,12 @@ export class Gpu {
           .map((b) => ({
             binding: b.binding,
             visibility: 0x4, // GPUShaderStage.COMPUTE
-            buffer: { type: b.kind === 'uniform' ? 'uniform' : b.access === 'read' ? 'read-only-storage' : 'storage' },
+            ...(b.kind === 'texture'
+              ? // unfilterable: rgba32float (what kernels here read) is filterable only with float32-filterable.
+                { texture: { sampleType: 'unfilterable-float' as const, viewDimension: '2d' as const } }
+              : {
+                  buffer: { type: b.kind === 'uniform' ? ('uniform' as const) : b.access === 'read' ? ('read-only-storage' as const) : ('storage' as const) },
+                }),
           })),
       }),
     );
@@ -327,14 +332,15 @@ export class Gpu {
   private bindGroups(kernel: Kernel, args: DispatchArgs): GPUBindGroup[] {
     const { info } = kernel;
     const where = (b: KernelInfo['bindings'][number]) =>
-      `binding '${b.name}' (@group(${b.group}) @binding(${b.binding}), var<${b.kind === 'uniform' ? 'uniform' : `storage, ${b.access}`}>)`;
-    const declared = info.bindings.filter((b) => b.kind === 'storage').map((b) => b.name);
+      `binding '${b.name}' (@group(${b.group}) @binding(${b.binding}), ${b.kind === 'texture' ? 'texture_2d<f32>' : `var<${b.kind === 'uniform' ? 'uniform' : `storage, ${b.access}`}>`})`;
+    const declared = info.bindings.filter((b) => b.kind !== 'uniform').map((b) => b.name);
     const extra = Object.keys(args.bindings).filter((n) => !declared.includes(n));
     if (extra.length)
       throw new BindingError(
-        `kernel ${info.name}: no binding named ${extra.map((n) => `'${n}'`).join(', ')}; it declares storage bindings: ${declared.join(', ')}`,
+        `kernel ${info.name}: no binding named ${extra.map((n) => `'${n}'`).join(', ')}; it declares storage and texture bindings: ${declared.join(', ')}`,
       );
     const ranges = new Map<string, Required<BufferRange>>();
+    const views = new Map<string, GPUTextureView>();
     const isBuffer = (x: unknown): x is GPUBuffer => typeof x === 'object' && x !== null && typeof (x as GPUBuffer).usage === 'number';
     const align = this.report.limits.minStorageBufferOffsetAlignment ?? 256;
     const maxBinding = this.report.limits.maxStorageBufferBindingSize ?? 134217728;
@@ -346,6 +352,16 @@ export class Gpu {
       }
       const arg = args.bindings[b.name] as unknown;
       if (arg === undefined) throw new BindingError(`kernel ${info.name}: ${where(b)} was not passed`);
+      if (b.kind === 'texture') {
+        const t = arg as GPUTexture;
+        if (typeof t?.createView !== 'function') throw new BindingError(`kernel ${info.name}: ${where(b)} expects a GPUTexture; got ${describe(arg)}`);
+        if (!(t.usage & 0x04) || t.dimension !== '2d')
+          throw new BindingError(
+            `kernel ${info.name}: ${where(b)} needs a 2d texture with TEXTURE_BINDING usage; texture "${t.label}" is ${t.dimension} with usage 0x${t.usage.toString(16)}`,
+          );
+        views.set(b.name, t.createView({ label: t.label }));
+        continue;
+      }
       const whole = isBuffer(arg);
       const given: Partial<BufferRange> = whole ? { buffer: arg } : ((arg as BufferRange | null) ?? {});
       const g = given.buffer;
@@ -371,7 +387,7 @@ export class Gpu {
     // A buffer written by the kernel must not also be bound elsewhere in the same dispatch (WebGPU
     // forbids a writable binding beside any other of the same buffer, overlapping or not).
     for (const b of info.bindings.filter((x) => x.access === 'read_write' && x.kind === 'storage')) {
-      const other = info.bindings.find((x) => x !== b && ranges.get(x.name)!.buffer === ranges.get(b.name)!.buffer);
+      const other = info.bindings.find((x) => x !== b && ranges.get(x.name)?.buffer === ranges.get(b.name)!.buffer);
       if (other)
         throw new BindingError(`kernel ${info.name}: ${where(b)} is written, and the same buffer is also bound to ${where(other)}; pass a separate buffer`);
     }
@@ -379,7 +395,7 @@ export class Gpu {
       this.device.createBindGroup({
         layout,
         label: `${info.name} group ${group}`,
-        entries: info.bindings.filter((b) => b.group === group).map((b) => ({ binding: b.binding, resource: ranges.get(b.name)! })),
+        entries: info.bindings.filter((b) => b.group === group).map((b) => ({ binding: b.binding, resource: views.get(b.name) ?? ranges.get(b.name)! })),
       }),
     );
   }
@@ -431,6 +447,12 @@ export class Gpu {
     const buffer = this.buffer(data.byteLength, label);
     this.write(buffer, data);
     return buffer;
+  }
+
+  /** Records a copy of buffer bytes into a texture, ordered like dispatches (after those already recorded, before later ones). */
+  copyBufferToTexture(source: GPUTexelCopyBufferInfo, destination: GPUTexelCopyTextureInfo, size: GPUExtent3DStrict): void {
+    this.check();
+    this.openEncoder().copyBufferToTexture(source, destination, size);
   }
 
   /** Writes `data` at `offset`, ordered after every dispatch already recorded. */

@@ -1,12 +1,13 @@
 import { ResourceType, WgslReflect, type VariableInfo } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { GpuError } from './errors.js';
 
-/** One `var<storage|uniform>` the kernel declares, as reflection reads it. */
+/** One `var<storage|uniform>` or `texture_2d<f32>` the kernel declares, as reflection reads it. */
 export interface BindingInfo {
   name: string;
   group: number;
   binding: number;
-  kind: 'uniform' | 'storage';
+  /** `texture`: a `texture_2d<f32>` read with textureLoad (no sampler). */
+  kind: 'uniform' | 'storage' | 'texture';
   access: 'read' | 'read_write';
   /** Smallest buffer that can back it: one element of a runtime-sized array, else the type's size. */
   minBytes: number;
@@ -98,8 +99,15 @@ export function reflectKernel(name: string, file: string, source: string): Kerne
 }
 
 function bindingOf(file: string, v: VariableInfo): BindingInfo {
+  if (v.resourceType === ResourceType.Texture) {
+    const type = v.type.getTypeName();
+    if (!/^texture_2d<f32>$/.test(type.replace(/\s/g, ''))) {
+      throw new GpuError(`${file}: binding ${v.name} is a ${type}; the only texture kernels here read is texture_2d<f32> (with textureLoad)`);
+    }
+    return { name: v.name, group: v.group, binding: v.binding, kind: 'texture', access: 'read', minBytes: 0 };
+  }
   if (v.resourceType !== ResourceType.Uniform && v.resourceType !== ResourceType.Storage) {
-    throw new GpuError(`${file}: binding ${v.name} is a texture or sampler; compute kernels here use buffers only`);
+    throw new GpuError(`${file}: binding ${v.name} is a sampler or storage texture; compute kernels here use buffers and texture_2d<f32> only`);
   }
   const kind = v.resourceType === ResourceType.Uniform ? 'uniform' : 'storage';
   // A runtime-sized array reports size 0: one element is the least that can back it.

@@ -39,9 +39,31 @@ describe('reflectKernel', () => {
     expect(workgroupSizeOf(info, { TILE: 16 })).toEqual([8, 16, 1]);
   });
 
-  it('refuses two uniform variables and textures', () => {
+  it('refuses two uniform variables', () => {
     const two = SRC.replace('@compute', '@group(0) @binding(3) var<uniform> other: Params;\n@compute').replace('params.scale', 'params.scale * other.scale');
     expect(() => reflectKernel('two', 'kernels/two.wgsl', two)).toThrow(/at most one var<uniform>/);
+  });
+
+  it('reflects a texture_2d<f32> as a texture binding and refuses other textures', () => {
+    const tex = (decl: string, use: string) =>
+      SRC.replace('@compute', `@group(0) @binding(3) ${decl};\n@compute`).replace('a[0].x * params.scale', `a[0].x * ${use} * params.scale`);
+    const info = reflectKernel('tex', 'kernels/tex.wgsl', tex('var t: texture_2d<f32>', 'textureLoad(t, vec2(0u), 0).x'));
+    expect(info.bindings.map((b) => [b.name, b.kind, b.access])).toEqual([
+      ['params', 'uniform', 'read'],
+      ['a', 'storage', 'read'],
+      ['c', 'storage', 'read_write'],
+      ['t', 'texture', 'read'],
+    ]);
+    expect(() => reflectKernel('u', 'kernels/u.wgsl', tex('var t: texture_2d<u32>', 'f32(textureLoad(t, vec2(0u), 0).x)'))).toThrow(
+      /kernels\/u\.wgsl: binding t is a texture_2d<u32>; the only texture kernels here read is texture_2d<f32>/,
+    );
+    expect(() =>
+      reflectKernel(
+        'st',
+        'kernels/st.wgsl',
+        tex('var st: texture_storage_2d<rgba32float, write>', '1.0').replace('c[0] =', 'textureStore(st, vec2(0u), vec4(1.0)); c[0] ='),
+      ),
+    ).toThrow(/binding st is a sampler or storage texture/);
   });
 });
 

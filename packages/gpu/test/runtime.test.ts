@@ -95,7 +95,7 @@ describe('dispatch checks', () => {
     const a = args();
     expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, x: a.bindings.a } })).toThrow(BindingError);
     expect(() => gpu.dispatch(add, { ...a, bindings: { ...a.bindings, x: a.bindings.a } })).toThrow(
-      "kernel strided: no binding named 'x'; it declares storage bindings: a, b, out",
+      "kernel strided: no binding named 'x'; it declares storage and texture bindings: a, b, out",
     );
   });
 
@@ -132,6 +132,62 @@ describe('dispatch checks', () => {
     expect(() => gpu.dispatch(add, { ...a, uniforms: { ...flat(n), offset: [0, 0, 0, -1] } })).toThrow('p.offset: vec4u = -1 is not a u32');
     expect(() => gpu.dispatch(add, { ...a, uniforms: { ...flat(n), offset: n } })).toThrow('p.offset: vec4u takes 4 value(s), got 1');
     expect(() => gpu.dispatch(add, { ...a, workgroups: 1e6 })).toThrow(/workgroup count \[1000000, 1, 1\] invalid/);
+  });
+});
+
+describe('texture bindings', () => {
+  // Each invocation copies texel (i % w, i / w) of a w-wide texture_2d<f32> to out[i].
+  const SOURCE = `
+struct Params { w: u32, n: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var t: texture_2d<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x < p.n) { out[g.x] = textureLoad(t, vec2(g.x % p.w, g.x / p.w), 0); }
+}`;
+  let texGpu: Gpu;
+  let fetch: Kernel;
+  beforeAll(async () => {
+    texGpu = await Gpu.open({ kernels: { fetch: SOURCE } });
+    fetch = await texGpu.kernel('fetch');
+  });
+  afterAll(() => texGpu?.destroy());
+  const texture = (usage: number) =>
+    texGpu.device.createTexture({ size: [8, 3], format: 'rgba32float', usage: usage | GPUTextureUsage.COPY_DST, label: 'texels' });
+
+  it('reads texels copied from a buffer range, the copy ordered between dispatches', async () => {
+    // Two 8×3 images of texels at byte 512 of one buffer (rows 128 bytes, padded to 256): the
+    // second copy, recorded after the first dispatch, must not reach it.
+    const img = (base: number) => {
+      const x = new Float32Array(128 + 3 * 64).fill(NaN);
+      for (let y = 0; y < 3; y++) for (let i = 0; i < 32; i++) x[128 + 64 * y + i] = base + 32 * y + i;
+      return x;
+    };
+    const [src1, src2] = [texGpu.upload(img(0)), texGpu.upload(img(1000))];
+    const t = texture(GPUTextureUsage.TEXTURE_BINDING);
+    const [out1, out2] = [texGpu.upload(new Float32Array(96).fill(NaN)), texGpu.upload(new Float32Array(96).fill(NaN))];
+    for (const [src, out] of [
+      [src1, out1],
+      [src2, out2],
+    ] as const) {
+      texGpu.copyBufferToTexture({ buffer: src, offset: 512, bytesPerRow: 256, rowsPerImage: 3 }, { texture: t }, [8, 3]);
+      texGpu.dispatch(fetch, { bindings: { t, out }, uniforms: { w: 8, n: 24 }, workgroups: 1 });
+    }
+    expect([...(await texGpu.read(out1))]).toEqual(Array.from({ length: 96 }, (_, i) => i));
+    expect([...(await texGpu.read(out2))]).toEqual(Array.from({ length: 96 }, (_, i) => 1000 + i));
+    t.destroy();
+  });
+
+  it('rejects a buffer for a texture binding and a texture without TEXTURE_BINDING usage', () => {
+    const out = texGpu.buffer(4 * 96);
+    expect(() => texGpu.dispatch(fetch, { bindings: { t: out, out }, uniforms: { w: 8, n: 24 }, workgroups: 1 })).toThrow(
+      /kernel fetch: binding 't' \(@group\(0\) @binding\(1\), texture_2d<f32>\) expects a GPUTexture; got a GPUBuffer/,
+    );
+    const copyOnly = texture(0);
+    expect(() => texGpu.dispatch(fetch, { bindings: { t: copyOnly, out }, uniforms: { w: 8, n: 24 }, workgroups: 1 })).toThrow(
+      /binding 't' .* needs a 2d texture with TEXTURE_BINDING usage; texture "texels" is 2d with usage 0x2/,
+    );
+    copyOnly.destroy();
   });
 });
 

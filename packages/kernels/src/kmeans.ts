@@ -44,7 +44,8 @@ interface AssignVariant {
   needsSubgroup8: boolean;
   /** Whether the kernel reads ‖c‖² (binding `cnorm`). */
   usesNorms: boolean;
-  requires?: (p: KmeansProblem) => string | null;
+  /** Reads the points from a texture the wrapper stages them in (stagedPoints), not from the buffer. */
+  staged?: boolean;
 }
 
 /** The assignment variants: the register-blocked subgroup kernel for CPU-like adapters, workgroup-memory tiles for GPUs, a fallback without subgroups, and the naive baseline. */
@@ -54,7 +55,7 @@ export const KMEANS_ASSIGN_VARIANTS: Record<KmeansAssignVariantName, AssignVaria
     pointsPerWorkgroup: (wg) => 32 * wg[1],
     needsSubgroup8: true,
     usesNorms: true,
-    requires: (p) => (p.d % 4 === 0 ? null : `d = ${p.d} is not a multiple of 4 (vec4 loads)`),
+    staged: true,
   },
   tiled: { kernel: 'kmeans_assign_tiled', pointsPerWorkgroup: () => 64, needsSubgroup8: false, usesNorms: true },
   blocked: { kernel: 'kmeans_assign_blocked', pointsPerWorkgroup: (wg) => 4 * wg[0], needsSubgroup8: false, usesNorms: true },
@@ -70,7 +71,7 @@ function subgroup8(gpu: Gpu): string | null {
 /** Why `name` cannot run `p` on this adapter, or null. */
 export function kmeansAssignUnsupported(gpu: Gpu, name: KmeansAssignVariantName, p: KmeansProblem): string | null {
   const v = KMEANS_ASSIGN_VARIANTS[name];
-  return (v.needsSubgroup8 ? subgroup8(gpu) : null) ?? v.requires?.(p) ?? null;
+  return (v.needsSubgroup8 ? subgroup8(gpu) : null) ?? (v.staged ? stageUnsupported(gpu, p.d) : null);
 }
 
 const maxBinding = (gpu: Gpu) => gpu.report.limits.maxStorageBufferBindingSize ?? 134217728;
@@ -121,6 +122,73 @@ function checkSizes(what: string, buffers: [string, GPUBuffer, number][]): void 
   }
 }
 
+/** Bytes of the texture the subgroup kernels read points from: 32 MiB, one per Gpu and layout, kept for reuse (not in the buffer pool's statistics). */
+const STAGE_BYTES = 32 * 2 ** 20;
+const stageTextures = new WeakMap<Gpu, Map<string, GPUTexture>>();
+
+/**
+ * How points of dimension d sit in the stage texture (rgba32float, a texel per vec4): perRow
+ * points to a texture row, a multiple of the kernels' 32 points per subgroup so that a
+ * subgroup's points share one row; height rows. Null when 32 points do not fit one row.
+ */
+function stageLayout(gpu: Gpu, d: number): { perRow: number; height: number } | null {
+  const width = gpu.report.limits.maxTextureDimension2D ?? 8192;
+  const perRow = 32 * Math.floor(width / (32 * (d / 4)));
+  if (perRow < 32) return null;
+  return { perRow, height: Math.max(1, Math.min(width, Math.floor(STAGE_BYTES / (4 * d * perRow)))) };
+}
+
+function stageUnsupported(gpu: Gpu, d: number): string | null {
+  if (d % 4 !== 0) return `d = ${d} is not a multiple of 4 (vec4 texels)`;
+  const width = gpu.report.limits.maxTextureDimension2D ?? 8192;
+  return stageLayout(gpu, d)
+    ? null
+    : `d = ${d}: 32 points of d/4 texels exceed the adapter's texture width (maxTextureDimension2D ${width}); d ≤ ${(width / 32) * 4} is supported`;
+}
+
+/**
+ * Records, for each chunk of the points that fits the stage texture, a copy of its rows into
+ * the texture and then `dispatch(texture, at, rows, perRow)` for the kernel that reads them
+ * (at: the chunk's first point). The texture is reused chunk after chunk: WebGPU runs the copies
+ * and dispatches in the order recorded.
+ */
+function stagedPoints(
+  gpu: Gpu,
+  what: string,
+  points: GPUBuffer,
+  p: KmeansProblem,
+  dispatch: (texture: GPUTexture, at: number, rows: number, perRow: number) => void,
+): void {
+  if (!(points.usage & 0x04))
+    throw new Error(`${what}: points buffer "${points.label}" needs COPY_SRC usage (gpu.buffer() gives it); it has 0x${points.usage.toString(16)}`);
+  const layout = stageLayout(gpu, p.d)!;
+  const d4 = p.d / 4;
+  const key = `${layout.perRow * d4}×${layout.height}`;
+  const textures = stageTextures.get(gpu) ?? new Map<string, GPUTexture>();
+  stageTextures.set(gpu, textures);
+  let texture = textures.get(key);
+  if (!texture) {
+    texture = gpu.device.createTexture({
+      label: `kmeans points staged ${key}`,
+      size: [layout.perRow * d4, layout.height],
+      format: 'rgba32float',
+      usage: 0x04 | 0x02, // TEXTURE_BINDING | COPY_DST
+    });
+    textures.set(key, texture);
+  }
+  const rowBytes = 4 * p.d;
+  const bytesPerRow = layout.perRow * rowBytes; // a multiple of 256: perRow is of 32 and d of 4
+  for (let at = 0; at < p.n; at += layout.perRow * layout.height) {
+    const rows = Math.min(layout.perRow * layout.height, p.n - at);
+    const full = Math.floor(rows / layout.perRow);
+    const rest = rows - full * layout.perRow;
+    if (full) gpu.copyBufferToTexture({ buffer: points, offset: at * rowBytes, bytesPerRow, rowsPerImage: full }, { texture }, [layout.perRow * d4, full]);
+    if (rest)
+      gpu.copyBufferToTexture({ buffer: points, offset: (at + full * layout.perRow) * rowBytes, bytesPerRow }, { texture, origin: [0, full] }, [rest * d4, 1]);
+    dispatch(texture, at, rows, layout.perRow);
+  }
+}
+
 /** Records ‖row‖² of a rows×d matrix into `norms` (the ‖c‖² term). */
 export async function kmeansNorms(gpu: Gpu, x: GPUBuffer, norms: GPUBuffer, rows: number, d: number): Promise<void> {
   gpu.dispatch(await gpu.kernel('kmeans_norms'), {
@@ -160,8 +228,21 @@ export async function kmeansAssignWith(
     await kmeansNorms(gpu, centres, cnorm, p.k, p.d);
     bindings.cnorm = cnorm;
   }
-  // One dispatch covers at most maxComputeWorkgroupsPerDimension workgroups: split along the points.
   const per = v.pointsPerWorkgroup(kernel.workgroupSize);
+  if (v.staged) {
+    stagedPoints(gpu, 'kmeansAssign', points, p, (texture, at, rows, perRow) =>
+      gpu.dispatch(kernel, {
+        bindings: { ...bindings, points: texture },
+        uniforms: { n: rows, k: p.k, d: p.d, first: first + at, per_row: perRow },
+        workgroups: Math.ceil(rows / per),
+        work: { flops: 2 * rows * p.k * p.d },
+        label: `kmeans assign ${name} ${dims({ ...p, n: rows })}`,
+      }),
+    );
+    if (cnorm) gpu.release(cnorm);
+    return;
+  }
+  // One dispatch covers at most maxComputeWorkgroupsPerDimension workgroups: split along the points.
   const rowsPerDispatch = per * maxWorkgroups(gpu);
   for (const range of pointRanges(gpu, points, p)) {
     for (let row0 = 0; row0 < range.n; row0 += rowsPerDispatch) {
@@ -235,7 +316,7 @@ export const KMEANS_NO_CENTRE = 0xffffffff;
 
 /** Why kmeansTopK cannot run this problem on this adapter (its only kernel is the subgroup one), or null. */
 export function kmeansTopKUnsupported(gpu: Gpu, p: KmeansProblem): string | null {
-  return subgroup8(gpu) ?? (p.d % 4 === 0 ? null : `d = ${p.d} is not a multiple of 4 (vec4 loads)`);
+  return subgroup8(gpu) ?? stageUnsupported(gpu, p.d);
 }
 
 /**
@@ -247,8 +328,6 @@ export async function kmeansTopK(gpu: Gpu, points: GPUBuffer, centres: GPUBuffer
   validate(gpu, 'kmeansTopK', p);
   if (p.first) throw new Error("kmeansTopK: first is not supported; call with each chunk's own output buffers");
   const T = KMEANS_TOPK;
-  if (4 * p.n * p.d > maxBinding(gpu))
-    throw new Error(`kmeansTopK: ${p.n} points of d = ${p.d} exceed one storage binding; pass at most ${kmeansChunkRows(gpu, p.d)} per call`);
   if (4 * p.n * T > maxBinding(gpu)) throw new Error(`kmeansTopK: ${p.n}·${T} candidates exceed one storage binding; pass fewer points per call`);
   checkSizes('kmeansTopK', [
     ['points (n×d f32)', points, 4 * p.n * p.d],
@@ -261,17 +340,15 @@ export async function kmeansTopK(gpu: Gpu, points: GPUBuffer, centres: GPUBuffer
   if (why) throw new Error(`kmeansTopK cannot run ${dims(p)}: ${why}`);
   const kernel = await gpu.kernel('kmeans_topk_sg');
   const per = 32 * kernel.workgroupSize[1];
-  const rowsPerDispatch = per * maxWorkgroups(gpu);
-  for (let row0 = 0; row0 < p.n; row0 += rowsPerDispatch) {
-    const rows = Math.min(rowsPerDispatch, p.n - row0);
+  stagedPoints(gpu, 'kmeansTopK', points, p, (texture, at, rows, perRow) =>
     gpu.dispatch(kernel, {
-      bindings: { points, centres, cnorm, index: out.index, dist: out.distance },
-      uniforms: { n: p.n, k: p.k, d: p.d, row0 },
+      bindings: { points: texture, centres, cnorm, index: out.index, dist: out.distance },
+      uniforms: { n: rows, k: p.k, d: p.d, first: at, per_row: perRow },
       workgroups: Math.ceil(rows / per),
       work: { flops: 2 * rows * p.k * p.d },
       label: `kmeans top${T} sg ${dims({ ...p, n: rows })}`,
-    });
-  }
+    }),
+  );
 }
 
 /**

@@ -317,6 +317,31 @@ describe('kmeans top-8 candidates (kmeans_topk_sg)', () => {
     expect(worst).toBeLessThanOrEqual(1e-5);
     expect(got.index.every((j) => j < p.k)).toBe(true);
   });
+  it('points past one stage texture: 8192 points of d = 1024 fill it, and 45 more are staged after (one full texture row, 13 of the next)', async (ctx) => {
+    // At d = 1024 a texture row holds 32 points and the 32 MiB texture 256 rows.
+    const p = { n: 8192 + 45, k: 9, d: 1024 };
+    const why = kmeansTopKUnsupported(gpu, p);
+    if (why) return ctx.skip(why);
+    const grid = () => Math.round(16 * random() - 8) / 8;
+    const points = Float32Array.from({ length: p.n * p.d }, grid);
+    const centres = Float32Array.from({ length: p.k * p.d }, grid);
+    const got = await topk(points, centres, new Set([4]), p);
+    const ref = kmeansTopKReference(points, centres, (j) => j === 4, p);
+    expect([...got.index]).toEqual([...ref.index]);
+    expect([...got.distance].every((v, i) => v === (ref.index[i] === KMEANS_NO_CENTRE ? 3.4028234663852886e38 : ref.distance[i]))).toBe(true);
+  });
+  it('d past the texture width (32 points of d/4 texels a row) is refused with the limit', (ctx) => {
+    const why = kmeansTopKUnsupported(gpu, { n: 1, k: 1, d: 4 });
+    if (why) return ctx.skip(why);
+    const width = gpu.report.limits.maxTextureDimension2D!;
+    const [ok, over] = [width / 8, width / 8 + 4];
+    expect(kmeansTopKUnsupported(gpu, { n: 1, k: 1, d: ok })).toBeNull();
+    expect(kmeansTopKUnsupported(gpu, { n: 1, k: 1, d: over })).toBe(
+      `d = ${over}: 32 points of d/4 texels exceed the adapter's texture width (maxTextureDimension2D ${width}); d ≤ ${ok} is supported`,
+    );
+    expect(kmeansAssignUnsupported(gpu, 'sg', { n: 1, k: 1, d: over })).toMatch(`d ≤ ${ok} is supported`);
+    expect(kmeansAssignUnsupported(gpu, 'tiled', { n: 1, k: 1, d: over })).toBeNull();
+  });
   it('negative control: an unmasked reference disagrees with a masked run', async (ctx) => {
     const p = { n: 40, k: 20, d: 8 };
     if (kmeansTopKUnsupported(gpu, p)) return ctx.skip(kmeansTopKUnsupported(gpu, p)!);
