@@ -1,5 +1,7 @@
-// One AdamW step in place over n parameters (decoupled weight decay, Loshchilov & Hutter):
-//   m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²
+// One AdamW step in place over n parameters (decoupled weight decay, Loshchilov & Hutter), on
+// the gradient times gscale (global-norm clipping's factor, applied here rather than by a pass
+// over every gradient first):
+//   g = gscale·grad;  m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²
 //   p ← p·(1 − lr·wd) − lr·(m / bc1) / (√(v / bc2) + eps),  bc1 = 1 − β1ᵗ, bc2 = 1 − β2ᵗ
 
 struct Params {
@@ -11,6 +13,7 @@ struct Params {
   wd: f32,
   bc1: f32,
   bc2: f32,
+  gscale: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -25,7 +28,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   if (i >= p.n) {
     return;
   }
-  let g = grad[i];
+  let g = p.gscale * grad[i];
   let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
   let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
   m[i] = mi;

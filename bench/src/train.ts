@@ -90,8 +90,11 @@ export const suite: Suite = {
           const loss = ag.infoNCE(f.image, f.text, model.logit_scale);
           opt.zeroGrad();
           loss.backward();
-          ag.clipGradNorm(model.parameters(), 1).dispose();
-          await opt.step();
+          // As the trainer does: the norm read (its NaN guard), clipping as AdamW's gradient scale.
+          const norm = ag.gradNorm(model.parameters());
+          const n = await norm.item();
+          norm.dispose();
+          await opt.step(ag.clipScale(n, 1));
           model.clampLogitScale();
         };
         // The peer first, on the same initial weights, while this process is idle.

@@ -70,7 +70,7 @@ export {
 /** The target crossEntropy ignores by default (−100); @mode/data's MLM labels use the same constant. */
 export { IGNORE_INDEX } from '@mode/data/labels';
 export { Module, Linear, LayerNorm, BatchNorm1d, Embedding, MLP, type InitOptions } from './nn.js';
-export { AdamW, clipGradNorm, gradNorm, cosineSchedule, defaultDecay, type AdamWOptions, type AdamWParam, type AdamWState } from './optim.js';
+export { AdamW, clipGradNorm, clipScale, gradNorm, cosineSchedule, defaultDecay, type AdamWOptions, type AdamWParam, type AdamWState } from './optim.js';
 export {
   encodeSafetensors,
   decodeSafetensors,

@@ -85,8 +85,12 @@ export class AdamW {
     }
   }
 
-  /** One update of every parameter that has a gradient; waits for the GPU (one sync per step). */
-  async step(): Promise<void> {
+  /**
+   * One update of every parameter that has a gradient, on the gradient times `gradScale` (e.g.
+   * clipScale of a norm the caller read: the scale is applied inside the update, not by a pass
+   * over every gradient first); waits for the GPU (one sync per step).
+   */
+  async step(gradScale = 1): Promise<void> {
     this.t++;
     if (this.maxGradNorm !== undefined) {
       this.lastGradNorm?.dispose();
@@ -104,7 +108,15 @@ export class AdamW {
       s.m ??= zeros(s.p.shape, { engine: s.p.engine }).keep();
       s.v ??= zeros(s.p.shape, { engine: s.p.engine }).keep();
       const [gb, pb, mb, vb, e] = [g.buffer, s.p.buffer, s.m.buffer, s.v.buffer, s.p.engine];
-      const h = { lr: this.lr, beta1: this.betas[0], beta2: this.betas[1], eps: this.eps, weightDecay: s.decay ? this.weightDecay : 0, step: s.step };
+      const h = {
+        lr: this.lr,
+        beta1: this.betas[0],
+        beta2: this.betas[1],
+        eps: this.eps,
+        weightDecay: s.decay ? this.weightDecay : 0,
+        step: s.step,
+        gradScale,
+      };
       s.p.storage.bump(`AdamW step of ${s.name}`);
       e.enqueue(`adamw ${s.name}`, () => adamw(e.gpu, { grad: gb, param: pb, m: mb, v: vb }, s.p.size, h));
     }
@@ -184,6 +196,11 @@ export function gradNorm(params: Tensor[]): Tensor {
     });
     return sqrt(sum(partial));
   });
+}
+
+/** Global-norm clipping's factor for a gradient norm read on the host: min(1, maxNorm / (‖g‖ + 1e-6)), as AdamW.step's gradScale. */
+export function clipScale(norm: number, maxNorm: number): number {
+  return Math.min(1, maxNorm / (norm + 1e-6));
 }
 
 /**

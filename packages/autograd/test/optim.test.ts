@@ -20,6 +20,41 @@ afterAll(async () => {
 });
 
 describe('AdamW', () => {
+  it('step(clipScale(‖g‖, max)) moves the parameters as clipGradNorm then step() does, without touching the gradients', async () => {
+    const init = randomArray(300, random);
+    const c = randomArray(300, random, -3, 3);
+    const run = async (fused: boolean) => {
+      const w = ag.tensor(init, [300], { requiresGrad: true });
+      const opt = new ag.AdamW([['w', w]], { lr: 0.05, betas: [0.9, 0.98], eps: 1e-6, weightDecay: 0.2 });
+      const norms: number[] = [];
+      for (let step = 0; step < 3; step++) {
+        opt.zeroGrad();
+        ag.tidy(() => ag.sum(ag.mul(ag.mul(w, w), ag.tensor(c)))).backward();
+        const before = await w.grad!.read();
+        if (fused) {
+          const norm = ag.gradNorm([w]);
+          norms.push(await norm.item());
+          norm.dispose();
+          await opt.step(ag.clipScale(norms.at(-1)!, 1));
+          expect([...(await w.grad!.read())]).toEqual([...before]);
+        } else {
+          const norm = ag.clipGradNorm([w], 1);
+          norms.push(await norm.item());
+          norm.dispose();
+          await opt.step();
+        }
+      }
+      const out = { w: await w.read(), norms };
+      opt.dispose();
+      w.dispose();
+      return out;
+    };
+    const [fused, clipped] = [await run(true), await run(false)];
+    expect(fused.norms.every((n) => n > 1)).toBe(true); // clipping is active at every step
+    expect(relativeError(fused.w, clipped.w)).toBeLessThanOrEqual(1e-5);
+    expect(relativeError(fused.w, init)).toBeGreaterThan(1e-3);
+  });
+
   it('bias-corrects each parameter from its own first step: one with a gradient only from step 3 moves as a fresh AdamW step 1 (float64 reference)', async () => {
     const a = ag.tensor(randomArray(5, random), [5], { requiresGrad: true });
     const b = ag.tensor(randomArray(7, random), [7], { requiresGrad: true });

@@ -9,11 +9,15 @@ export interface AdamWParams {
   eps: number;
   weightDecay: number;
   step: number;
+  /** The gradient is used times this (global-norm clipping's factor). Default 1. */
+  gradScale?: number;
 }
 
 /** Records one in-place AdamW update of n parameters with their moments m and v. */
 export async function adamw(gpu: Gpu, t: { grad: GPUBuffer; param: GPUBuffer; m: GPUBuffer; v: GPUBuffer }, n: number, h: AdamWParams): Promise<void> {
   if (!(Number.isInteger(h.step) && h.step >= 1)) throw new RangeError(`adamw: step must be an integer ≥ 1, got ${h.step}`);
+  const scale = h.gradScale ?? 1;
+  if (!(Number.isFinite(scale) && scale >= 0)) throw new RangeError(`adamw: gradScale must be finite and ≥ 0, got ${scale}`);
   const kernel = await gpu.kernel('adamw');
   gpu.dispatch(kernel, {
     bindings: t,
@@ -26,6 +30,7 @@ export async function adamw(gpu: Gpu, t: { grad: GPUBuffer; param: GPUBuffer; m:
       wd: h.weightDecay,
       bc1: 1 - h.beta1 ** h.step,
       bc2: 1 - h.beta2 ** h.step,
+      gscale: scale,
     },
     workgroups: grid(n, 256),
     work: { flops: 12 * n, bytes: 28 * n },
@@ -37,9 +42,11 @@ export async function adamw(gpu: Gpu, t: { grad: GPUBuffer; param: GPUBuffer; m:
 export function adamwReference(grad: ArrayLike<number>, param: ArrayLike<number>, m: ArrayLike<number>, v: ArrayLike<number>, h: AdamWParams) {
   const n = param.length;
   const [p2, m2, v2] = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];
+  const scale = h.gradScale ?? 1;
   for (let i = 0; i < n; i++) {
-    m2[i] = h.beta1 * m[i]! + (1 - h.beta1) * grad[i]!;
-    v2[i] = h.beta2 * v[i]! + (1 - h.beta2) * grad[i]! ** 2;
+    const g = scale * grad[i]!;
+    m2[i] = h.beta1 * m[i]! + (1 - h.beta1) * g;
+    v2[i] = h.beta2 * v[i]! + (1 - h.beta2) * g ** 2;
     const mh = m2[i]! / (1 - h.beta1 ** h.step);
     const vh = v2[i]! / (1 - h.beta2 ** h.step);
     p2[i] = param[i]! * (1 - h.lr * h.weightDecay) - (h.lr * mh) / (Math.sqrt(vh) + h.eps);

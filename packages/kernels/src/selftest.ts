@@ -565,14 +565,14 @@ const dropoutCheck = (n: number, p: number): Check => ({
 });
 
 /** One in-place step: parameters and both moments. */
-const adamwCheck = (n: number, weightDecay: number): Check => ({
+const adamwCheck = (n: number, weightDecay: number, gradScale = 1): Check => ({
   kernel: 'adamw',
-  case: `n=${n} step 3${weightDecay ? ` wd=${weightDecay}` : ''}`,
+  case: `n=${n} step 3${weightDecay ? ` wd=${weightDecay}` : ''}${gradScale !== 1 ? ` gradScale=${gradScale}` : ''}`,
   files: ['adamw'],
   tolerance: 1e-6,
   async run(gpu, random) {
     const [g, p0, m0, v0] = [randomArray(n, random), randomArray(n, random), randomArray(n, random, -0.1, 0.1), randomArray(n, random, 0, 0.01)];
-    const h = { lr: 1e-2, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay, step: 3 };
+    const h = { lr: 1e-2, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay, step: 3, gradScale };
     const [gg, gp, gm, gv] = [g, p0, m0, v0].map((a) => gpu.upload(a));
     try {
       await adamw(gpu, { grad: gg!, param: gp!, m: gm!, v: gv! }, n, h);
@@ -637,6 +637,7 @@ export const SELFTEST_CHECKS: SelftestCheck[] = [
   dropoutCheck(20001, 0.3),
   adamwCheck(1001, 0),
   adamwCheck(1001, 0.1),
+  adamwCheck(1001, 0.1, 0.37),
 ];
 
 export interface SelftestOptions {

@@ -6,7 +6,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AdamW, clipGradNorm, cosineSchedule, manualSeed, tensor, type Tensor } from '@mode/autograd';
+import { AdamW, clipScale, cosineSchedule, gradNorm as globalGradNorm, manualSeed, tensor, type Tensor } from '@mode/autograd';
 import { defaultDataDir, defaultMix, loadSynonyms, loadTokenizer, maskTokens, openMix, Rng, type Batch, type MixSource } from '@mode/data';
 import type { Gpu } from '@mode/gpu';
 import { autotuner } from '@mode/kernels';
@@ -279,15 +279,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           r.textFeatures.dispose();
           [x.images, x.images2].forEach((t) => t?.dispose());
         }
-        const norm = clipGradNorm(
-          params.map(([, p]) => p),
-          o.maxGradNorm ?? 1,
-        );
+        // The norm is read for the NaN guard anyway, so clipping is AdamW's gradient scale (no pass over the gradients).
+        const norm = globalGradNorm(params.map(([, p]) => p));
         const gradNorm = await norm.item();
         norm.dispose();
         if (!finite(gradNorm)) throw new NonFiniteError(step, 'gradients', gradNorm, findCheckpoint(o.out));
         const lr = opt.lr;
-        await opt.step();
+        await opt.step(clipScale(gradNorm, o.maxGradNorm ?? 1));
         opt.zeroGrad();
         model.clampLogitScale();
         step++;
