@@ -1,7 +1,7 @@
 import type { Gpu, Kernel } from '@mode/gpu';
 import { Autotuner, type Candidate } from './autotune.js';
 import { autotuner } from './matmul.js';
-import { tuneKey } from './tune-key.js';
+import { pow2Class, tuneKey } from './tune-key.js';
 
 /**
  * Multi-head scaled dot-product attention, flash style: per (batch·head) h,
@@ -209,20 +209,41 @@ const candidateChecksum = (gpu: Gpu) =>
   );
 
 /**
+ * Heads the autotuner times a problem with: enough that every variant fills the adapter's threads
+ * (about 2²⁶ forward FLOPs; at least 8), at most the problem's own (as a power of two). With a
+ * fixed 8 heads of 16 rows, lavapipe saw a handful of workgroups, where the portable kernel beat
+ * the subgroup one, which is 4× faster at a real batch (256 heads).
+ */
+export function attentionTuneHeads(p: AttentionProblem): number {
+  const lk = Math.min(p.lk ?? p.lq, 1024);
+  const perHead = 4 * Math.min(p.lq, 1024) * lk * p.d;
+  return Math.min(pow2Class(p.bh), Math.max(8, pow2Class(Math.ceil(2 ** 26 / perHead))));
+}
+
+/**
  * The fastest variant for this problem's shape class on this adapter (measured once, then cached).
- * Timed on the forward pass, on scratch buffers of at most 8 heads × 1024 × 1024: past that
- * every variant's time grows with rows × keys alike, so the order does not change.
+ * Timed on a forward and a backward pass (the choice serves both, and training runs both), on
+ * scratch buffers of attentionTuneHeads heads × at most 1024 × 1024.
  */
 export async function chooseAttention(gpu: Gpu, p: AttentionProblem, tuner = autotuner): Promise<AttentionVariantName> {
   validate(p);
-  const q: AttentionProblem = { bh: Math.min(p.bh, 8), lq: Math.min(p.lq, 1024), lk: Math.min(p.lk ?? p.lq, 1024), d: p.d, causal: p.causal };
+  const q: AttentionProblem = { bh: attentionTuneHeads(p), lq: Math.min(p.lq, 1024), lk: Math.min(p.lk ?? p.lq, 1024), d: p.d, causal: p.causal };
   const key = tuneKey('attention', { bh: q.bh, lq: q.lq, lk: q.lk!, d: q.d }, p.causal ? 'causal' : '');
   const adapter = Autotuner.adapterId(gpu);
   const cached = tuner.lookup(adapter, 'attention', candidateChecksum(gpu), key) as AttentionVariantName | null;
   if (cached && cached in ATTENTION_VARIANTS && !ATTENTION_VARIANTS[cached].unsupported(gpu, p)) return cached;
   const rows = q.bh * q.lq * q.d;
   const keys = q.bh * q.lk! * q.d;
-  const scratch = { q: gpu.buffer(4 * rows), k: gpu.buffer(4 * keys), v: gpu.buffer(4 * keys), o: gpu.buffer(4 * rows), lse: gpu.buffer(4 * q.bh * q.lq) };
+  const scratch = {
+    q: gpu.buffer(4 * rows),
+    k: gpu.buffer(4 * keys),
+    v: gpu.buffer(4 * keys),
+    o: gpu.buffer(4 * rows),
+    lse: gpu.buffer(4 * q.bh * q.lq),
+    dO: gpu.buffer(4 * rows),
+    dQ: gpu.buffer(4 * rows),
+    dKV: gpu.buffer(8 * keys),
+  };
   // Inputs of zeros: every variant then does its full work on finite numbers.
   for (const b of Object.values(scratch)) gpu.write(b, new Float32Array(b.size / 4));
   // Fastest-first, so that the autotuner stops timing the slow ones early.
@@ -232,6 +253,7 @@ export async function chooseAttention(gpu: Gpu, p: AttentionProblem, tuner = aut
     time: async () => {
       const t0 = performance.now();
       await attentionForward(gpu, scratch.q, scratch.k, scratch.v, scratch.o, scratch.lse, q, name);
+      await attentionBackward(gpu, scratch, q, name);
       await gpu.sync();
       return (performance.now() - t0) / 1e3;
     },

@@ -58,6 +58,7 @@ export {
   attentionFlops,
   attentionLayouts,
   attentionSpan,
+  attentionTuneHeads,
   chooseAttention,
   fusedQKVLayout,
   ATTENTION_VARIANTS,

@@ -11,6 +11,7 @@ import {
   attentionLayouts,
   attentionReference,
   attentionSpan,
+  attentionTuneHeads,
   Autotuner,
   chooseAttention,
   fusedQKVLayout,
@@ -297,5 +298,14 @@ describe('attention autotuning', () => {
     expect(await chooseAttention(gpu, p, tuner)).toBe(chosen);
     const q = { bh: 2, lq: 64, d: 64 };
     expect(ATTENTION_VARIANTS[await chooseAttention(gpu, q, tuner)].unsupported(gpu, q)).toBeNull();
+  });
+
+  it('times short sequences on as many heads as the problem has (up to about 2^26 FLOPs), long ones on 8', () => {
+    // The small preset's vision tower: 64 images × 4 heads of 16 tokens, d = 64.
+    expect(attentionTuneHeads({ bh: 256, lq: 16, d: 64 })).toBe(256);
+    expect(attentionTuneHeads({ bh: 4096, lq: 16, d: 64 })).toBe(1024); // 2^26 / (4·16·16·64)
+    expect(attentionTuneHeads({ bh: 3, lq: 16, d: 64 })).toBe(4);
+    expect(attentionTuneHeads({ bh: 512, lq: 1024, d: 64 })).toBe(8);
+    expect(attentionTuneHeads({ bh: 512, lq: 4096, lk: 2048, d: 64 })).toBe(8);
   });
 });
