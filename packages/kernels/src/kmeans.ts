@@ -239,21 +239,20 @@ export async function kmeansAssignWith(
         label: `kmeans assign ${name} ${dims({ ...p, n: rows })}`,
       }),
     );
-    if (cnorm) gpu.release(cnorm);
-    return;
-  }
-  // One dispatch covers at most maxComputeWorkgroupsPerDimension workgroups: split along the points.
-  const rowsPerDispatch = per * maxWorkgroups(gpu);
-  for (const range of pointRanges(gpu, points, p)) {
-    for (let row0 = 0; row0 < range.n; row0 += rowsPerDispatch) {
-      const rows = Math.min(rowsPerDispatch, range.n - row0);
-      gpu.dispatch(kernel, {
-        bindings: { ...bindings, points: range.points },
-        uniforms: { n: range.n, k: p.k, d: p.d, first: first + range.at, row0 },
-        workgroups: Math.ceil(rows / per),
-        work: { flops: 2 * rows * p.k * p.d },
-        label: `kmeans assign ${name} ${dims({ ...p, n: rows })}`,
-      });
+  } else {
+    // One dispatch covers at most maxComputeWorkgroupsPerDimension workgroups: split along the points.
+    const rowsPerDispatch = per * maxWorkgroups(gpu);
+    for (const range of pointRanges(gpu, points, p)) {
+      for (let row0 = 0; row0 < range.n; row0 += rowsPerDispatch) {
+        const rows = Math.min(rowsPerDispatch, range.n - row0);
+        gpu.dispatch(kernel, {
+          bindings: { ...bindings, points: range.points },
+          uniforms: { n: range.n, k: p.k, d: p.d, first: first + range.at, row0 },
+          workgroups: Math.ceil(rows / per),
+          work: { flops: 2 * rows * p.k * p.d },
+          label: `kmeans assign ${name} ${dims({ ...p, n: rows })}`,
+        });
+      }
     }
   }
   // Safe before the dispatches run: whatever reuses it is recorded (and so runs) after them.

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gpu } from '@mode/gpu';
 import {
+  type AdamWParams,
   adamw,
   adamwReference,
   contiguousStrides,
@@ -427,33 +428,34 @@ describe('dropout (counter-based hash)', () => {
 });
 
 describe('adamw', () => {
-  it('a gradient scale (clipping applied inside the update) matches the reference; unscaled does not', async () => {
-    const n = 777;
+  /** One step on fresh random parameters, moments and gradient: the inputs and what the GPU wrote. */
+  async function adamwStep(n: number, h: AdamWParams) {
     const [g, p0, m0, v0] = [randomArray(n, random), randomArray(n, random), randomArray(n, random, -0.1, 0.1), randomArray(n, random, 0, 0.01)];
-    const h = { lr: 1e-2, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.2, step: 2, gradScale: 0.37 };
     const [gg, gp, gm, gv] = [g, p0, m0, v0].map((a) => gpu.upload(a));
-    await adamw(gpu, { grad: gg!, param: gp!, m: gm!, v: gv! }, n, h);
-    const [p1, m1, v1] = [await gpu.read(gp!), await gpu.read(gm!), await gpu.read(gv!)];
-    [gg, gp, gm, gv].forEach((b) => gpu.release(b!));
+    try {
+      await adamw(gpu, { grad: gg!, param: gp!, m: gm!, v: gv! }, n, h);
+      const [p1, m1, v1] = [await gpu.read(gp!), await gpu.read(gm!), await gpu.read(gv!)];
+      return { g, p0, m0, v0, p1, m1, v1 };
+    } finally {
+      [gg, gp, gm, gv].forEach((b) => gpu.release(b!));
+    }
+  }
+
+  it('a gradient scale (clipping applied inside the update) matches the reference; unscaled does not', async () => {
+    const h = { lr: 1e-2, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.2, step: 2, gradScale: 0.37 };
+    const { g, p0, m0, v0, p1, m1, v1 } = await adamwStep(777, h);
     const ref = adamwReference(g, p0, m0, v0, h);
     expect(relativeError(p1, ref.param)).toBeLessThanOrEqual(1e-6);
     expect(relativeError(m1, ref.m)).toBeLessThanOrEqual(1e-6);
     expect(relativeError(v1, ref.v)).toBeLessThanOrEqual(1e-6);
     expect(relativeError(m1, adamwReference(g, p0, m0, v0, { ...h, gradScale: 1 }).m)).toBeGreaterThan(1e-2);
-    await expect(adamw(gpu, { grad: gg!, param: gp!, m: gm!, v: gv! }, n, { ...h, gradScale: NaN })).rejects.toThrow(
-      'adamw: gradScale must be finite and ≥ 0, got NaN',
-    );
+    await expect(adamwStep(777, { ...h, gradScale: NaN })).rejects.toThrow('adamw: gradScale must be finite and ≥ 0, got NaN');
   });
 
   it('one step at n=1001 matches the reference (with and without weight decay)', async () => {
-    const n = 1001;
     for (const wd of [0, 0.1]) {
-      const [g, p0, m0, v0] = [randomArray(n, random), randomArray(n, random), randomArray(n, random, -0.1, 0.1), randomArray(n, random, 0, 0.01)];
       const h = { lr: 1e-2, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: wd, step: 3 };
-      const [gg, gp, gm, gv] = [g, p0, m0, v0].map((a) => gpu.upload(a));
-      await adamw(gpu, { grad: gg!, param: gp!, m: gm!, v: gv! }, n, h);
-      const [p1, m1, v1] = [await gpu.read(gp!), await gpu.read(gm!), await gpu.read(gv!)];
-      [gg, gp, gm, gv].forEach((b) => gpu.release(b!));
+      const { g, p0, m0, v0, p1, m1, v1 } = await adamwStep(1001, h);
       const ref = adamwReference(g, p0, m0, v0, h);
       expect(relativeError(p1, ref.param)).toBeLessThanOrEqual(1e-6);
       expect(relativeError(m1, ref.m)).toBeLessThanOrEqual(1e-6);
