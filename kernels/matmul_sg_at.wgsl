@@ -5,10 +5,14 @@
 // For CPU-like adapters, as matmul_sg: a 16×4 block of C per invocation. At one k, the
 // block's 16 rows of op(A) are 4 contiguous vec4s of A; lane i loads those of k0 + i and
 // subgroupShuffle shares them, so 4 loads serve 8 k-steps. Needs subgroup size 8.
+// ROW_SUMS: also rowsum[z·M + i] = Σ_k op(A)[i, k], from the A values already loaded (a linear
+// layer's bias gradient, Σ over rows of dy, beside its weight gradient dyᵀ·x, with no extra
+// loads); the first column of workgroups writes it. α, β, bias and GELU do not apply to it.
 enable subgroups;
 
 override HAS_BIAS: bool = false;
 override GELU: bool = false;
+override ROW_SUMS: bool = false;
 // One subgroup per workgroup: measured equal or faster than 2–8 at every bench shape on lavapipe
 // (+20–35% for Aᵀ·B with small M and for small batched matrices, where fewer rows go to waste).
 override WG_Y: u32 = 1;
@@ -31,6 +35,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> rowsum: array<vec4<f32>>;
 
 fn gelu(x: vec4<f32>) -> vec4<f32> {
   // tanh approximation; the clamp keeps tanh finite in every backend.
@@ -58,6 +63,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let c3 = min(r4 + 3u, m4 - 1u);
   let last = p.k - 1u;
   var acc: array<vec4<f32>, TM>;
+  var sums = array(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
   for (var k0 = 0u; k0 < p.k; k0 += 8u) {
     let kl = k0 + lane;
     let at = a_base / 4u + min(kl, last) * m4;
@@ -66,6 +72,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     let a1 = select(vec4(0.0), a[at + c1], live);
     let a2 = select(vec4(0.0), a[at + c2], live);
     let a3 = select(vec4(0.0), a[at + c3], live);
+    if (ROW_SUMS) {
+      sums[0] += a0;
+      sums[1] += a1;
+      sums[2] += a2;
+      sums[3] += a3;
+    }
     for (var s = 0u; s < 8u; s++) {
       let bv = b[b_base + min(k0 + s, last) * n4 + bcol];
       let x = array(subgroupShuffle(a0, s), subgroupShuffle(a1, s), subgroupShuffle(a2, s), subgroupShuffle(a3, s));
@@ -78,6 +90,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     }
   }
 
+  if (ROW_SUMS && wg.x == 0u) {
+    // Each lane summed the k ≡ lane (mod 8); vec4s clamped past M are duplicates, not written.
+    let t = array(subgroupAdd(sums[0]), subgroupAdd(sums[1]), subgroupAdd(sums[2]), subgroupAdd(sums[3]));
+    if (lane < 4u && r4 + lane < m4) {
+      rowsum[wg.z * m4 + r4 + lane] = t[lane];
+    }
+  }
   if (col4 >= n4) {
     return;
   }

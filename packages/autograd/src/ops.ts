@@ -378,8 +378,11 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     if (x.requiresGrad) mmInto((dx = Tensor.empty(x.engine, x.shape, 'f32', 'dx')), g, sw!, { m: rows, n: I, k: O });
-    if (w.requiresGrad) mmInto((dw = Tensor.empty(x.engine, w.shape, 'f32', 'dW')), g, sx!, { m: O, n: I, k: rows, transA: true });
-    return [dx, dw, b?.requiresGrad ? sumTo(g.view([rows, O]), [O]) : null];
+    // The bias gradient Σ_rows g comes out of the weight gradient's gᵀ·x (rowSumsA) when there is one.
+    const db = b?.requiresGrad && w.requiresGrad ? Tensor.empty(x.engine, [O], 'f32', 'db') : null;
+    if (w.requiresGrad)
+      mmInto((dw = Tensor.empty(x.engine, w.shape, 'f32', 'dW')), g, sx!, { m: O, n: I, k: rows, transA: true, ...(db ? { rowSumsA: db.buffer } : {}) });
+    return [dx, dw, db ?? (b?.requiresGrad ? sumTo(g.view([rows, O]), [O]) : null)];
   });
 }
 

@@ -182,18 +182,59 @@ export class AdamW {
   }
 }
 
-/** The global L2 norm of the parameters' gradients (a scalar tensor), by deterministic reductions. */
-export function gradNorm(params: Tensor[]): Tensor {
+/** Rows a packed run of gradients is summed in: that many workgroups work on it at once. */
+const NORM_ROWS = 64;
+/** Elements one packed run holds at most (64 MiB of f32), so the scratch stays within any adapter's binding limit. */
+const NORM_RUN = 1 << 24;
+
+/**
+ * The global L2 norm of the parameters' gradients (a scalar tensor), by deterministic reductions.
+ * The gradients are copied back to back into runs of up to NORM_RUN elements and each run is
+ * summed in NORM_ROWS rows by one dispatch: one reduction per gradient (a model has a hundred,
+ * most of them a few hundred values) cost more in dispatches than in arithmetic. A gradient
+ * larger than a run is reduced where it lies. `run`: elements a packed run holds at most.
+ */
+export function gradNorm(params: Tensor[], run = NORM_RUN): Tensor {
+  if (!(Number.isInteger(run) && run >= 1)) throw new RangeError(`gradNorm: run must be a positive integer, got ${run}`);
   const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
   if (!grads.length) throw new Error('gradNorm: no parameter has a gradient (call backward() first)');
   return noGrad(() => {
     const e = grads[0]!.engine;
-    const partial = Tensor.empty(e, [grads.length], 'f32', 'grad norm partials');
+    const runs: { grads: Tensor[]; size: number }[] = [];
+    for (const g of grads) {
+      const last = runs.at(-1);
+      if (last && last.size + g.size <= run) {
+        last.grads.push(g);
+        last.size += g.size;
+      } else runs.push({ grads: [g], size: g.size });
+    }
+    const packed = (r: { size: number }) => r.size <= run;
+    const partial = Tensor.empty(e, [runs.reduce((n, run) => n + (packed(run) ? NORM_ROWS : 1), 0)], 'f32', 'grad norm partials');
     const pb = partial.buffer;
-    grads.forEach((g, i) => {
-      const gb = g.buffer;
-      e.enqueue('grad sumsq', () => reduce(e.gpu, 'sumsq', gb, pb, { outer: 1, len: g.size, inner: 1, outOffset: i }));
-    });
+    let at = 0;
+    for (const r of runs) {
+      if (!packed(r)) {
+        const gb = r.grads[0]!.buffer;
+        const outOffset = at++;
+        e.enqueue('grad sumsq', () => reduce(e.gpu, 'sumsq', gb, pb, { outer: 1, len: r.size, inner: 1, outOffset }));
+        continue;
+      }
+      const len = Math.ceil(r.size / NORM_ROWS);
+      const flat = e.alloc(4 * NORM_ROWS * len, 'grad norm run');
+      const parts = r.grads.map((g) => ({ buffer: g.buffer, bytes: 4 * g.size }));
+      const outOffset = at;
+      at += NORM_ROWS;
+      e.enqueue('grad pack', async () => {
+        let offset = 0;
+        for (const { buffer, bytes } of parts) {
+          e.gpu.copyBuffer(buffer, 0, flat, offset, bytes);
+          offset += bytes;
+        }
+        e.gpu.clearBuffer(flat, offset, 4 * NORM_ROWS * len - offset); // the last row's tail
+        await reduce(e.gpu, 'sumsq', flat, pb, { outer: NORM_ROWS, len, inner: 1, outOffset });
+      });
+      e.release(flat);
+    }
     return sqrt(sum(partial));
   });
 }

@@ -202,6 +202,19 @@ const cases: Case[] = [
     cpu: ([x, w, b]) => arr(matmulReference(x!.d, w!.d, { m: 6, n: 4, k: 8, transB: true, biasValues: b!.d }), [6, 4]),
   },
   {
+    // 36 rows × 8 → 12: shapes the subgroup Aᵀ·B kernel takes, where the bias gradient is fused into dW.
+    name: 'linear x·Wᵀ + b, 36×8 → 12 (the bias gradient beside dW)',
+    inputs: [{ shape: [36, 8] }, { shape: [12, 8] }, { shape: [12] }],
+    gpu: ([x, w, b]) => ag.linear(x!, w!, b!),
+    cpu: ([x, w, b]) => arr(matmulReference(x!.d, w!.d, { m: 36, n: 12, k: 8, transB: true, biasValues: b!.d }), [36, 12]),
+  },
+  {
+    name: 'linear with the weight frozen: the bias gradient by a reduction',
+    inputs: [{ shape: [9, 8] }, { shape: [4, 8], grad: false }, { shape: [4] }],
+    gpu: ([x, w, b]) => ag.linear(x!, w!, b!),
+    cpu: ([x, w, b]) => arr(matmulReference(x!.d, w!.d, { m: 9, n: 4, k: 8, transB: true, biasValues: b!.d }), [9, 4]),
+  },
+  {
     name: 'linear without bias, input not requiring grad',
     inputs: [{ shape: [5, 3], grad: false }, { shape: [2, 3] }],
     gpu: ([x, w]) => ag.linear(x!, w!),

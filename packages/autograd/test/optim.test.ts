@@ -19,6 +19,28 @@ afterAll(async () => {
   await engine?.destroy();
 });
 
+describe('gradNorm', () => {
+  it('is the global L2 norm (float64 reference) over gradients packed in runs, one larger than a run, and a parameter without a gradient', async () => {
+    const sizes = [1, 37, 300, 5, 129, 64, 3];
+    const params = sizes.map((n) => ag.tensor(randomArray(n, random), [n], { requiresGrad: true }));
+    const frozen = ag.tensor(randomArray(9, random), [9], { requiresGrad: true });
+    const grads = sizes.map((n) => randomArray(n, random, -2, 2));
+    params.forEach((p, i) => (p.grad = ag.tensor(grads[i]!, [sizes[i]!]).keep()));
+    const want = Math.sqrt(grads.reduce((s, g) => s + g.reduce((t, x) => t + x * x, 0), 0));
+    // run 200: [1, 37] [300 alone, reduced in place] [5, 129, 64] [3]; the default packs all in one run.
+    for (const run of [200, undefined]) {
+      const norm = ag.gradNorm([...params, frozen], run);
+      expect(Math.abs((await norm.item()) - want) / want).toBeLessThanOrEqual(1e-6);
+      norm.dispose();
+    }
+    expect(() => ag.gradNorm(params, 0)).toThrow('gradNorm: run must be a positive integer, got 0');
+    [...params, frozen].forEach((p) => {
+      p.grad?.dispose();
+      p.dispose();
+    });
+  });
+});
+
 describe('AdamW', () => {
   it('step(clipScale(‖g‖, max)) moves the parameters as clipGradNorm then step() does, without touching the gradients', async () => {
     const init = randomArray(300, random);

@@ -191,6 +191,39 @@ struct Params { w: u32, n: u32 }
   });
 });
 
+describe('buffer copies and clears', () => {
+  it('are ordered like dispatches: a copy after a dispatch sees its output, a dispatch after a copy reads what was copied', async () => {
+    const n = 37;
+    const a = gpu.upload(Float32Array.from({ length: n }, (_, i) => i));
+    const b = gpu.upload(Float32Array.from({ length: n }, (_, i) => 100 * i));
+    const sum = gpu.upload(new Float32Array(n).fill(NaN));
+    const packed = gpu.upload(new Float32Array(2 * n + 3).fill(NaN));
+    gpu.dispatch(add, { bindings: { a, b, out: sum }, uniforms: flat(n), workgroups: 1 });
+    gpu.copyBuffer(sum, 4, packed, 8, 4 * (n - 1)); // sum[1..] to packed[2..]
+    gpu.clearBuffer(packed, 4 * (n + 1), 4 * (n + 2)); // packed[n+1..] to 0
+    gpu.copyBuffer(packed, 8, a, 0, 4 * 4); // a[0..3] = sum[1..4]: the next dispatch must read these
+    gpu.dispatch(add, { bindings: { a, b, out: sum }, uniforms: flat(n), workgroups: 1 });
+    const p = [...(await gpu.read(packed))];
+    expect(p.slice(0, 2).every(Number.isNaN)).toBe(true);
+    expect(p.slice(2, n + 1)).toEqual(Array.from({ length: n - 1 }, (_, i) => 101 * (i + 1)));
+    expect(p.slice(n + 1)).toEqual(new Array(n + 2).fill(0));
+    const s = [...(await gpu.read(sum))];
+    expect(s.slice(0, 4)).toEqual([0, 1, 2, 3].map((i) => 101 * (i + 1) + 100 * i));
+    expect(s.slice(4)).toEqual(Array.from({ length: n - 4 }, (_, i) => 101 * (i + 4)));
+    [a, b, sum, packed].forEach((x) => gpu.release(x));
+  });
+
+  it('refuses a range past a buffer end, naming the buffers', () => {
+    const x = gpu.buffer(64, 'small');
+    const y = gpu.buffer(1024, 'big');
+    expect(() => gpu.copyBuffer(y, 0, x, 0, 128)).toThrow(
+      /copyBuffer: 128 bytes from "big" at 0 \(1024 bytes\) to "small" at 0 \(\d+ bytes\) run past a buffer's end/,
+    );
+    expect(() => gpu.clearBuffer(x, x.size - 4, 8)).toThrow(/clearBuffer: 8 bytes at \d+ run past the end of "small"/);
+    [x, y].forEach((z) => gpu.release(z));
+  });
+});
+
 describe('binding a range of a buffer', () => {
   it('reads and writes only the bound bytes', async () => {
     // a and b live at byte 256 and 512 of one buffer; out at byte 256 of another, poisoned around it.

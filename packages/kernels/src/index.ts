@@ -3,6 +3,7 @@ export {
   matmul,
   matmulWith,
   matmulReference,
+  matmulReferenceWithRowSums,
   matmulUnsupported,
   chooseMatmul,
   autotuner,

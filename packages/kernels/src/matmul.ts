@@ -1,5 +1,6 @@
 import type { Gpu, Kernel } from '@mode/gpu';
 import { Autotuner, type Candidate } from './autotune.js';
+import { reduce } from './reduce.js';
 import { tuneKey } from './tune-key.js';
 
 /**
@@ -24,6 +25,12 @@ export interface MatmulProblem {
   /** N values added to every row. */
   bias?: GPUBuffer;
   gelu?: boolean;
+  /**
+   * Also writes Σ_k op(A)[i, k] for every row i of op(A) here (batch z at z·M + i; α, β, bias and
+   * GELU do not apply): a linear layer's bias gradient beside its weight gradient. Variants that
+   * fuse it (sg_at) sum the A values they load anyway; for the others a reduction follows.
+   */
+  rowSumsA?: GPUBuffer;
   /** Element type of A, B, bias and C. f16 needs the adapter's shader-f16 feature. Default f32. */
   dtype?: 'f32' | 'f16';
 }
@@ -38,6 +45,8 @@ interface Variant {
   /** Layout this variant is written for; null: any (TRANS_A / TRANS_B overrides). */
   layout: 'AB' | 'ABt' | 'AtB' | null;
   dtype?: 'f16';
+  /** Writes rowSumsA from its own loads (ROW_SUMS override, `rowsum` binding). */
+  fusesRowSums?: boolean;
   /** Extra shape requirements (vec4 access), as a reason when unmet. */
   requires?: (p: Required<Pick<MatmulProblem, 'm' | 'n' | 'k'>>) => string | null;
 }
@@ -48,7 +57,7 @@ const vec4 = (what: string, x: number) => (x % 4 === 0 ? null : `${what} = ${x} 
 export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
   sg: { kernel: 'matmul_sg', block: [16, 4], needsSubgroup8: true, layout: 'AB', requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
   sg_bt: { kernel: 'matmul_sg_bt', block: [16, 4], needsSubgroup8: true, layout: 'ABt', requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
-  sg_at: { kernel: 'matmul_sg_at', block: [16, 4], needsSubgroup8: true, layout: 'AtB', requires: (p) => vec4('M', p.m) ?? vec4('N', p.n) },
+  sg_at: { kernel: 'matmul_sg_at', block: [16, 4], needsSubgroup8: true, layout: 'AtB', fusesRowSums: true, requires: (p) => vec4('M', p.m) ?? vec4('N', p.n) },
   blocked: { kernel: 'matmul_blocked', block: [4, 4], needsSubgroup8: false, layout: null },
   tiled: { kernel: 'matmul_tiled', block: [4, 4], needsSubgroup8: false, layout: null },
   naive: { kernel: 'matmul_naive', block: [1, 1], needsSubgroup8: false, layout: null },
@@ -76,13 +85,18 @@ export function matmulUnsupported(gpu: Gpu, name: MatmulVariantName, p: MatmulPr
 async function pipeline(gpu: Gpu, name: MatmulVariantName, p: MatmulProblem): Promise<Kernel> {
   const v = MATMUL_VARIANTS[name];
   const overrides: Record<string, boolean> = { HAS_BIAS: !!p.bias, GELU: !!p.gelu };
+  if (v.fusesRowSums) overrides.ROW_SUMS = !!p.rowSumsA;
   if (v.layout === null) Object.assign(overrides, { TRANS_A: !!p.transA, TRANS_B: !!p.transB });
   return gpu.kernel(v.kernel, overrides);
 }
 
 // A bias binding must always be bound (reflection lists it); kernels without HAS_BIAS never read it.
-const dummies = new WeakMap<Gpu, GPUBuffer>();
-const dummy = (gpu: Gpu) => dummies.get(gpu) ?? (dummies.set(gpu, gpu.buffer(16, 'matmul no-bias')), dummies.get(gpu)!); // 16 bytes serve f32 and f16
+// The unused rowsum binding is writable, so it cannot share the (read-only) bias placeholder.
+// Both are made together, on a Gpu's first matmul, and last as long as it.
+const placeholders = new WeakMap<Gpu, { bias: GPUBuffer; rowsum: GPUBuffer }>();
+const placeholder = (gpu: Gpu) =>
+  placeholders.get(gpu) ??
+  (placeholders.set(gpu, { bias: gpu.buffer(16, 'matmul no-bias'), rowsum: gpu.buffer(16, 'matmul no-rowsum') }), placeholders.get(gpu)!); // 16 bytes serve f32 and f16
 
 /** Records one matmul with the given variant (checked for support first). */
 export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, p: MatmulProblem): Promise<void> {
@@ -91,12 +105,14 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
   const { m, n, k } = p;
   if (!(m > 0 && n > 0 && k > 0 && Number.isInteger(m) && Number.isInteger(n) && Number.isInteger(k)))
     throw new Error(`matmul: M, N, K must be positive integers, got ${m}, ${n}, ${k}`);
-  const batch = p.batch ?? 1;
   const kernel = await pipeline(gpu, name, p);
   const v = MATMUL_VARIANTS[name];
   const [wx, wy] = kernel.workgroupSize;
+  const batch = p.batch ?? 1;
+  if (p.rowSumsA && !v.fusesRowSums && batch > 1 && (p.strideA ?? m * k) !== m * k)
+    throw new Error(`matmul rowSumsA with variant ${name}: batches of A must be contiguous (strideA ${p.strideA} ≠ ${m * k})`);
   gpu.dispatch(kernel, {
-    bindings: { a, b, c, bias: p.bias ?? dummy(gpu) },
+    bindings: { a, b, c, bias: p.bias ?? placeholder(gpu).bias, ...(v.fusesRowSums ? { rowsum: p.rowSumsA ?? placeholder(gpu).rowsum } : {}) },
     uniforms: {
       m,
       n,
@@ -109,8 +125,11 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
     },
     workgroups: [Math.ceil(n / (v.block[1] * wx)), Math.ceil(m / (v.block[0] * wy)), batch],
     work: { flops: 2 * m * n * k * batch },
-    label: `matmul ${name} ${layoutOf(p)} ${batch > 1 ? `${batch}×` : ''}${m}×${n}×${k}${p.dtype === 'f16' ? ' f16' : ''}`,
+    label: `matmul ${name} ${layoutOf(p)} ${batch > 1 ? `${batch}×` : ''}${m}×${n}×${k}${p.dtype === 'f16' ? ' f16' : ''}${p.rowSumsA && v.fusesRowSums ? ' +rowsums' : ''}`,
   });
+  // Row i of op(A) is row i of A, or column i of A stored K×M.
+  if (p.rowSumsA && !v.fusesRowSums)
+    await reduce(gpu, 'sum', a, p.rowSumsA, p.transA ? { outer: batch, len: k, inner: m } : { outer: batch * m, len: k, inner: 1 });
 }
 
 /** Checksum of the matmul candidate set as this Gpu loads it: a changed kernel invalidates the cache. */
@@ -142,7 +161,7 @@ export async function chooseMatmul(gpu: Gpu, p: MatmulProblem, tuner = autotuner
     b: gpu.buffer(4 * p.k * p.n * (p.batch ?? 1)),
     c: gpu.buffer(4 * p.m * p.n * (p.batch ?? 1)),
   };
-  const q: MatmulProblem = { ...p, bias: p.bias ? gpu.buffer(4 * p.n) : undefined, beta: 0 };
+  const q: MatmulProblem = { ...p, bias: p.bias ? gpu.buffer(4 * p.n) : undefined, beta: 0, rowSumsA: undefined };
   const candidates: Candidate[] = (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[])
     .filter((name) => name !== 'naive')
     .map((name) => ({
@@ -175,14 +194,25 @@ export function matmulReference(
   b: ArrayLike<number>,
   p: MatmulProblem & { biasValues?: ArrayLike<number>; c0?: ArrayLike<number> },
 ): Float64Array {
+  return matmulReferenceWithRowSums(a, b, p).c;
+}
+
+/** The reference's C and the row sums of op(A) (rowSumsA), per batch. */
+export function matmulReferenceWithRowSums(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  p: MatmulProblem & { biasValues?: ArrayLike<number>; c0?: ArrayLike<number> },
+): { c: Float64Array; rowSums: Float64Array } {
   const { m, n, k } = p;
   const batch = p.batch ?? 1;
   const [sa, sb, sc] = [p.strideA ?? m * k, p.strideB ?? k * n, p.strideC ?? m * n];
   const alpha = p.alpha ?? 1;
   const beta = p.beta ?? 0;
   const out = new Float64Array(sc * (batch - 1) + m * n);
+  const rowSums = new Float64Array(batch * m);
   for (let z = 0; z < batch; z++) {
     for (let i = 0; i < m; i++) {
+      for (let q = 0; q < k; q++) rowSums[z * m + i] += p.transA ? a[z * sa + q * m + i]! : a[z * sa + i * k + q]!;
       for (let j = 0; j < n; j++) {
         let s = 0;
         for (let q = 0; q < k; q++) {
@@ -197,5 +227,5 @@ export function matmulReference(
       }
     }
   }
-  return out;
+  return { c: out, rowSums };
 }

@@ -6,6 +6,7 @@ import {
   toF16Bits,
   MATMUL_VARIANTS,
   matmulReference,
+  matmulReferenceWithRowSums,
   matmulUnsupported,
   matmulWith,
   nanArray,
@@ -26,7 +27,7 @@ beforeAll(async () => {
 afterAll(() => gpu?.destroy());
 
 /** Runs one problem with fresh random inputs and a NaN-poisoned C (unless β ≠ 0); returns the relative error. */
-async function check(variant: MatmulVariantName, p: MatmulProblem & { withBias?: boolean }, opts: { shortRows?: number } = {}) {
+async function check(variant: MatmulVariantName, p: MatmulProblem & { withBias?: boolean; withRowSums?: boolean }, opts: { shortRows?: number } = {}) {
   const batch = p.batch ?? 1;
   const a = randomArray(p.m * p.k * batch, random);
   const b = randomArray(p.k * p.n * batch, random);
@@ -34,10 +35,13 @@ async function check(variant: MatmulVariantName, p: MatmulProblem & { withBias?:
   const biasValues = p.withBias ? randomArray(p.n, random) : undefined;
   const [ga, gb, gc] = [gpu.upload(a), gpu.upload(b), gpu.upload(c0)];
   const bias = biasValues ? gpu.upload(biasValues) : undefined;
-  await matmulWith(gpu, variant, ga, gb, gc, { ...p, m: opts.shortRows ?? p.m, bias });
+  const rowSumsA = p.withRowSums ? gpu.upload(nanArray(p.m * batch)) : undefined;
+  await matmulWith(gpu, variant, ga, gb, gc, { ...p, m: opts.shortRows ?? p.m, bias, rowSumsA });
   const out = await gpu.read(gc);
-  [ga, gb, gc, ...(bias ? [bias] : [])].forEach((x) => gpu.release(x));
-  return relativeError(out, matmulReference(a, b, { ...p, biasValues, c0 }));
+  const sums = rowSumsA && (await gpu.read(rowSumsA));
+  [ga, gb, gc, ...(bias ? [bias] : []), ...(rowSumsA ? [rowSumsA] : [])].forEach((x) => gpu.release(x));
+  const want = matmulReferenceWithRowSums(a, b, { ...p, biasValues, c0 });
+  return Math.max(relativeError(out, want.c), sums ? relativeError(sums, want.rowSums) : 0);
 }
 
 const layouts = [
@@ -82,6 +86,20 @@ for (const name of (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[]).filter(
       expect(await check(name, { ...p, withBias: true })).toBeLessThanOrEqual(1e-5);
       // A broadcast to every batch (stride 0).
       expect(await check(name, { ...p, strideA: 0, withBias: false })).toBeLessThanOrEqual(1e-5);
+    });
+    it('rowSumsA (Σ_k op(A)[i, k], fused or by a reduction after), batched, at odd and tile-edge sizes', async (ctx) => {
+      const layout = layouts[name === 'sg_bt' ? 1 : name === 'sg' ? 0 : 2]!;
+      const problems = (
+        [
+          [36, 40, 44],
+          [132, 36, 1000],
+          [132, 36, 1001],
+          [4, 4, 3],
+        ] as const
+      ).map(([m, n, k]): MatmulProblem => ({ m, n, k, ...layout, batch: 2, alpha: 0.5, gelu: true }));
+      const runnable = problems.filter((p) => !matmulUnsupported(gpu, name, p));
+      if (!runnable.length) return ctx.skip(matmulUnsupported(gpu, name, problems[0]!)!);
+      for (const p of runnable) expect(await check(name, { ...p, withBias: true, withRowSums: true })).toBeLessThanOrEqual(1e-5);
     });
   });
 }
