@@ -8,10 +8,14 @@
 // B comes as vec4 along n. Needs subgroup size 8.
 // (A shuffle with a uniform lane index measured faster on lavapipe than 8 unrolled
 // subgroupBroadcasts: 28 against 24 GFLOP/s for A·Bᵀ at 1024³.)
+// GELU_ERF_GRAD: C = v·(Φ(h) + h·φ(h)) with v = α·A·B + β·C + bias and h = pre (same layout
+// as C): the gradient through an exact GELU whose input h the forward saved, e.g. an MLP's
+// dh = (dy·W_proj) ⊙ GELU'(h) in one pass.
 enable subgroups;
 
 override HAS_BIAS: bool = false;
 override GELU: bool = false;
+override GELU_ERF_GRAD: bool = false;
 // One subgroup per workgroup: measured equal or faster than 2–8 at every bench shape on lavapipe
 // (+20–35% for Aᵀ·B with small M and for small batched matrices, where fewer rows go to waste).
 override WG_Y: u32 = 1;
@@ -34,10 +38,21 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> pre: array<vec4<f32>>;
 
 // acc + a.x·b0 + a.y·b1 + a.z·b2 + a.w·b3: four k-steps of one row.
 fn step4(a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>, acc: vec4<f32>) -> vec4<f32> {
   return fma(vec4(a.w), b3, fma(vec4(a.z), b2, fma(vec4(a.y), b1, fma(vec4(a.x), b0, acc))));
+}
+
+// Φ(v), the standard normal CDF, as unary.wgsl's phi (Abramowitz & Stegun 7.1.26 at |v|/√2,
+// absolute error ≤ 1.5e-7; the lower tail computed directly), four lanes at once.
+fn phi4(v: vec4<f32>) -> vec4<f32> {
+  let z = abs(v) * 0.7071067811865476;
+  let t = 1.0 / (1.0 + 0.3275911 * z);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  let tail = 0.5 * poly * exp(-z * z);
+  return select(1.0 - tail, tail, v < vec4(0.0));
 }
 
 fn gelu(x: vec4<f32>) -> vec4<f32> {
@@ -102,6 +117,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     }
     if (GELU) {
       v = gelu(v);
+    }
+    if (GELU_ERF_GRAD) {
+      let h = pre[at];
+      v *= phi4(h) + h * 0.3989422804014327 * exp(-0.5 * h * h);
     }
     c[at] = v;
   }

@@ -44,6 +44,7 @@ export {
   expand,
   matmul,
   linear,
+  mlp,
   softmax,
   logSoftmax,
   broadcastShape,

@@ -365,25 +365,98 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   });
 }
 
-/** x·Wᵀ + b, PyTorch's nn.Linear layout: x [..., in], w [out, in], b [out]; the bias is the matmul's epilogue. */
-export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
+/**
+ * dW = gᵀ·x for a weight w [out, in] over `rows` rows and, when b trains, db = Σ_rows g: the row
+ * sums of that same Aᵀ·B (rowSumsA), or a reduction when w is frozen.
+ */
+function weightGrads(g: Tensor, x: Tensor, w: Tensor, b: Tensor | undefined, rows: number): [Tensor | null, Tensor | null] {
+  const [O, I] = [w.shape[0]!, w.shape[1]!];
+  if (!w.requiresGrad) return [null, b?.requiresGrad ? sumTo(g.view([rows, O]), [O]) : null];
+  const db = b?.requiresGrad ? Tensor.empty(g.engine, [O], 'f32', 'db') : null;
+  const dw = Tensor.empty(g.engine, w.shape, 'f32', 'dW');
+  mmInto(dw, g, x, { m: O, n: I, k: rows, transA: true, ...(db ? { rowSumsA: db.buffer } : {}) });
+  return [dw, db];
+}
+
+/** out = residual (copied), then the matmul adds into it (β = 1): a residual stream's add in the epilogue. */
+function residualInto(out: Tensor, residual: Tensor | undefined, op: string): number {
+  if (!residual) return 0;
+  live(residual);
+  if (!same(residual.shape, out.shape)) throw new RangeError(`${op}: residual [${residual.shape}] should be the output's shape [${out.shape}]`);
+  const [rb, ob, bytes, e] = [residual.buffer, out.buffer, 4 * out.size, out.engine];
+  e.enqueue(`${op} residual`, () => e.gpu.copyBuffer(rb, 0, ob, 0, bytes));
+  return 1;
+}
+
+/**
+ * x·Wᵀ + b, PyTorch's nn.Linear layout: x [..., in], w [out, in], b [out]; the bias is the
+ * matmul's epilogue, and so is `residual` (same shape as the output) when given: residual + x·Wᵀ + b.
+ */
+export function linear(x: Tensor, w: Tensor, b?: Tensor, residual?: Tensor): Tensor {
   live(x, w, ...(b ? [b] : []));
   const [O, I] = [w.shape[0]!, w.shape[1]!];
   if (w.ndim !== 2 || x.shape[x.ndim - 1] !== I) throw new RangeError(`linear: input [${x.shape}] does not match weight [${w.shape}] (expects [..., ${I}])`);
   if (b && (b.ndim !== 1 || b.shape[0] !== O)) throw new RangeError(`linear: bias [${b.shape}] should be [${O}]`);
   const rows = x.size / I;
   const out = Tensor.empty(x.engine, [...x.shape.slice(0, -1), O], 'f32', 'linear');
-  mmInto(out, x, w, { m: rows, n: O, k: I, transB: true }, b);
-  return record('linear', out, b ? [x, w, b] : [x, w], [x, w], (g, [sx, sw]) => {
+  const beta = residualInto(out, residual, 'linear');
+  mmInto(out, x, w, { m: rows, n: O, k: I, transB: true, beta }, b);
+  const inputs = [x, w, ...(b ? [b] : []), ...(residual ? [residual] : [])];
+  return record('linear', out, inputs, [x, w], (g, [sx, sw]) => {
     let dx: Tensor | null = null;
-    let dw: Tensor | null = null;
     if (x.requiresGrad) mmInto((dx = Tensor.empty(x.engine, x.shape, 'f32', 'dx')), g, sw!, { m: rows, n: I, k: O });
-    // The bias gradient Σ_rows g comes out of the weight gradient's gᵀ·x (rowSumsA) when there is one.
-    const db = b?.requiresGrad && w.requiresGrad ? Tensor.empty(x.engine, [O], 'f32', 'db') : null;
-    if (w.requiresGrad)
-      mmInto((dw = Tensor.empty(x.engine, w.shape, 'f32', 'dW')), g, sx!, { m: O, n: I, k: rows, transA: true, ...(db ? { rowSumsA: db.buffer } : {}) });
-    return [dx, dw, db ?? (b?.requiresGrad ? sumTo(g.view([rows, O]), [O]) : null)];
+    const [dw, db] = weightGrads(g, sx!, w, b, rows);
+    const grads = [dx, dw];
+    if (b) grads.push(db);
+    if (residual) grads.push(residual.requiresGrad ? g.view(residual.shape) : null);
+    return grads;
   });
+}
+
+/**
+ * A transformer MLP with the exact GELU, c_proj(GELU(c_fc(x))) as OpenCLIP's nn.GELU block:
+ * x [..., in], w1 [hidden, in], b1 [hidden], w2 [out, hidden], b2 [out]. One op so that GELU
+ * lives in the matmul epilogues: the forward's x·W1ᵀ + b1 writes GELU of itself and keeps the
+ * value before it (h); the backward's dy·W2 comes out multiplied by GELU'(h), so neither the
+ * activation nor its gradient is a pass of its own. (Variants without those epilogues run the
+ * unary passes inside matmul().) `residual` (the output's shape) is added in c_proj's epilogue.
+ */
+export function mlp(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, residual?: Tensor): Tensor {
+  live(x, w1, b1, w2, b2);
+  const [H, I] = [w1.shape[0]!, w1.shape[1]!];
+  const O = w2.shape[0]!;
+  if (w1.ndim !== 2 || x.shape[x.ndim - 1] !== I)
+    throw new RangeError(`mlp: input [${x.shape}] does not match c_fc weight [${w1.shape}] (expects [..., ${I}])`);
+  if (w2.ndim !== 2 || w2.shape[1] !== H) throw new RangeError(`mlp: c_proj weight [${w2.shape}] should be [out, ${H}]`);
+  if (b1.ndim !== 1 || b1.shape[0] !== H) throw new RangeError(`mlp: c_fc bias [${b1.shape}] should be [${H}]`);
+  if (b2.ndim !== 1 || b2.shape[0] !== O) throw new RangeError(`mlp: c_proj bias [${b2.shape}] should be [${O}]`);
+  const rows = x.size / I;
+  const lead = x.shape.slice(0, -1);
+  const h = Tensor.empty(x.engine, [...lead, H], 'f32', 'mlp pre-GELU');
+  const g = Tensor.empty(x.engine, [...lead, H], 'f32', 'mlp GELU');
+  mmInto(g, x, w1, { m: rows, n: H, k: I, transB: true, geluErfPre: h.buffer }, b1);
+  const out = Tensor.empty(x.engine, [...lead, O], 'f32', 'mlp');
+  const beta = residualInto(out, residual, 'mlp');
+  mmInto(out, g, w2, { m: rows, n: O, k: H, transB: true, beta }, b2);
+  const inputs = [x, w1, b1, w2, b2, ...(residual ? [residual] : [])];
+  const result = record('mlp', out, inputs, [x, w1, w2, h, g], (dy, [sx, sw1, sw2, sh, sg]) => {
+    const grads: (Tensor | null)[] = [null, null, null, null, null];
+    if (residual) grads.push(residual.requiresGrad ? dy.view(residual.shape) : null);
+    [grads[3], grads[4]] = weightGrads(dy, sg!, w2, b2, rows);
+    if (x.requiresGrad || w1.requiresGrad || b1.requiresGrad) {
+      // dh = (dy·W2) ⊙ GELU'(h) in one matmul.
+      const dh = Tensor.empty(x.engine, [...lead, H], 'f32', 'mlp dh');
+      mmInto(dh, dy, sw2!, { m: rows, n: H, k: O, geluErfGradOf: sh!.buffer });
+      if (x.requiresGrad) mmInto((grads[0] = Tensor.empty(x.engine, x.shape, 'f32', 'dx')), dh, sw1!, { m: rows, n: I, k: H });
+      [grads[1], grads[2]] = weightGrads(dh, sx!, w1, b1, rows);
+      dh.dispose();
+    }
+    return grads;
+  });
+  // The node holds its own handles on h and g (or, without a graph, nothing needs them after the queued matmuls).
+  h.dispose();
+  g.dispose();
+  return result;
 }
 
 // ---- softmax ----------------------------------------------------------------------------------

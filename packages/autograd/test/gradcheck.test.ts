@@ -209,6 +209,47 @@ const cases: Case[] = [
     cpu: ([x, w, b]) => arr(matmulReference(x!.d, w!.d, { m: 36, n: 12, k: 8, transB: true, biasValues: b!.d }), [36, 12]),
   },
   {
+    // x [2, 18, 8] → 12 hidden → 8: shapes the subgroup kernels take (fused GELU epilogues and bias gradients).
+    name: 'mlp c_proj(GELU(c_fc(x))), exact GELU, [2,18,8] → 12 → 8',
+    inputs: [{ shape: [2, 18, 8] }, { shape: [12, 8] }, { shape: [12] }, { shape: [8, 12] }, { shape: [8] }],
+    gpu: ([x, w1, b1, w2, b2]) => ag.mlp(x!, w1!, b1!, w2!, b2!),
+    cpu: ([x, w1, b1, w2, b2]) => {
+      const h = matmulReference(x!.d, w1!.d, { m: 36, n: 12, k: 8, transB: true, biasValues: b1!.d }).map(geluErfReference);
+      return arr(matmulReference(h, w2!.d, { m: 36, n: 8, k: 12, transB: true, biasValues: b2!.d }), [2, 18, 8]);
+    },
+  },
+  {
+    name: 'linear with a residual added in the epilogue: r + x·Wᵀ + b, 36×8 → 12',
+    inputs: [{ shape: [36, 8] }, { shape: [12, 8] }, { shape: [12] }, { shape: [36, 12] }],
+    gpu: ([x, w, b, r]) => ag.linear(x!, w!, b!, r!),
+    cpu: ([x, w, b, r]) =>
+      arr(
+        matmulReference(x!.d, w!.d, { m: 36, n: 12, k: 8, transB: true, biasValues: b!.d }).map((v, i) => v + r!.d[i]!),
+        [36, 12],
+      ),
+  },
+  {
+    name: 'mlp with a residual, [4,9,8] → 12 → 8',
+    inputs: [{ shape: [4, 9, 8] }, { shape: [12, 8] }, { shape: [12] }, { shape: [8, 12] }, { shape: [8] }, { shape: [4, 9, 8] }],
+    gpu: ([x, w1, b1, w2, b2, r]) => ag.mlp(x!, w1!, b1!, w2!, b2!, r!),
+    cpu: ([x, w1, b1, w2, b2, r]) => {
+      const h = matmulReference(x!.d, w1!.d, { m: 36, n: 12, k: 8, transB: true, biasValues: b1!.d }).map(geluErfReference);
+      return arr(
+        matmulReference(h, w2!.d, { m: 36, n: 8, k: 12, transB: true, biasValues: b2!.d }).map((v, i) => v + r!.d[i]!),
+        [4, 9, 8],
+      );
+    },
+  },
+  {
+    name: 'mlp with c_fc frozen and the input not requiring grad, 5×3 → 6 → 2',
+    inputs: [{ shape: [5, 3], grad: false }, { shape: [6, 3], grad: false }, { shape: [6] }, { shape: [2, 6] }, { shape: [2] }],
+    gpu: ([x, w1, b1, w2, b2]) => ag.mlp(x!, w1!, b1!, w2!, b2!),
+    cpu: ([x, w1, b1, w2, b2]) => {
+      const h = matmulReference(x!.d, w1!.d, { m: 5, n: 6, k: 3, transB: true, biasValues: b1!.d }).map(geluErfReference);
+      return arr(matmulReference(h, w2!.d, { m: 5, n: 2, k: 6, transB: true, biasValues: b2!.d }), [5, 2]);
+    },
+  },
+  {
     name: 'linear with the weight frozen: the bias gradient by a reduction',
     inputs: [{ shape: [9, 8] }, { shape: [4, 8], grad: false }, { shape: [4] }],
     gpu: ([x, w, b]) => ag.linear(x!, w!, b!),

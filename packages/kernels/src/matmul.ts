@@ -1,6 +1,7 @@
 import type { Gpu, Kernel } from '@mode/gpu';
 import { Autotuner, type Candidate } from './autotune.js';
 import { reduce } from './reduce.js';
+import { geluErfGradReference, geluErfReference, unary } from './unary.js';
 import { tuneKey } from './tune-key.js';
 
 /**
@@ -31,6 +32,18 @@ export interface MatmulProblem {
    * fuse it (sg_at) sum the A values they load anyway; for the others a reduction follows.
    */
   rowSumsA?: GPUBuffer;
+  /**
+   * C = v·Φ(v), the exact (erf) GELU of v = α·op(A)·op(B) + β·C + bias, with v written here (the
+   * same layout as C): what GELU's backward needs. sg_bt fuses it; other variants write v here
+   * and a unary pass follows.
+   */
+  geluErfPre?: GPUBuffer;
+  /**
+   * C = v·GELU'(h) with h read from here (the same layout as C) and GELU the exact one: the
+   * gradient through a GELU whose input the forward saved (geluErfPre). sg fuses it; other
+   * variants write v to a scratch buffer and a unary pass follows.
+   */
+  geluErfGradOf?: GPUBuffer;
   /** Element type of A, B, bias and C. f16 needs the adapter's shader-f16 feature. Default f32. */
   dtype?: 'f32' | 'f16';
 }
@@ -47,6 +60,9 @@ interface Variant {
   dtype?: 'f16';
   /** Writes rowSumsA from its own loads (ROW_SUMS override, `rowsum` binding). */
   fusesRowSums?: boolean;
+  /** Has the exact-GELU epilogue writing `pre` (GELU_ERF), or the one reading it (GELU_ERF_GRAD). */
+  fusesGeluErf?: boolean;
+  fusesGeluErfGrad?: boolean;
   /** Extra shape requirements (vec4 access), as a reason when unmet. */
   requires?: (p: Required<Pick<MatmulProblem, 'm' | 'n' | 'k'>>) => string | null;
 }
@@ -55,8 +71,8 @@ const vec4 = (what: string, x: number) => (x % 4 === 0 ? null : `${what} = ${x} 
 
 /** The matmul variants, from the plain baseline to the register-blocked subgroup kernels. */
 export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
-  sg: { kernel: 'matmul_sg', block: [16, 4], needsSubgroup8: true, layout: 'AB', requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
-  sg_bt: { kernel: 'matmul_sg_bt', block: [16, 4], needsSubgroup8: true, layout: 'ABt', requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
+  sg: { kernel: 'matmul_sg', block: [16, 4], needsSubgroup8: true, layout: 'AB', fusesGeluErfGrad: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
+  sg_bt: { kernel: 'matmul_sg_bt', block: [16, 4], needsSubgroup8: true, layout: 'ABt', fusesGeluErf: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
   sg_at: { kernel: 'matmul_sg_at', block: [16, 4], needsSubgroup8: true, layout: 'AtB', fusesRowSums: true, requires: (p) => vec4('M', p.m) ?? vec4('N', p.n) },
   blocked: { kernel: 'matmul_blocked', block: [4, 4], needsSubgroup8: false, layout: null },
   tiled: { kernel: 'matmul_tiled', block: [4, 4], needsSubgroup8: false, layout: null },
@@ -86,6 +102,8 @@ async function pipeline(gpu: Gpu, name: MatmulVariantName, p: MatmulProblem): Pr
   const v = MATMUL_VARIANTS[name];
   const overrides: Record<string, boolean> = { HAS_BIAS: !!p.bias, GELU: !!p.gelu };
   if (v.fusesRowSums) overrides.ROW_SUMS = !!p.rowSumsA;
+  if (v.fusesGeluErf) overrides.GELU_ERF = !!p.geluErfPre;
+  if (v.fusesGeluErfGrad) overrides.GELU_ERF_GRAD = !!p.geluErfGradOf;
   if (v.layout === null) Object.assign(overrides, { TRANS_A: !!p.transA, TRANS_B: !!p.transB });
   return gpu.kernel(v.kernel, overrides);
 }
@@ -109,10 +127,25 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
   const v = MATMUL_VARIANTS[name];
   const [wx, wy] = kernel.workgroupSize;
   const batch = p.batch ?? 1;
-  if (p.rowSumsA && !v.fusesRowSums && batch > 1 && (p.strideA ?? m * k) !== m * k)
-    throw new Error(`matmul rowSumsA with variant ${name}: batches of A must be contiguous (strideA ${p.strideA} ≠ ${m * k})`);
+  const contiguous = (what: string, stride: number | undefined, size: number) => {
+    if (batch > 1 && (stride ?? size) !== size) throw new Error(`matmul ${what} with variant ${name}: batches must be contiguous (stride ${stride} ≠ ${size})`);
+  };
+  if (p.rowSumsA && !v.fusesRowSums) contiguous('rowSumsA', p.strideA, m * k);
+  if ([p.gelu, p.geluErfPre, p.geluErfGradOf].filter(Boolean).length > 1) throw new Error('matmul: gelu, geluErfPre and geluErfGradOf exclude one another');
+  if ((p.geluErfPre || p.geluErfGradOf) && (p.dtype ?? 'f32') !== 'f32') throw new Error('matmul: the exact-GELU epilogues are f32 only');
+  // Without the fused epilogue the product goes to a buffer of its own, and a unary pass makes C from it.
+  const unfusedGelu = (p.geluErfPre && !v.fusesGeluErf) || (p.geluErfGradOf && !v.fusesGeluErfGrad);
+  if (unfusedGelu) contiguous('exact-GELU epilogue', p.strideC, m * n);
+  const elements = batch * m * n;
+  const target = !unfusedGelu ? c : p.geluErfPre ? p.geluErfPre : gpu.buffer(4 * elements, 'matmul before GELU grad');
+  if (unfusedGelu && (p.beta ?? 0) !== 0) gpu.copyBuffer(c, 0, target, 0, 4 * elements); // β·C reads C's old values
+  const ph = placeholder(gpu);
+  const extra: Record<string, GPUBuffer> = {};
+  if (v.fusesRowSums) extra.rowsum = p.rowSumsA ?? ph.rowsum;
+  if (v.fusesGeluErf) extra.pre = p.geluErfPre ?? ph.rowsum; // writable, never written without GELU_ERF
+  if (v.fusesGeluErfGrad) extra.pre = p.geluErfGradOf ?? ph.bias;
   gpu.dispatch(kernel, {
-    bindings: { a, b, c, bias: p.bias ?? placeholder(gpu).bias, ...(v.fusesRowSums ? { rowsum: p.rowSumsA ?? placeholder(gpu).rowsum } : {}) },
+    bindings: { a, b, c: target, bias: p.bias ?? ph.bias, ...extra },
     uniforms: {
       m,
       n,
@@ -125,8 +158,13 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
     },
     workgroups: [Math.ceil(n / (v.block[1] * wx)), Math.ceil(m / (v.block[0] * wy)), batch],
     work: { flops: 2 * m * n * k * batch },
-    label: `matmul ${name} ${layoutOf(p)} ${batch > 1 ? `${batch}×` : ''}${m}×${n}×${k}${p.dtype === 'f16' ? ' f16' : ''}${p.rowSumsA && v.fusesRowSums ? ' +rowsums' : ''}`,
+    label: `matmul ${name} ${layoutOf(p)} ${batch > 1 ? `${batch}×` : ''}${m}×${n}×${k}${p.dtype === 'f16' ? ' f16' : ''}${p.rowSumsA && v.fusesRowSums ? ' +rowsums' : ''}${p.geluErfPre && v.fusesGeluErf ? ' +gelu' : ''}${p.geluErfGradOf && v.fusesGeluErfGrad ? ' +gelu grad' : ''}`,
   });
+  if (unfusedGelu && p.geluErfPre) await unary(gpu, 'gelu_erf', p.geluErfPre, c, elements);
+  if (unfusedGelu && p.geluErfGradOf) {
+    await unary(gpu, 'gelu_erf_bwd', p.geluErfGradOf, c, elements, {}, target);
+    gpu.release(target);
+  }
   // Row i of op(A) is row i of A, or column i of A stored K×M.
   if (p.rowSumsA && !v.fusesRowSums)
     await reduce(gpu, 'sum', a, p.rowSumsA, p.transA ? { outer: batch, len: k, inner: m } : { outer: batch * m, len: k, inner: 1 });
@@ -149,7 +187,7 @@ export async function chooseMatmul(gpu: Gpu, p: MatmulProblem, tuner = autotuner
   const key = tuneKey(
     'matmul',
     { m: p.m, n: p.n, k: p.k, b: p.batch ?? 1 },
-    `${layoutOf(p)}/${aligned}${p.bias ? '+bias' : ''}${p.gelu ? '+gelu' : ''}`,
+    `${layoutOf(p)}/${aligned}${p.bias ? '+bias' : ''}${p.gelu ? '+gelu' : ''}${p.geluErfPre ? '+geluErf' : ''}${p.geluErfGradOf ? '+geluErfGrad' : ''}`,
     p.dtype ?? 'f32',
   );
   const adapter = Autotuner.adapterId(gpu);
@@ -161,7 +199,16 @@ export async function chooseMatmul(gpu: Gpu, p: MatmulProblem, tuner = autotuner
     b: gpu.buffer(4 * p.k * p.n * (p.batch ?? 1)),
     c: gpu.buffer(4 * p.m * p.n * (p.batch ?? 1)),
   };
-  const q: MatmulProblem = { ...p, bias: p.bias ? gpu.buffer(4 * p.n) : undefined, beta: 0, rowSumsA: undefined };
+  const cBytes = 4 * p.m * p.n * (p.batch ?? 1);
+  const q: MatmulProblem = {
+    ...p,
+    bias: p.bias ? gpu.buffer(4 * p.n) : undefined,
+    beta: 0,
+    rowSumsA: undefined,
+    // The epilogues are timed too (fused, or with their unary pass), on scratch.
+    geluErfPre: p.geluErfPre ? gpu.buffer(cBytes) : undefined,
+    geluErfGradOf: p.geluErfGradOf ? gpu.buffer(cBytes) : undefined,
+  };
   const candidates: Candidate[] = (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[])
     .filter((name) => name !== 'naive')
     .map((name) => ({
@@ -177,7 +224,7 @@ export async function chooseMatmul(gpu: Gpu, p: MatmulProblem, tuner = autotuner
   try {
     return (await tuner.pick(adapter, 'matmul', candidateChecksum(gpu), key, candidates)) as MatmulVariantName;
   } finally {
-    [scratch.a, scratch.b, scratch.c, ...(q.bias ? [q.bias] : [])].forEach((x) => gpu.release(x));
+    [scratch.a, scratch.b, scratch.c, q.bias, q.geluErfPre, q.geluErfGradOf].forEach((x) => x && gpu.release(x));
   }
 }
 
@@ -197,12 +244,15 @@ export function matmulReference(
   return matmulReferenceWithRowSums(a, b, p).c;
 }
 
-/** The reference's C and the row sums of op(A) (rowSumsA), per batch. */
+/**
+ * The reference's C, the row sums of op(A) (rowSumsA), per batch, and with `geluErf` the values
+ * before GELU (geluErfPre); `geluErfGradOfValues` stands for geluErfGradOf's contents.
+ */
 export function matmulReferenceWithRowSums(
   a: ArrayLike<number>,
   b: ArrayLike<number>,
-  p: MatmulProblem & { biasValues?: ArrayLike<number>; c0?: ArrayLike<number> },
-): { c: Float64Array; rowSums: Float64Array } {
+  p: MatmulProblem & { biasValues?: ArrayLike<number>; c0?: ArrayLike<number>; geluErf?: boolean; geluErfGradOfValues?: ArrayLike<number> },
+): { c: Float64Array; rowSums: Float64Array; pre: Float64Array } {
   const { m, n, k } = p;
   const batch = p.batch ?? 1;
   const [sa, sb, sc] = [p.strideA ?? m * k, p.strideB ?? k * n, p.strideC ?? m * n];
@@ -210,6 +260,7 @@ export function matmulReferenceWithRowSums(
   const beta = p.beta ?? 0;
   const out = new Float64Array(sc * (batch - 1) + m * n);
   const rowSums = new Float64Array(batch * m);
+  const pre = new Float64Array(out.length);
   for (let z = 0; z < batch; z++) {
     for (let i = 0; i < m; i++) {
       for (let q = 0; q < k; q++) rowSums[z * m + i] += p.transA ? a[z * sa + q * m + i]! : a[z * sa + i * k + q]!;
@@ -223,9 +274,12 @@ export function matmulReferenceWithRowSums(
         const at = z * sc + i * n + j;
         let v = alpha * s + (beta !== 0 ? beta * p.c0![at]! : 0) + (p.biasValues ? p.biasValues[j]! : 0);
         if (p.gelu) v = geluRef(v);
+        pre[at] = v;
+        if (p.geluErf) v = geluErfReference(v);
+        if (p.geluErfGradOfValues) v *= geluErfGradReference(p.geluErfGradOfValues[at]!);
         out[at] = v;
       }
     }
   }
-  return { c: out, rowSums };
+  return { c: out, rowSums, pre };
 }

@@ -79,7 +79,7 @@ export function erfReference(x: number): number {
 }
 /** Exact GELU, x·Φ(x) = ½·x·(1 + erf(x/√2)). */
 export const geluErfReference = (v: number) => 0.5 * v * (1 + erfReference(v / Math.SQRT2));
-const geluErfGrad = (v: number) => 0.5 * (1 + erfReference(v / Math.SQRT2)) + (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI);
+export const geluErfGradReference = (v: number) => 0.5 * (1 + erfReference(v / Math.SQRT2)) + (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI);
 
 /** CPU float64 reference. */
 export function unaryReference(op: UnaryOp, x: ArrayLike<number>, params: UnaryParams = {}, dy: ArrayLike<number> = x): Float64Array {
@@ -105,7 +105,7 @@ export function unaryReference(op: UnaryOp, x: ArrayLike<number>, params: UnaryP
     tanh_bwd: (v, g) => g * (1 - v * v),
     sigmoid_bwd: (v, g) => g * v * (1 - v),
     clamp_bwd: (v, g) => (v >= a && v <= b ? g : 0),
-    gelu_erf_bwd: (v, g) => g * geluErfGrad(v),
+    gelu_erf_bwd: (v, g) => g * geluErfGradReference(v),
   };
   return Float64Array.from({ length: x.length }, (_, i) => f[op](x[i]!, dy[i]!));
 }

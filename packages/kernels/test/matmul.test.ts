@@ -27,7 +27,11 @@ beforeAll(async () => {
 afterAll(() => gpu?.destroy());
 
 /** Runs one problem with fresh random inputs and a NaN-poisoned C (unless β ≠ 0); returns the relative error. */
-async function check(variant: MatmulVariantName, p: MatmulProblem & { withBias?: boolean; withRowSums?: boolean }, opts: { shortRows?: number } = {}) {
+async function check(
+  variant: MatmulVariantName,
+  p: MatmulProblem & { withBias?: boolean; withRowSums?: boolean; withGeluErf?: boolean; withGeluErfGrad?: boolean },
+  opts: { shortRows?: number } = {},
+) {
   const batch = p.batch ?? 1;
   const a = randomArray(p.m * p.k * batch, random);
   const b = randomArray(p.k * p.n * batch, random);
@@ -36,12 +40,16 @@ async function check(variant: MatmulVariantName, p: MatmulProblem & { withBias?:
   const [ga, gb, gc] = [gpu.upload(a), gpu.upload(b), gpu.upload(c0)];
   const bias = biasValues ? gpu.upload(biasValues) : undefined;
   const rowSumsA = p.withRowSums ? gpu.upload(nanArray(p.m * batch)) : undefined;
-  await matmulWith(gpu, variant, ga, gb, gc, { ...p, m: opts.shortRows ?? p.m, bias, rowSumsA });
+  const geluErfPre = p.withGeluErf ? gpu.upload(nanArray(p.m * p.n * batch)) : undefined;
+  const geluErfGradOfValues = p.withGeluErfGrad ? randomArray(p.m * p.n * batch, random, -3, 3) : undefined;
+  const geluErfGradOf = geluErfGradOfValues && gpu.upload(geluErfGradOfValues);
+  await matmulWith(gpu, variant, ga, gb, gc, { ...p, m: opts.shortRows ?? p.m, bias, rowSumsA, geluErfPre, geluErfGradOf });
   const out = await gpu.read(gc);
   const sums = rowSumsA && (await gpu.read(rowSumsA));
-  [ga, gb, gc, ...(bias ? [bias] : []), ...(rowSumsA ? [rowSumsA] : [])].forEach((x) => gpu.release(x));
-  const want = matmulReferenceWithRowSums(a, b, { ...p, biasValues, c0 });
-  return Math.max(relativeError(out, want.c), sums ? relativeError(sums, want.rowSums) : 0);
+  const pre = geluErfPre && (await gpu.read(geluErfPre));
+  [ga, gb, gc, bias, rowSumsA, geluErfPre, geluErfGradOf].forEach((x) => x && gpu.release(x));
+  const want = matmulReferenceWithRowSums(a, b, { ...p, biasValues, c0, geluErf: p.withGeluErf, geluErfGradOfValues });
+  return Math.max(relativeError(out, want.c), sums ? relativeError(sums, want.rowSums) : 0, pre ? relativeError(pre, want.pre) : 0);
 }
 
 const layouts = [
@@ -100,6 +108,22 @@ for (const name of (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[]).filter(
       const runnable = problems.filter((p) => !matmulUnsupported(gpu, name, p));
       if (!runnable.length) return ctx.skip(matmulUnsupported(gpu, name, problems[0]!)!);
       for (const p of runnable) expect(await check(name, { ...p, withBias: true, withRowSums: true })).toBeLessThanOrEqual(1e-5);
+    });
+    it("exact-GELU epilogues (fused, or by a unary pass after): C = GELU(v) with v kept, and C = v·GELU'(h), with α, β·C, bias, batched", async (ctx) => {
+      const layout = layouts[name === 'sg_bt' ? 1 : name === 'sg' ? 0 : 2]!;
+      const problems = (
+        [
+          [36, 40, 44],
+          [132, 36, 1000],
+          [4, 4, 3],
+        ] as const
+      ).map(([m, n, k]): MatmulProblem => ({ m, n, k, ...layout, batch: 2, alpha: 0.5, beta: -1.5 }));
+      const runnable = problems.filter((p) => !matmulUnsupported(gpu, name, p));
+      if (!runnable.length) return ctx.skip(matmulUnsupported(gpu, name, problems[0]!)!);
+      for (const p of runnable) {
+        expect(await check(name, { ...p, withBias: true, withGeluErf: true })).toBeLessThanOrEqual(1e-5);
+        expect(await check(name, { ...p, withBias: true, withGeluErfGrad: true })).toBeLessThanOrEqual(1e-5);
+      }
     });
   });
 }

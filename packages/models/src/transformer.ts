@@ -1,4 +1,4 @@
-import { add, assign, attentionQKV, gelu, LayerNorm, Linear, linear, Module, nextSeed, noGrad, randn, zeros, type Tensor } from '@mode/autograd';
+import { assign, attentionQKV, gelu, LayerNorm, Linear, linear, mlp, Module, nextSeed, noGrad, randn, zeros, type Tensor } from '@mode/autograd';
 import { rng } from '@mode/kernels';
 
 /** A seed stream for one module's initialisation: every tensor gets its own seed from it. */
@@ -42,11 +42,11 @@ export class MultiheadAttention extends Module {
     initZero(this.out_proj.bias!);
   }
 
-  /** x [B, L, w] → [B, L, w]. */
-  forward(x: Tensor): Tensor {
+  /** x [B, L, w] → [B, L, w]; `residual` (same shape) is added in the out-projection's epilogue. */
+  forward(x: Tensor, residual?: Tensor): Tensor {
     const qkv = linear(x, this.in_proj_weight, this.in_proj_bias); // [B, L, 3w]: q | k | v, heads inside each
     // The kernels read the heads where they lie in qkv and write them merged: [B, L, w].
-    return this.out_proj.forward(attentionQKV(qkv, this.heads, { causal: this.causal }));
+    return linear(attentionQKV(qkv, this.heads, { causal: this.causal }), this.out_proj.weight, this.out_proj.bias!, residual);
   }
 }
 
@@ -77,9 +77,12 @@ export class ResidualAttentionBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const h = add(x, this.attn.forward(this.ln_1.forward(x)));
-    const m = this.c_proj.forward(gelu(this.c_fc.forward(this.ln_2.forward(h)), { approximate: this.o.gelu }));
-    return add(h, m);
+    // The residual adds happen in the projections' epilogues.
+    const h = this.attn.forward(this.ln_1.forward(x), x);
+    const y = this.ln_2.forward(h);
+    // The exact GELU runs in the matmul epilogues too (one op); the tanh form as separate ops.
+    if (this.o.gelu === 'none') return mlp(y, this.c_fc.weight, this.c_fc.bias!, this.c_proj.weight, this.c_proj.bias!, h);
+    return linear(gelu(this.c_fc.forward(y), { approximate: this.o.gelu }), this.c_proj.weight, this.c_proj.bias!, h);
   }
 }
 
