@@ -1,7 +1,7 @@
 import { adamw, reduce } from '@mode/kernels';
 import type { Module } from './nn.js';
 import { add, div, minimum, mul, sqrt, sum } from './ops.js';
-import { full, noGrad, tensor, Tensor, zeros } from './tensor.js';
+import { full, noGrad, Tensor } from './tensor.js';
 
 /**
  * OpenCLIP's rule for which parameters get weight decay: none for vectors and scalars, nor for
@@ -20,6 +20,8 @@ export interface AdamWOptions {
   decay?: (name: string, p: Tensor) => boolean;
   /** Clip gradients to this global L2 norm before each step. */
   maxGradNorm?: number;
+  /** Elements one bank of flat moments holds at most (default 2^24, and within the adapter's binding limit). */
+  bank?: number;
 }
 
 type Params = Module | Tensor[] | Iterable<[string, Tensor]>;
@@ -35,12 +37,28 @@ export interface AdamWParam {
   name: string;
   p: Tensor;
   decay: boolean;
-  /** First and second moments (PyTorch's exp_avg, exp_avg_sq), made at the parameter's first step. */
-  m: Tensor | null;
-  v: Tensor | null;
   /** Updates this parameter has had: its own bias-correction step, as PyTorch keeps per parameter. */
   step: number;
+  /** Its moments: elements [at, at + p.size) of bank `bank`'s flat m and v. */
+  bank: number;
+  at: number;
 }
+
+/**
+ * First and second moments (PyTorch's exp_avg, exp_avg_sq) of a set of parameters, back to back
+ * in two flat buffers, so that one dispatch updates a run of parameters: a model has a hundred,
+ * most of them a few hundred values, and one dispatch each cost more than their arithmetic.
+ * Made (zeroed) at the first step: a parameter's first update starts from zero moments.
+ */
+interface MomentBank {
+  params: AdamWParam[];
+  size: number;
+  m: GPUBuffer | null;
+  v: GPUBuffer | null;
+}
+
+/** Elements one bank holds at most (64 MiB of f32, within any adapter's binding limit); a larger parameter gets a bank of its own. */
+const BANK = 1 << 24;
 
 /** What AdamW saves besides the moments (JSON): enough to resume a run exactly. */
 export interface AdamWState {
@@ -54,7 +72,12 @@ export interface AdamWState {
   params: { name: string; decay: boolean; step: number }[];
 }
 
-/** AdamW (decoupled weight decay) with the fused in-place kernel; moments are created at a parameter's first step. */
+/**
+ * AdamW (decoupled weight decay) with the fused in-place kernel. The moments are flat (see
+ * MomentBank); each step packs the gradients and the parameters into the banks' layout, updates
+ * every run of parameters that share a weight decay and a step count with one dispatch, and
+ * copies the parameters back: copies cost far less than dispatches here.
+ */
 export class AdamW {
   lr: number;
   betas: [number, number];
@@ -66,6 +89,7 @@ export class AdamW {
   /** Global gradient norm before clipping at the last step (when maxGradNorm is set). */
   lastGradNorm: Tensor | null = null;
   readonly params: AdamWParam[];
+  private readonly banks: MomentBank[] = [];
 
   constructor(params: Params, o: AdamWOptions = {}) {
     this.lr = o.lr ?? 1e-3;
@@ -74,7 +98,17 @@ export class AdamW {
     this.weightDecay = o.weightDecay ?? 0.01;
     this.maxGradNorm = o.maxGradNorm;
     const decay = o.decay ?? defaultDecay;
-    this.params = named(params).map(([name, p]) => ({ name, p, decay: decay(name, p), m: null, v: null, step: 0 }));
+    if (o.bank !== undefined && !(Number.isInteger(o.bank) && o.bank >= 1)) throw new RangeError(`AdamW: bank must be a positive integer, got ${o.bank}`);
+    this.params = named(params).map(([name, p]) => ({ name, p, decay: decay(name, p), step: 0, bank: -1, at: 0 }));
+    // Decayed parameters first, then the rest: each kind is one run in the common case.
+    const limit = Math.min(o.bank ?? BANK, Math.floor((this.params[0]?.p.engine.gpu.device.limits.maxStorageBufferBindingSize ?? 4 * BANK) / 4));
+    for (const s of [...this.params.filter((s) => s.decay), ...this.params.filter((s) => !s.decay)]) {
+      let bank = this.banks.at(-1);
+      if (!bank || bank.size + s.p.size > limit) this.banks.push((bank = { params: [], size: 0, m: null, v: null }));
+      [s.bank, s.at] = [this.banks.length - 1, bank.size];
+      bank.params.push(s);
+      bank.size += s.p.size;
+    }
   }
 
   /** Disposes every gradient. */
@@ -83,6 +117,17 @@ export class AdamW {
       p.grad?.dispose();
       p.grad = null;
     }
+  }
+
+  /** The banks' moment buffers, made and zeroed on first use. */
+  private moments(bank: MomentBank): { m: GPUBuffer; v: GPUBuffer } {
+    if (!bank.m || !bank.v) {
+      const e = bank.params[0]!.p.engine;
+      const [m, v] = [e.alloc(4 * bank.size, 'adamw exp_avg'), e.alloc(4 * bank.size, 'adamw exp_avg_sq')];
+      e.enqueue('adamw moments', () => [m, v].forEach((b) => e.gpu.clearBuffer(b, 0, 4 * bank.size)));
+      [bank.m, bank.v] = [m, v];
+    }
+    return { m: bank.m, v: bank.v };
   }
 
   /**
@@ -99,38 +144,73 @@ export class AdamW {
         this.maxGradNorm,
       );
     }
-    for (const s of this.params) {
-      const g = s.p.grad;
-      if (!g) continue;
-      // A parameter without a gradient is not stepped, so one that starts training late (an
-      // unfrozen tower) is bias-corrected from its own first update, not the optimiser's t.
-      s.step++;
-      s.m ??= zeros(s.p.shape, { engine: s.p.engine }).keep();
-      s.v ??= zeros(s.p.shape, { engine: s.p.engine }).keep();
-      const [gb, pb, mb, vb, e] = [g.buffer, s.p.buffer, s.m.buffer, s.v.buffer, s.p.engine];
-      const h = {
-        lr: this.lr,
-        beta1: this.betas[0],
-        beta2: this.betas[1],
-        eps: this.eps,
-        weightDecay: s.decay ? this.weightDecay : 0,
-        step: s.step,
-        gradScale,
-      };
-      s.p.storage.bump(`AdamW step of ${s.name}`);
-      e.enqueue(`adamw ${s.name}`, () => adamw(e.gpu, { grad: gb, param: pb, m: mb, v: vb }, s.p.size, h));
+    // A parameter without a gradient is not stepped, so one that starts training late (an
+    // unfrozen tower) is bias-corrected from its own first update, not the optimiser's t.
+    for (const s of this.params) if (s.p.grad) s.step++;
+    for (const bank of this.banks) {
+      // Runs: neighbours in the bank with gradients, the same decay and the same step.
+      const runs: AdamWParam[][] = [];
+      let last: AdamWParam | null = null;
+      for (const s of bank.params) {
+        if (!s.p.grad) last = null;
+        else if (last && last.decay === s.decay && last.step === s.step) runs.at(-1)!.push((last = s));
+        else runs.push([(last = s)]);
+      }
+      if (!runs.length) continue;
+      const e = bank.params[0]!.p.engine;
+      const { m, v } = this.moments(bank);
+      const [grad, param] = [e.alloc(4 * bank.size, 'adamw grads'), e.alloc(4 * bank.size, 'adamw params')];
+      const parts = runs.flat().map((s) => ({ at: 4 * s.at, bytes: 4 * s.p.size, grad: s.p.grad!.buffer, param: s.p.buffer }));
+      const updates = runs.map((run) => {
+        const s = run[0]!;
+        const n = run.reduce((sum, r) => sum + r.p.size, 0);
+        const h = {
+          lr: this.lr,
+          beta1: this.betas[0],
+          beta2: this.betas[1],
+          eps: this.eps,
+          weightDecay: s.decay ? this.weightDecay : 0,
+          step: s.step,
+          gradScale,
+        };
+        return { n, at: s.at, h };
+      });
+      for (const s of runs.flat()) s.p.storage.bump(`AdamW step of ${s.name}`);
+      e.enqueue(`adamw ${runs.flat().length} parameters`, async () => {
+        for (const x of parts) {
+          e.gpu.copyBuffer(x.grad, 0, grad, x.at, x.bytes);
+          e.gpu.copyBuffer(x.param, 0, param, x.at, x.bytes);
+        }
+        for (const u of updates) await adamw(e.gpu, { grad, param, m, v }, u.n, u.h, u.at);
+        for (const x of parts) e.gpu.copyBuffer(param, x.at, x.param, 0, x.bytes);
+      });
+      e.release(grad);
+      e.release(param);
     }
     await this.params[0]?.p.engine.sync();
   }
 
   /**
    * The state to resume from: the moments of every parameter stepped so far, as
-   * `<name>.exp_avg` / `<name>.exp_avg_sq` (handles on the live tensors: read, don't dispose),
-   * and the hyper-parameters and per-parameter steps.
+   * `<name>.exp_avg` / `<name>.exp_avg_sq` (fresh tensors copied out of the flat moments: dispose
+   * them), and the hyper-parameters and per-parameter steps.
    */
   stateDict(): { tensors: Record<string, Tensor>; state: AdamWState } {
     const tensors: Record<string, Tensor> = {};
-    for (const s of this.params) if (s.m && s.v) [tensors[`${s.name}.exp_avg`], tensors[`${s.name}.exp_avg_sq`]] = [s.m, s.v];
+    for (const s of this.params) {
+      const bank = this.banks[s.bank]!;
+      if (s.step === 0 || !bank.m || !bank.v) continue;
+      for (const [key, from] of [
+        ['exp_avg', bank.m],
+        ['exp_avg_sq', bank.v],
+      ] as const) {
+        const e = s.p.engine;
+        const t = Tensor.empty(e, s.p.shape, 'f32', `${s.name}.${key}`);
+        const to = t.buffer;
+        e.enqueue(`adamw ${s.name}.${key}`, () => e.gpu.copyBuffer(from, 4 * s.at, to, 0, 4 * s.p.size));
+        tensors[`${s.name}.${key}`] = t;
+      }
+    }
     const state: AdamWState = {
       format: 'mode-adamw-1',
       lr: this.lr,
@@ -165,10 +245,22 @@ export class AdamW {
       const s = own.get(saved.name)!;
       return { saved, s, mv: saved.step > 0 ? moments(saved.name, s.p.shape) : null };
     });
+    // Zeroed banks, then the saved moments at their parameters' places (a parameter never stepped keeps zeros).
+    for (const bank of this.banks) {
+      const { m, v } = this.moments(bank);
+      const e = bank.params[0]!.p.engine;
+      e.enqueue('adamw moments', () => [m, v].forEach((b) => e.gpu.clearBuffer(b, 0, 4 * bank.size)));
+    }
     for (const { saved, s, mv } of loaded) {
-      [s.m, s.v].forEach((t) => t?.dispose());
-      s.m = mv && tensor(mv[0]!.data, s.p.shape, { engine: s.p.engine }).keep();
-      s.v = mv && tensor(mv[1]!.data, s.p.shape, { engine: s.p.engine }).keep();
+      if (mv) {
+        const { m, v } = this.moments(this.banks[s.bank]!);
+        const [dm, dv] = mv.map((t) => Float32Array.from(t.data));
+        const e = s.p.engine;
+        e.enqueue(`adamw load ${s.name}`, () => {
+          e.gpu.write(m, dm!, 4 * s.at);
+          e.gpu.write(v, dv!, 4 * s.at);
+        });
+      }
       s.step = saved.step;
       s.decay = saved.decay;
     }
@@ -177,7 +269,11 @@ export class AdamW {
   }
 
   dispose(): void {
-    for (const s of this.params) [s.m, s.v].forEach((t) => t?.dispose());
+    for (const bank of this.banks) {
+      const e = bank.params[0]!.p.engine;
+      [bank.m, bank.v].forEach((b) => b && e.release(b));
+      [bank.m, bank.v] = [null, null];
+    }
     this.lastGradNorm?.dispose();
   }
 }

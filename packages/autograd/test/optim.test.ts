@@ -116,6 +116,58 @@ describe('AdamW', () => {
     [a, b].forEach((t) => t.dispose());
   });
 
+  it('flat moments: interleaved decayed and exempt parameters, one without a gradient at step 2, and banks, against a float64 AdamW per parameter', async () => {
+    const sizes = [6, 1, 13, 4, 9];
+    const names = ['a.weight', 'a.bias', 'b.weight', 'ln.weight', 'c.weight'];
+    const params = sizes.map((n, i) => ag.tensor(randomArray(n, random), i === 1 ? [n] : [1, n], { requiresGrad: true }));
+    const h = { lr: 0.05, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.2 };
+    const opt = new ag.AdamW(
+      names.map((n, i) => [n, params[i]!] as [string, ag.Tensor]),
+      // Banks of at most 20: [a.weight 6, b.weight 13] [c.weight 9, a.bias 1, ln.weight 4].
+      { lr: h.lr, betas: [h.beta1, h.beta2], eps: h.eps, weightDecay: h.weightDecay, bank: 20 },
+    );
+    expect(opt.params.map((p) => [p.bank, p.at])).toEqual([
+      [0, 0],
+      [1, 9],
+      [0, 6],
+      [1, 10],
+      [1, 0],
+    ]);
+    expect(opt.params.map((p) => p.decay)).toEqual([true, false, true, false, true]);
+    const ref = await Promise.all(
+      params.map(async (p) => ({ p: Float64Array.from(await p.read()), m: new Float64Array(p.size), v: new Float64Array(p.size), step: 0 })),
+    );
+    for (let step = 1; step <= 3; step++) {
+      const cs = sizes.map((n) => randomArray(n, random));
+      // b.weight sits out step 2: it keeps its moments and its own step count.
+      const used = params.map((_, i) => !(step === 2 && i === 2));
+      opt.zeroGrad();
+      ag.tidy(() =>
+        params
+          .map((p, i) => ag.sum(ag.mul(ag.reshape(p, [p.size]), ag.tensor(cs[i]!))))
+          .filter((_, i) => used[i])
+          .reduce((a, b) => ag.add(a, b)),
+      ).backward();
+      await opt.step(0.7);
+      ref.forEach((r, i) => {
+        if (!used[i]) return;
+        r.step++;
+        const out = adamwReference(cs[i]!, r.p, r.m, r.v, { ...h, weightDecay: opt.params[i]!.decay ? h.weightDecay : 0, step: r.step, gradScale: 0.7 });
+        [r.p, r.m, r.v] = [out.param, out.m, out.v];
+      });
+    }
+    for (let i = 0; i < params.length; i++) expect(relativeError(await params[i]!.read(), ref[i]!.p)).toBeLessThanOrEqual(1e-5);
+    expect(opt.params.map((p) => p.step)).toEqual([3, 3, 2, 3, 3]);
+    const { tensors } = opt.stateDict();
+    for (let i = 0; i < params.length; i++) {
+      expect(relativeError(await tensors[`${names[i]}.exp_avg`]!.read(), ref[i]!.m)).toBeLessThanOrEqual(1e-5);
+      expect(relativeError(await tensors[`${names[i]}.exp_avg_sq`]!.read(), ref[i]!.v)).toBeLessThanOrEqual(1e-5);
+    }
+    Object.values(tensors).forEach((t) => t.dispose());
+    opt.dispose();
+    params.forEach((t) => t.dispose());
+  });
+
   it('state round trip: N steps, save model + optimiser, load into fresh objects, M more steps = N + M steps, bit for bit', async () => {
     /** An MLP plus a parameter that trains from step 2 and one from step 4: per-parameter steps differ at the save (after 3). */
     class Net extends ag.Module {

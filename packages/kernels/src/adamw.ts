@@ -13,8 +13,14 @@ export interface AdamWParams {
   gradScale?: number;
 }
 
-/** Records one in-place AdamW update of n parameters with their moments m and v. */
-export async function adamw(gpu: Gpu, t: { grad: GPUBuffer; param: GPUBuffer; m: GPUBuffer; v: GPUBuffer }, n: number, h: AdamWParams): Promise<void> {
+/**
+ * Records one in-place AdamW update of the n parameters at elements [at, at + n) of `param`, with
+ * their gradients and moments at the same elements of `grad`, `m` and `v` (at = 0: whole tensors).
+ */
+export async function adamw(gpu: Gpu, t: { grad: GPUBuffer; param: GPUBuffer; m: GPUBuffer; v: GPUBuffer }, n: number, h: AdamWParams, at = 0): Promise<void> {
+  if (!(Number.isInteger(at) && at >= 0)) throw new RangeError(`adamw: at must be an integer ≥ 0, got ${at}`);
+  for (const [name, b] of Object.entries(t))
+    if (4 * (at + n) > b.size) throw new RangeError(`adamw: elements [${at}, ${at + n}) do not fit ${name} buffer "${b.label}" (${b.size / 4} elements)`);
   if (!(Number.isInteger(h.step) && h.step >= 1)) throw new RangeError(`adamw: step must be an integer ≥ 1, got ${h.step}`);
   const scale = h.gradScale ?? 1;
   if (!(Number.isFinite(scale) && scale >= 0)) throw new RangeError(`adamw: gradScale must be finite and ≥ 0, got ${scale}`);
@@ -31,10 +37,11 @@ export async function adamw(gpu: Gpu, t: { grad: GPUBuffer; param: GPUBuffer; m:
       bc1: 1 - h.beta1 ** h.step,
       bc2: 1 - h.beta2 ** h.step,
       gscale: scale,
+      at,
     },
     workgroups: grid(n, 256),
     work: { flops: 12 * n, bytes: 28 * n },
-    label: `adamw n=${n}`,
+    label: `adamw n=${n}${at ? ` at ${at}` : ''}`,
   });
 }
 

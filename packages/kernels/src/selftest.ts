@@ -564,24 +564,33 @@ const dropoutCheck = (n: number, p: number): Check => ({
   },
 });
 
-/** One in-place step: parameters and both moments. */
-const adamwCheck = (n: number, weightDecay: number, gradScale = 1): Check => ({
+/**
+ * One in-place step: parameters and both moments. With `at`, the run [at, at + n) of longer
+ * buffers (as AdamW's flat moments use it): every element outside it must come back unchanged.
+ */
+const adamwCheck = (n: number, weightDecay: number, gradScale = 1, at = 0): Check => ({
   kernel: 'adamw',
-  case: `n=${n} step 3${weightDecay ? ` wd=${weightDecay}` : ''}${gradScale !== 1 ? ` gradScale=${gradScale}` : ''}`,
+  case: `n=${n} step 3${weightDecay ? ` wd=${weightDecay}` : ''}${gradScale !== 1 ? ` gradScale=${gradScale}` : ''}${at ? ` at=${at} of ${at + n + 5}` : ''}`,
   files: ['adamw'],
   tolerance: 1e-6,
   async run(gpu, random) {
-    const [g, p0, m0, v0] = [randomArray(n, random), randomArray(n, random), randomArray(n, random, -0.1, 0.1), randomArray(n, random, 0, 0.01)];
+    const len = at ? at + n + 5 : n;
+    const [g, p0, m0, v0] = [randomArray(len, random), randomArray(len, random), randomArray(len, random, -0.1, 0.1), randomArray(len, random, 0, 0.01)];
     const h = { lr: 1e-2, beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay, step: 3, gradScale };
     const [gg, gp, gm, gv] = [g, p0, m0, v0].map((a) => gpu.upload(a));
     try {
-      await adamw(gpu, { grad: gg!, param: gp!, m: gm!, v: gv! }, n, h);
+      await adamw(gpu, { grad: gg!, param: gp!, m: gm!, v: gv! }, n, h, at);
       const [p1, m1, v1] = [await gpu.read(gp!), await gpu.read(gm!), await gpu.read(gv!)];
-      const ref = adamwReference(g, p0, m0, v0, h);
+      const run = adamwReference(g.subarray(at, at + n), p0.subarray(at, at + n), m0.subarray(at, at + n), v0.subarray(at, at + n), h);
+      const ref = (before: Float32Array, updated: Float64Array) => {
+        const r = Float64Array.from(before);
+        r.set(updated, at);
+        return r;
+      };
       return [
-        [p1, ref.param],
-        [m1, ref.m],
-        [v1, ref.v],
+        [p1, ref(p0, run.param)],
+        [m1, ref(m0, run.m)],
+        [v1, ref(v0, run.v)],
       ];
     } finally {
       [gg, gp, gm, gv].forEach((b) => gpu.release(b!));
@@ -638,6 +647,7 @@ export const SELFTEST_CHECKS: SelftestCheck[] = [
   adamwCheck(1001, 0),
   adamwCheck(1001, 0.1),
   adamwCheck(1001, 0.1, 0.37),
+  adamwCheck(333, 0.1, 0.5, 77),
 ];
 
 export interface SelftestOptions {

@@ -82,7 +82,11 @@ export async function saveCheckpoint(
   await saveSafetensors(join(tmp, 'model.safetensors'), { ...o.model.stateDict(), ...heads }, { format: 'pt', config: JSON.stringify(o.model.config) });
   const { tensors, state: optimizer } = o.opt.stateDict();
   const queue: Record<string, Tensor> = o.queue?.features ? { 'nn.queue': o.queue.features } : {};
-  await saveSafetensors(join(tmp, 'optimizer.safetensors'), { ...tensors, ...queue });
+  try {
+    await saveSafetensors(join(tmp, 'optimizer.safetensors'), { ...tensors, ...queue });
+  } finally {
+    Object.values(tensors).forEach((t) => t.dispose()); // copies of the flat moments
+  }
   const state: CheckpointState = { format: CHECKPOINT_FORMAT, ...o.state, optimizer, savedAt: new Date().toISOString() };
   writeFileSync(join(tmp, 'state.json'), JSON.stringify(state, null, 1) + '\n');
   const old = `${dir}.old`;
