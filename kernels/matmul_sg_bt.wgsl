@@ -1,7 +1,7 @@
 // C = α·A·Bᵀ + β·C (+ bias per column, then GELU), batched by workgroup z.
 // A is M×K, B is stored N×K (the layout of x·Wᵀ in a linear layer). Row-major; K % 4 == 0, N % 4 == 0.
 //
-// Like matmul_sg, for CPU-like adapters: a 16×4 block of C per invocation, A shared across
+// Like matmul_sg, for CPU-like adapters: a 32×4 block of C per invocation, A shared across
 // the 8 lanes of a subgroup by subgroupShuffle. Both operands stream along contiguous k as
 // vec4: lane i loads A[row, k0 + 4i … 4i+3], so one load per row serves 32 k-steps, and each
 // lane reads its own 4 rows of B.
@@ -17,7 +17,7 @@ override GELU_ERF: bool = false;
 // (+20–35% for Aᵀ·B with small M and for small batched matrices, where fewer rows go to waste).
 override WG_Y: u32 = 1;
 
-const TM = 16u;
+const TM = 32u;
 
 struct Params {
   m: u32,
@@ -57,6 +57,56 @@ fn row4(a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>
   return vec4(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
 }
 
+// Four rows of A at k-chunk qc (zeros past K), from row `first`; rows past M re-read row M − 1.
+fn load_a4(base: u32, first: u32, k4: u32, qc: u32, ok: bool) -> mat4x4<f32> {
+  let z = vec4(0.0);
+  return mat4x4(
+    select(z, a[base + min(first, p.m - 1u) * k4 + qc], ok),
+    select(z, a[base + min(first + 1u, p.m - 1u) * k4 + qc], ok),
+    select(z, a[base + min(first + 2u, p.m - 1u) * k4 + qc], ok),
+    select(z, a[base + min(first + 3u, p.m - 1u) * k4 + qc], ok),
+  );
+}
+
+// acc's four rows += (lane s's A rows) · (this lane's four B rows), over one k-chunk of 4.
+fn fma_a4(acc: mat4x4<f32>, av: mat4x4<f32>, s: u32, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> mat4x4<f32> {
+  return mat4x4(
+    acc[0] + row4(subgroupShuffle(av[0], s), b0, b1, b2, b3),
+    acc[1] + row4(subgroupShuffle(av[1], s), b0, b1, b2, b3),
+    acc[2] + row4(subgroupShuffle(av[2], s), b0, b1, b2, b3),
+    acc[3] + row4(subgroupShuffle(av[3], s), b0, b1, b2, b3),
+  );
+}
+
+fn store_row(acc: vec4<f32>, row: u32, c_base: u32, n4: u32, col4: u32) {
+  if (row >= p.m) {
+    return;
+  }
+  let at = c_base + row * n4 + col4;
+  var v = p.alpha * acc;
+  if (p.beta != 0.0) {
+    v += p.beta * c[at];
+  }
+  if (HAS_BIAS) {
+    v += bias[col4];
+  }
+  if (GELU) {
+    v = gelu(v);
+  }
+  if (GELU_ERF) {
+    pre[at] = v;
+    v *= phi4(v);
+  }
+  c[at] = v;
+}
+
+fn store4(acc: mat4x4<f32>, first: u32, c_base: u32, n4: u32, col4: u32) {
+  store_row(acc[0], first, c_base, n4, col4);
+  store_row(acc[1], first + 1u, c_base, n4, col4);
+  store_row(acc[2], first + 2u, c_base, n4, col4);
+  store_row(acc[3], first + 3u, c_base, n4, col4);
+}
+
 @compute @workgroup_size(8, WG_Y)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let k4 = p.k / 4u;
@@ -72,19 +122,29 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let brow2 = brow1 + k4;
   let brow3 = brow2 + k4;
 
-  var arow: array<u32, TM>;
-  for (var r = 0u; r < TM; r++) {
-    arow[r] = a_base + min(row0 + r, p.m - 1u) * k4;
-  }
-  var acc: array<vec4<f32>, TM>;
-
+  // 32 rows as eight 4-row groups in named variables, not an array: llvmpipe keeps loop counters
+  // as vectors, so an array indexed in a loop is gathered per lane; these stay in registers.
+  let zero = mat4x4<f32>();
+  var acc0 = zero;
+  var acc1 = zero;
+  var acc2 = zero;
+  var acc3 = zero;
+  var acc4 = zero;
+  var acc5 = zero;
+  var acc6 = zero;
+  var acc7 = zero;
   for (var q0 = 0u; q0 < k4; q0 += 8u) {
     let ql = q0 + lane;
     let qc = min(ql, k4 - 1u);
-    var av: array<vec4<f32>, TM>;
-    for (var r = 0u; r < TM; r++) {
-      av[r] = select(vec4(0.0), a[arow[r] + qc], ql < k4);
-    }
+    let ok = ql < k4;
+    let av0 = load_a4(a_base, row0, k4, qc, ok);
+    let av1 = load_a4(a_base, row0 + 4u, k4, qc, ok);
+    let av2 = load_a4(a_base, row0 + 8u, k4, qc, ok);
+    let av3 = load_a4(a_base, row0 + 12u, k4, qc, ok);
+    let av4 = load_a4(a_base, row0 + 16u, k4, qc, ok);
+    let av5 = load_a4(a_base, row0 + 20u, k4, qc, ok);
+    let av6 = load_a4(a_base, row0 + 24u, k4, qc, ok);
+    let av7 = load_a4(a_base, row0 + 28u, k4, qc, ok);
     for (var s = 0u; s < 8u; s++) {
       // Steps past K re-read B's last vec4 and multiply it by the zeros loaded above.
       let q = min(q0 + s, k4 - 1u);
@@ -92,7 +152,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       let b1 = b[brow1 + q];
       let b2 = b[brow2 + q];
       let b3 = b[brow3 + q];
-      for (var r = 0u; r < TM; r++) { acc[r] += row4(subgroupShuffle(av[r], s), b0, b1, b2, b3); }
+      acc0 = fma_a4(acc0, av0, s, b0, b1, b2, b3);
+      acc1 = fma_a4(acc1, av1, s, b0, b1, b2, b3);
+      acc2 = fma_a4(acc2, av2, s, b0, b1, b2, b3);
+      acc3 = fma_a4(acc3, av3, s, b0, b1, b2, b3);
+      acc4 = fma_a4(acc4, av4, s, b0, b1, b2, b3);
+      acc5 = fma_a4(acc5, av5, s, b0, b1, b2, b3);
+      acc6 = fma_a4(acc6, av6, s, b0, b1, b2, b3);
+      acc7 = fma_a4(acc7, av7, s, b0, b1, b2, b3);
     }
   }
 
@@ -100,26 +167,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     return;
   }
   let c_base = wg.z * p.stride_c / 4u;
-  for (var r = 0u; r < TM; r++) {
-    let row = row0 + r;
-    if (row >= p.m) {
-      break;
-    }
-    let at = c_base + row * n4 + col4;
-    var v = p.alpha * acc[r];
-    if (p.beta != 0.0) {
-      v += p.beta * c[at];
-    }
-    if (HAS_BIAS) {
-      v += bias[col4];
-    }
-    if (GELU) {
-      v = gelu(v);
-    }
-    if (GELU_ERF) {
-      pre[at] = v;
-      v *= phi4(v);
-    }
-    c[at] = v;
-  }
+  store4(acc0, row0, c_base, n4, col4);
+  store4(acc1, row0 + 4u, c_base, n4, col4);
+  store4(acc2, row0 + 8u, c_base, n4, col4);
+  store4(acc3, row0 + 12u, c_base, n4, col4);
+  store4(acc4, row0 + 16u, c_base, n4, col4);
+  store4(acc5, row0 + 20u, c_base, n4, col4);
+  store4(acc6, row0 + 24u, c_base, n4, col4);
+  store4(acc7, row0 + 28u, c_base, n4, col4);
 }

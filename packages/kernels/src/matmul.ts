@@ -71,9 +71,9 @@ const vec4 = (what: string, x: number) => (x % 4 === 0 ? null : `${what} = ${x} 
 
 /** The matmul variants, from the plain baseline to the register-blocked subgroup kernels. */
 export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
-  sg: { kernel: 'matmul_sg', block: [16, 4], needsSubgroup8: true, layout: 'AB', fusesGeluErfGrad: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
-  sg_bt: { kernel: 'matmul_sg_bt', block: [16, 4], needsSubgroup8: true, layout: 'ABt', fusesGeluErf: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
-  sg_at: { kernel: 'matmul_sg_at', block: [16, 4], needsSubgroup8: true, layout: 'AtB', fusesRowSums: true, requires: (p) => vec4('M', p.m) ?? vec4('N', p.n) },
+  sg: { kernel: 'matmul_sg', block: [32, 4], needsSubgroup8: true, layout: 'AB', fusesGeluErfGrad: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
+  sg_bt: { kernel: 'matmul_sg_bt', block: [32, 4], needsSubgroup8: true, layout: 'ABt', fusesGeluErf: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
+  sg_at: { kernel: 'matmul_sg_at', block: [32, 4], needsSubgroup8: true, layout: 'AtB', fusesRowSums: true, requires: (p) => vec4('M', p.m) ?? vec4('N', p.n) },
   blocked: { kernel: 'matmul_blocked', block: [4, 4], needsSubgroup8: false, layout: null },
   tiled: { kernel: 'matmul_tiled', block: [4, 4], needsSubgroup8: false, layout: null },
   naive: { kernel: 'matmul_naive', block: [1, 1], needsSubgroup8: false, layout: null },
