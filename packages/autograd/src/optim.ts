@@ -245,12 +245,8 @@ export class AdamW {
       const s = own.get(saved.name)!;
       return { saved, s, mv: saved.step > 0 ? moments(saved.name, s.p.shape) : null };
     });
-    // Zeroed banks, then the saved moments at their parameters' places (a parameter never stepped keeps zeros).
-    for (const bank of this.banks) {
-      const { m, v } = this.moments(bank);
-      const e = bank.params[0]!.p.engine;
-      e.enqueue('adamw moments', () => [m, v].forEach((b) => e.gpu.clearBuffer(b, 0, 4 * bank.size)));
-    }
+    // Fresh zeroed banks, then the saved moments at their parameters' places (a parameter never stepped keeps zeros).
+    for (const bank of this.banks) this.releaseMoments(bank);
     for (const { saved, s, mv } of loaded) {
       if (mv) {
         const { m, v } = this.moments(this.banks[s.bank]!);
@@ -268,12 +264,15 @@ export class AdamW {
     this.maxGradNorm = state.maxGradNorm ?? undefined;
   }
 
+  /** Hands a bank's moment buffers back; moments() makes zeroed ones on next use. */
+  private releaseMoments(bank: MomentBank): void {
+    const e = bank.params[0]!.p.engine;
+    [bank.m, bank.v].forEach((b) => b && e.release(b));
+    [bank.m, bank.v] = [null, null];
+  }
+
   dispose(): void {
-    for (const bank of this.banks) {
-      const e = bank.params[0]!.p.engine;
-      [bank.m, bank.v].forEach((b) => b && e.release(b));
-      [bank.m, bank.v] = [null, null];
-    }
+    for (const bank of this.banks) this.releaseMoments(bank);
     this.lastGradNorm?.dispose();
   }
 }
