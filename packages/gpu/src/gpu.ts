@@ -10,7 +10,8 @@ export const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f
 /** The repository's `kernels/` (Node); '' in a browser, where the kernels come bundled. */
 export const DEFAULT_KERNELS_DIR = platform.defaultKernelsDir;
 
-export const STORAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
+// UNIFORM too, so any buffer can also be bound as a `var<uniform>` window (see reflect.ts's 'ubo').
+export const STORAGE = 0x80 | 0x40 | 0x4 | 0x8; // STORAGE | UNIFORM | COPY_SRC | COPY_DST
 const UNIFORM = 0x40 | 0x8; // UNIFORM | COPY_DST
 const MAP_READ = 0x1 | 0x8; // MAP_READ | COPY_DST
 const QUERY_RESOLVE = 0x200 | 0x4; // QUERY_RESOLVE | COPY_SRC
@@ -283,7 +284,14 @@ export class Gpu {
               ? // unfilterable: rgba32float (what kernels here read) is filterable only with float32-filterable.
                 { texture: { sampleType: 'unfilterable-float' as const, viewDimension: '2d' as const } }
               : {
-                  buffer: { type: b.kind === 'uniform' ? ('uniform' as const) : b.access === 'read' ? ('read-only-storage' as const) : ('storage' as const) },
+                  buffer: {
+                    type:
+                      b.kind === 'uniform' || b.kind === 'ubo'
+                        ? ('uniform' as const)
+                        : b.access === 'read'
+                          ? ('read-only-storage' as const)
+                          : ('storage' as const),
+                  },
                 }),
           })),
       }),
@@ -349,7 +357,7 @@ export class Gpu {
   private bindGroups(kernel: Kernel, args: DispatchArgs): GPUBindGroup[] {
     const { info } = kernel;
     const where = (b: KernelInfo['bindings'][number]) =>
-      `binding '${b.name}' (@group(${b.group}) @binding(${b.binding}), ${b.kind === 'texture' ? 'texture_2d<f32>' : `var<${b.kind === 'uniform' ? 'uniform' : `storage, ${b.access}`}>`})`;
+      `binding '${b.name}' (@group(${b.group}) @binding(${b.binding}), ${b.kind === 'texture' ? 'texture_2d<f32>' : `var<${b.kind === 'uniform' || b.kind === 'ubo' ? 'uniform' : `storage, ${b.access}`}>`})`;
     const declared = info.bindings.filter((b) => b.kind !== 'uniform').map((b) => b.name);
     const extra = Object.keys(args.bindings).filter((n) => !declared.includes(n));
     if (extra.length)
@@ -359,8 +367,7 @@ export class Gpu {
     const ranges = new Map<string, Required<BufferRange>>();
     const views = new Map<string, GPUTextureView>();
     const isBuffer = (x: unknown): x is GPUBuffer => typeof x === 'object' && x !== null && typeof (x as GPUBuffer).usage === 'number';
-    const align = this.report.limits.minStorageBufferOffsetAlignment ?? 256;
-    const maxBinding = this.report.limits.maxStorageBufferBindingSize ?? 134217728;
+    const limits = this.report.limits;
     for (const b of info.bindings) {
       if (b.kind === 'uniform') {
         const buffer = this.uniformBuffer(kernel, args.uniforms);
@@ -379,6 +386,24 @@ export class Gpu {
         views.set(b.name, t.createView({ label: t.label }));
         continue;
       }
+      const ubo = b.kind === 'ubo';
+      const [align, maxBinding, alignName, maxName, usageBit, usageName] = ubo
+        ? [
+            limits.minUniformBufferOffsetAlignment ?? 256,
+            limits.maxUniformBufferBindingSize ?? 65536,
+            'minUniformBufferOffsetAlignment',
+            'maxUniformBufferBindingSize',
+            0x40,
+            'UNIFORM',
+          ]
+        : [
+            limits.minStorageBufferOffsetAlignment ?? 256,
+            limits.maxStorageBufferBindingSize ?? 134217728,
+            'minStorageBufferOffsetAlignment',
+            'maxStorageBufferBindingSize',
+            0x80,
+            'STORAGE',
+          ];
       const whole = isBuffer(arg);
       const given: Partial<BufferRange> = whole ? { buffer: arg } : ((arg as BufferRange | null) ?? {});
       const g = given.buffer;
@@ -386,18 +411,18 @@ export class Gpu {
       const offset = given.offset ?? 0;
       const size = given.size ?? g.size - offset;
       const range = `buffer "${g.label}" (${g.size} bytes)${whole ? '' : ` from byte ${offset}, ${size} bytes`}`;
-      if (!(g.usage & 0x80))
-        throw new BindingError(`kernel ${info.name}: ${where(b)} needs a buffer with STORAGE usage; buffer "${g.label}" has usage 0x${g.usage.toString(16)}`);
-      if (!Number.isInteger(offset) || offset < 0 || offset % align !== 0)
+      if (!(g.usage & usageBit))
         throw new BindingError(
-          `kernel ${info.name}: ${where(b)}: offset ${offset} must be a non-negative multiple of ${align} (minStorageBufferOffsetAlignment)`,
+          `kernel ${info.name}: ${where(b)} needs a buffer with ${usageName} usage; buffer "${g.label}" has usage 0x${g.usage.toString(16)}`,
         );
+      if (!Number.isInteger(offset) || offset < 0 || offset % align !== 0)
+        throw new BindingError(`kernel ${info.name}: ${where(b)}: offset ${offset} must be a non-negative multiple of ${align} (${alignName})`);
       if (!Number.isInteger(size) || size <= 0 || size % 4 !== 0 || offset + size > g.size)
         throw new BindingError(`kernel ${info.name}: ${where(b)}: ${range} is not a range of whole 4-byte words inside the buffer`);
       if (size < b.minBytes) throw new BindingError(`kernel ${info.name}: ${where(b)} needs at least ${b.minBytes} bytes; ${range} has ${size}`);
       if (size > maxBinding)
         throw new BindingError(
-          `kernel ${info.name}: ${where(b)}: ${range} is over this adapter's maxStorageBufferBindingSize (${maxBinding} bytes); bind it in ranges of at most that`,
+          `kernel ${info.name}: ${where(b)}: ${range} is over this adapter's ${maxName} (${maxBinding} bytes); bind it in ranges of at most that`,
         );
       ranges.set(b.name, { buffer: g, offset, size });
     }

@@ -1,13 +1,17 @@
 import { ResourceType, WgslReflect, type VariableInfo } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { GpuError } from './errors.js';
 
-/** One `var<storage|uniform>` or `texture_2d<f32>` the kernel declares, as reflection reads it. */
+/**
+ * One `var<storage|uniform>` or `texture_2d<f32>` the kernel declares, as reflection reads it.
+ * 'uniform' is the kernel's parameter struct (the runtime fills it); 'ubo' is a `var<uniform>`
+ * array the caller binds like a storage buffer (a window of at most maxUniformBufferBindingSize).
+ */
 export interface BindingInfo {
   name: string;
   group: number;
   binding: number;
   /** `texture`: a `texture_2d<f32>` read with textureLoad (no sampler). */
-  kind: 'uniform' | 'storage' | 'texture';
+  kind: 'uniform' | 'ubo' | 'storage' | 'texture';
   access: 'read' | 'read_write';
   /** Smallest buffer that can back it: one element of a runtime-sized array, else the type's size. */
   minBytes: number;
@@ -64,9 +68,11 @@ export function reflectKernel(name: string, file: string, source: string): Kerne
   const bindings = entry.resources.map((v) => bindingOf(file, v));
   bindings.sort((a, b) => a.group - b.group || a.binding - b.binding);
 
-  const uniforms = entry.resources.filter((v) => v.resourceType === ResourceType.Uniform);
+  const uniforms = entry.resources.filter((v) => v.resourceType === ResourceType.Uniform && !v.type.isArray);
   if (uniforms.length > 1) {
-    throw new GpuError(`${file}: at most one var<uniform> per kernel (found ${uniforms.map((u) => u.name).join(', ')}); put all parameters in one struct`);
+    throw new GpuError(
+      `${file}: at most one var<uniform> struct per kernel (found ${uniforms.map((u) => u.name).join(', ')}); put all parameters in one struct`,
+    );
   }
   let uniform: KernelInfo['uniform'] = null;
   if (uniforms.length === 1) {
@@ -109,7 +115,9 @@ function bindingOf(file: string, v: VariableInfo): BindingInfo {
   if (v.resourceType !== ResourceType.Uniform && v.resourceType !== ResourceType.Storage) {
     throw new GpuError(`${file}: binding ${v.name} is a sampler or storage texture; compute kernels here use buffers and texture_2d<f32> only`);
   }
-  const kind = v.resourceType === ResourceType.Uniform ? 'uniform' : 'storage';
+  // A uniform array is data the caller binds (uniform loads with per-lane addresses are cheap
+  // gathers on lavapipe, unlike storage loads); the parameter struct is the runtime's.
+  const kind = v.resourceType === ResourceType.Uniform ? (v.type.isArray ? 'ubo' : 'uniform') : 'storage';
   // A runtime-sized array reports size 0: one element is the least that can back it.
   const minBytes = v.type.isArray && v.count === 0 ? v.stride : v.size;
   return { name: v.name, group: v.group, binding: v.binding, kind, access: v.access === 'read_write' ? 'read_write' : 'read', minBytes };

@@ -44,6 +44,16 @@ describe('reflectKernel', () => {
     expect(() => reflectKernel('two', 'kernels/two.wgsl', two)).toThrow(/at most one var<uniform>/);
   });
 
+  it('reflects a uniform array as a caller-bound window (ubo), beside the parameter struct', () => {
+    const src = SRC.replace('@compute', '@group(0) @binding(3) var<uniform> table: array<vec4<f32>, 4096>;\n@compute').replace(
+      'params.scale',
+      'params.scale * table[params.m].x',
+    );
+    const info = reflectKernel('ubo', 'kernels/ubo.wgsl', src);
+    expect(info.uniform!.binding.name).toBe('params');
+    expect(info.bindings.find((b) => b.name === 'table')).toMatchObject({ kind: 'ubo', access: 'read', minBytes: 65536 });
+  });
+
   it('reflects a texture_2d<f32> as a texture binding and refuses other textures', () => {
     const tex = (decl: string, use: string) =>
       SRC.replace('@compute', `@group(0) @binding(3) ${decl};\n@compute`).replace('a[0].x * params.scale', `a[0].x * ${use} * params.scale`);

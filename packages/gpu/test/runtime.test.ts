@@ -276,6 +276,49 @@ describe('binding a range of a buffer', () => {
   });
 });
 
+describe('a uniform-array binding (ubo): a window the caller binds', () => {
+  const SOURCE = `
+struct Params { n: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> w: array<vec4<f32>, 16>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+@compute @workgroup_size(8) fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x < p.n) { out[g.x] = w[15u - g.x]; }
+}`;
+  let uGpu: Gpu;
+  let reverse: Kernel;
+  beforeAll(async () => {
+    uGpu = await Gpu.open({ kernels: { reverse: SOURCE } });
+    reverse = await uGpu.kernel('reverse');
+  });
+  afterAll(() => uGpu?.destroy());
+
+  it('reads the bound range of a pool buffer, per-lane addresses included', async () => {
+    const values = Float32Array.from({ length: 128 }, (_, i) => i);
+    const src = uGpu.upload(values, 'window src');
+    const out = uGpu.upload(new Float32Array(64).fill(NaN), 'window out');
+    uGpu.dispatch(reverse, { bindings: { w: { buffer: src, offset: 256, size: 256 }, out }, uniforms: { n: 16 }, workgroups: 2 });
+    const got = await uGpu.read(out);
+    // Window vec4 j is values[64 + 4j …]; out[i] = window[15 − i].
+    expect([...got]).toEqual(Array.from({ length: 64 }, (_, x) => 64 + 4 * (15 - Math.floor(x / 4)) + (x % 4)));
+    [src, out].forEach((x) => uGpu.release(x));
+  });
+
+  it('names the binding and the fix for a buffer without UNIFORM usage, a misaligned offset, a window over the limit', () => {
+    const out = uGpu.buffer(256);
+    const bind = (w: unknown) => () => uGpu.dispatch(reverse, { bindings: { w: w as GPUBuffer, out }, uniforms: { n: 16 }, workgroups: 1 });
+    const storageOnly = uGpu.device.createBuffer({ size: 1024, usage: GPUBufferUsage.STORAGE, label: 'storage only' });
+    expect(bind(storageOnly)).toThrow(/binding 'w' \(@group\(0\) @binding\(1\), var<uniform>\) needs a buffer with UNIFORM usage; buffer "storage only"/);
+    const big = uGpu.buffer(4096);
+    expect(bind({ buffer: big, offset: 16 })).toThrow(/offset 16 must be a non-negative multiple of \d+ \(minUniformBufferOffsetAlignment\)/);
+    const max = uGpu.report.limits.maxUniformBufferBindingSize!;
+    const huge = { size: max + 256, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE, label: 'huge' } as GPUBuffer;
+    expect(bind(huge)).toThrow(`over this adapter's maxUniformBufferBindingSize (${max} bytes); bind it in ranges of at most that`);
+    storageOnly.destroy();
+    [big, out].forEach((x) => uGpu.release(x));
+  });
+});
+
 describe('buffer pool', () => {
   it('a second identical run allocates nothing new', async () => {
     const run = async () => {

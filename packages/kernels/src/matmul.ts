@@ -1,6 +1,7 @@
-import type { Gpu, Kernel } from '@mode/gpu';
+import type { BufferRange, Gpu, Kernel } from '@mode/gpu';
 import { Autotuner, type Candidate } from './autotune.js';
 import { reduce } from './reduce.js';
+import { strided } from './strided.js';
 import { geluErfGradReference, geluErfReference, unary } from './unary.js';
 import { tuneKey } from './tune-key.js';
 
@@ -48,7 +49,7 @@ export interface MatmulProblem {
   dtype?: 'f32' | 'f16';
 }
 
-export type MatmulVariantName = 'sg' | 'sg_bt' | 'sg_at' | 'blocked' | 'tiled' | 'naive' | 'blocked_f16';
+export type MatmulVariantName = 'sg' | 'sg_bt' | 'sg_at' | 'sg_wn' | 'sg_wt' | 'blocked' | 'tiled' | 'naive' | 'blocked_f16';
 
 interface Variant {
   kernel: string;
@@ -65,7 +66,17 @@ interface Variant {
   fusesGeluErfGrad?: boolean;
   /** Extra shape requirements (vec4 access), as a reason when unmet. */
   requires?: (p: Required<Pick<MatmulProblem, 'm' | 'n' | 'k'>>) => string | null;
+  /**
+   * B goes through 64 KiB uniform-buffer windows of its rows (stored N×K), one dispatch each
+   * (matmul_sg_w); 'transposed': B is stored K×N and a transposed copy is made first. Unbatched.
+   */
+  windows?: 'direct' | 'transposed';
 }
+
+/** Floats in the 64 KiB uniform window matmul_sg_w declares (WebGPU's least maxUniformBufferBindingSize). */
+const UBO_FLOATS = 16384;
+
+const windowFits = (k: number) => (UBO_FLOATS / k >= 32 ? null : `K = ${k} leaves under 32 rows of B in a 64 KiB uniform window (K ≤ 512)`);
 
 const vec4 = (what: string, x: number) => (x % 4 === 0 ? null : `${what} = ${x} is not a multiple of 4 (vec4 loads)`);
 
@@ -74,6 +85,27 @@ export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
   sg: { kernel: 'matmul_sg', block: [32, 4], needsSubgroup8: true, layout: 'AB', fusesGeluErfGrad: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
   sg_bt: { kernel: 'matmul_sg_bt', block: [32, 4], needsSubgroup8: true, layout: 'ABt', fusesGeluErf: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
   sg_at: { kernel: 'matmul_sg_at', block: [32, 4], needsSubgroup8: true, layout: 'AtB', fusesRowSums: true, requires: (p) => vec4('M', p.m) ?? vec4('N', p.n) },
+  // Rows × columns of Cᵀ: each invocation holds 32 columns of C for its 4 rows.
+  sg_wn: {
+    kernel: 'matmul_sg_w',
+    block: [4, 32],
+    needsSubgroup8: true,
+    layout: 'ABt',
+    fusesGeluErf: true,
+    fusesGeluErfGrad: true,
+    windows: 'direct',
+    requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) ?? windowFits(p.k),
+  },
+  sg_wt: {
+    kernel: 'matmul_sg_w',
+    block: [4, 32],
+    needsSubgroup8: true,
+    layout: 'AB',
+    fusesGeluErf: true,
+    fusesGeluErfGrad: true,
+    windows: 'transposed',
+    requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) ?? windowFits(p.k),
+  },
   blocked: { kernel: 'matmul_blocked', block: [4, 4], needsSubgroup8: false, layout: null },
   tiled: { kernel: 'matmul_tiled', block: [4, 4], needsSubgroup8: false, layout: null },
   naive: { kernel: 'matmul_naive', block: [1, 1], needsSubgroup8: false, layout: null },
@@ -89,6 +121,7 @@ export function matmulUnsupported(gpu: Gpu, name: MatmulVariantName, p: MatmulPr
   if ((v.dtype ?? 'f32') !== dtype) return `written for ${v.dtype ?? 'f32'}, not ${dtype}`;
   if (dtype === 'f16' && !gpu.device.features.has('shader-f16')) return 'adapter lacks the shader-f16 feature';
   if (v.layout && v.layout !== layoutOf(p)) return `written for ${v.layout}, not ${layoutOf(p)}`;
+  if (v.windows && (p.batch ?? 1) > 1) return 'unbatched (B in uniform-buffer windows)';
   if (v.needsSubgroup8) {
     if (!gpu.device.features.has('subgroups')) return 'adapter lacks the subgroups feature';
     const sg = gpu.report.subgroupSize;
@@ -143,7 +176,12 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
   const extra: Record<string, GPUBuffer> = {};
   if (v.fusesRowSums) extra.rowsum = p.rowSumsA ?? ph.rowsum;
   if (v.fusesGeluErf) extra.pre = p.geluErfPre ?? ph.rowsum; // writable, never written without GELU_ERF
-  if (v.fusesGeluErfGrad) extra.pre = p.geluErfGradOf ?? ph.bias;
+  if (v.fusesGeluErfGrad) extra.pre = p.geluErfGradOf ?? (v.fusesGeluErf ? (p.geluErfPre ?? ph.rowsum) : ph.bias);
+  if (v.windows) {
+    await dispatchWindows(gpu, name, kernel, { a, b, c, bias: p.bias ?? ph.bias, pre: extra.pre! }, p);
+    if (p.rowSumsA) await reduce(gpu, 'sum', a, p.rowSumsA, { outer: m, len: k, inner: 1 });
+    return;
+  }
   gpu.dispatch(kernel, {
     bindings: { a, b, c: target, bias: p.bias ?? ph.bias, ...extra },
     uniforms: {
@@ -168,6 +206,55 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
   // Row i of op(A) is row i of A, or column i of A stored K×M.
   if (p.rowSumsA && !v.fusesRowSums)
     await reduce(gpu, 'sum', a, p.rowSumsA, p.transA ? { outer: batch, len: k, inner: m } : { outer: batch * m, len: k, inner: 1 });
+}
+
+/**
+ * matmul_sg_w's dispatches, one per 64 KiB window of B's rows (see the kernel's header): each
+ * writes its own columns of C, epilogue included. B stored K×N ('transposed') is first copied
+ * to N×K. A window running past B's buffer (the binding is always 64 KiB) is copied into a
+ * scratch buffer first, as is one from a buffer without UNIFORM usage.
+ */
+async function dispatchWindows(
+  gpu: Gpu,
+  name: MatmulVariantName,
+  kernel: Kernel,
+  buffers: { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer; bias: GPUBuffer; pre: GPUBuffer },
+  p: MatmulProblem,
+): Promise<void> {
+  const { m, n, k } = p;
+  let b = buffers.b;
+  const transposed = MATMUL_VARIANTS[name].windows === 'transposed';
+  if (transposed) {
+    b = gpu.buffer(4 * n * k, 'matmul Bᵀ');
+    await strided(gpu, 'copy', buffers.b, buffers.b, b, { shape: [n, k], a: { strides: [1, n] }, out: { strides: [k, 1] } });
+  }
+  // 64 rows a workgroup where a window holds at least 64 rows of K (see WIDE in the kernel).
+  const span = UBO_FLOATS / k >= 64 ? 64 : 32;
+  const rowsPer = Math.floor(UBO_FLOATS / k / span) * span;
+  const wide = span === 64 ? await gpu.kernel(MATMUL_VARIANTS[name].kernel, { ...kernel.overrides, WIDE: true }) : kernel;
+  const count = Math.ceil(n / rowsPer);
+  const label = `matmul ${name} ${layoutOf(p)} ${m}×${n}×${k}${p.geluErfPre ? ' +gelu' : ''}${p.geluErfGradOf ? ' +gelu grad' : ''}`;
+  for (let i = 0; i < count; i++) {
+    const first = i * rowsPer;
+    const rows = Math.min(rowsPer, n - first);
+    const offset = 4 * first * k;
+    let window: GPUBuffer | BufferRange = { buffer: b, offset, size: 4 * UBO_FLOATS };
+    let scratch: GPUBuffer | null = null;
+    if (offset + 4 * UBO_FLOATS > b.size || !(b.usage & 0x40)) {
+      scratch = gpu.buffer(4 * UBO_FLOATS, 'matmul window');
+      gpu.copyBuffer(b, offset, scratch, 0, 4 * rows * k);
+      window = scratch;
+    }
+    gpu.dispatch(wide, {
+      bindings: { a: buffers.a, w: window, c: buffers.c, bias: buffers.bias, pre: buffers.pre },
+      uniforms: { m, n, k, first, rows, alpha: p.alpha ?? 1, beta: p.beta ?? 0 },
+      workgroups: [Math.ceil(m / 32), Math.ceil(rows / span), 1],
+      work: { flops: 2 * m * rows * k },
+      label: count > 1 ? `${label} window ${i + 1}/${count}` : label,
+    });
+    if (scratch) gpu.release(scratch);
+  }
+  if (transposed) gpu.release(b);
 }
 
 /** Checksum of the matmul candidate set as this Gpu loads it: a changed kernel invalidates the cache. */

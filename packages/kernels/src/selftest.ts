@@ -122,8 +122,9 @@ async function withBuffers(
 
 const matmulCheck = (variant: MatmulVariantName, p: MatmulProblem): Check => ({
   kernel: MATMUL_VARIANTS[variant].kernel,
-  case: `${p.transA ? 'Aᵀ' : 'A'}·${p.transB ? 'Bᵀ' : 'B'} ${p.m}×${p.n}×${p.k}`,
-  files: [MATMUL_VARIANTS[variant].kernel],
+  case: `${p.transA ? 'Aᵀ' : 'A'}·${p.transB ? 'Bᵀ' : 'B'} ${p.m}×${p.n}×${p.k}${MATMUL_VARIANTS[variant].windows ? ` (${variant}: uniform windows of B)` : ''}`,
+  // sg_wt transposes B with the strided copy first.
+  files: [MATMUL_VARIANTS[variant].kernel, ...(MATMUL_VARIANTS[variant].windows === 'transposed' ? ['strided'] : [])],
   tolerance: 1e-5,
   unsupported: (gpu) => matmulUnsupported(gpu, variant, p),
   async run(gpu, random) {
@@ -608,6 +609,9 @@ export const SELFTEST_CHECKS: SelftestCheck[] = [
   matmulCheck('sg', { m: 129, n: 36, k: 100 }),
   matmulCheck('sg_bt', { m: 129, n: 36, k: 100, transB: true }),
   matmulCheck('sg_at', { m: 132, n: 36, k: 99, transA: true }),
+  // Windows of 64 rows of B (64 columns of C a workgroup): 64, 64, 64 and a short 8 (padded into scratch).
+  matmulCheck('sg_wn', { m: 65, n: 200, k: 132, transB: true }),
+  matmulCheck('sg_wt', { m: 33, n: 260, k: 132 }),
   matmulF16Check({ m: 65, n: 36, k: 127, transB: true }),
   kmeansAssignCheck('naive', { n: 127, k: 33, d: 7 }),
   kmeansAssignCheck('blocked', { n: 257, k: 33, d: 127 }),

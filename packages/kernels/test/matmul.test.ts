@@ -71,7 +71,12 @@ const shapes: [number, number, number][] = [
   [132, 36, 100],
 ];
 
+/** The layout a variant is written for (A·B for the any-layout ones). */
+const layoutOf = (name: MatmulVariantName) => layouts[{ AB: 0, ABt: 1, AtB: 2 }[MATMUL_VARIANTS[name].layout ?? 'AB']]!;
+
 for (const name of (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[]).filter((v) => !MATMUL_VARIANTS[v].dtype)) {
+  // The uniform-window variants are unbatched: their epilogue checks run one matrix.
+  const batched = (n: number) => (MATMUL_VARIANTS[name].windows ? 1 : n);
   describe(`matmul variant ${name}`, () => {
     // A variant written for one layout is tested in that layout only.
     const own = MATMUL_VARIANTS[name].layout;
@@ -88,7 +93,7 @@ for (const name of (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[]).filter(
     }
     const bigEnough = { m: 36, n: 40, k: 44 };
     it('epilogue: α, β·C, bias, GELU, batched with strides', async (ctx) => {
-      const p: MatmulProblem = { ...bigEnough, ...layouts[name === 'sg_bt' ? 1 : name === 'sg_at' ? 2 : 0]!, alpha: 0.5, beta: -1.5, batch: 3, gelu: true };
+      const p: MatmulProblem = { ...bigEnough, ...layoutOf(name), alpha: 0.5, beta: -1.5, batch: batched(3), gelu: true };
       const why = matmulUnsupported(gpu, name, p);
       if (why) return ctx.skip(why);
       expect(await check(name, { ...p, withBias: true })).toBeLessThanOrEqual(1e-5);
@@ -96,7 +101,7 @@ for (const name of (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[]).filter(
       expect(await check(name, { ...p, strideA: 0, withBias: false })).toBeLessThanOrEqual(1e-5);
     });
     it('rowSumsA (Σ_k op(A)[i, k], fused or by a reduction after), batched, at odd and tile-edge sizes', async (ctx) => {
-      const layout = layouts[name === 'sg_bt' ? 1 : name === 'sg' ? 0 : 2]!;
+      const layout = layoutOf(name);
       const problems = (
         [
           [36, 40, 44],
@@ -104,20 +109,20 @@ for (const name of (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[]).filter(
           [132, 36, 1001],
           [4, 4, 3],
         ] as const
-      ).map(([m, n, k]): MatmulProblem => ({ m, n, k, ...layout, batch: 2, alpha: 0.5, gelu: true }));
+      ).map(([m, n, k]): MatmulProblem => ({ m, n, k, ...layout, batch: batched(2), alpha: 0.5, gelu: true }));
       const runnable = problems.filter((p) => !matmulUnsupported(gpu, name, p));
       if (!runnable.length) return ctx.skip(matmulUnsupported(gpu, name, problems[0]!)!);
       for (const p of runnable) expect(await check(name, { ...p, withBias: true, withRowSums: true })).toBeLessThanOrEqual(1e-5);
     });
     it("exact-GELU epilogues (fused, or by a unary pass after): C = GELU(v) with v kept, and C = v·GELU'(h), with α, β·C, bias, batched", async (ctx) => {
-      const layout = layouts[name === 'sg_bt' ? 1 : name === 'sg' ? 0 : 2]!;
+      const layout = layoutOf(name);
       const problems = (
         [
           [36, 40, 44],
           [132, 36, 1000],
           [4, 4, 3],
         ] as const
-      ).map(([m, n, k]): MatmulProblem => ({ m, n, k, ...layout, batch: 2, alpha: 0.5, beta: -1.5 }));
+      ).map(([m, n, k]): MatmulProblem => ({ m, n, k, ...layout, batch: batched(2), alpha: 0.5, beta: -1.5 }));
       const runnable = problems.filter((p) => !matmulUnsupported(gpu, name, p));
       if (!runnable.length) return ctx.skip(matmulUnsupported(gpu, name, problems[0]!)!);
       for (const p of runnable) {
@@ -127,6 +132,51 @@ for (const name of (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[]).filter(
     });
   });
 }
+
+describe('matmul B through uniform windows (sg_wn, sg_wt)', () => {
+  // Windows of as many whole 64-row blocks of B as fit 64 KiB (32-row blocks for K > 256):
+  // several of them, a short last one (copied to a padded scratch buffer when it runs past B's
+  // buffer), and one window holding all of a short B.
+  const problems: [number, number, number][] = [
+    [33, 260, 132], // K ≤ 256: windows of 64 rows, 64 columns of C a workgroup: 64 ×4, then 4
+    [65, 200, 512], // K > 256: windows of 32 rows, 32 columns a workgroup: 32 ×6, then 8
+    [40, 1000, 16], // one window of 1000 rows, B smaller than 64 KiB
+    [130, 36, 100], // one window, tile edges in M
+  ];
+  for (const name of ['sg_wn', 'sg_wt'] as const) {
+    for (const [m, n, k] of problems) {
+      it(`${name} ${m}×${n}×${k}: α, β·C, bias, then GELU / exact GELU kept / GELU' of a saved input`, async (ctx) => {
+        const p: MatmulProblem = { m, n, k, ...layoutOf(name), alpha: 0.5, beta: -1.5 };
+        const why = matmulUnsupported(gpu, name, p);
+        if (why) return ctx.skip(why);
+        expect(await check(name, { ...p, withBias: true, gelu: true })).toBeLessThanOrEqual(1e-5);
+        expect(await check(name, { ...p, withBias: true, withGeluErf: true })).toBeLessThanOrEqual(1e-5);
+        expect(await check(name, { ...p, beta: 0, withGeluErfGrad: true })).toBeLessThanOrEqual(1e-5);
+      });
+    }
+  }
+
+  it('B in a buffer without UNIFORM usage goes through the scratch window', async (ctx) => {
+    const p: MatmulProblem = { m: 33, n: 260, k: 132, transB: true };
+    const why = matmulUnsupported(gpu, 'sg_wn', p);
+    if (why) return ctx.skip(why);
+    const a = randomArray(p.m * p.k, random);
+    const b = randomArray(p.n * p.k, random);
+    const gb = gpu.device.createBuffer({ size: b.byteLength, usage: 0x80 | 0x8 | 0x4, label: 'storage-only B' });
+    gpu.device.queue.writeBuffer(gb, 0, b);
+    const [ga, gc] = [gpu.upload(a), gpu.upload(nanArray(p.m * p.n))];
+    await matmulWith(gpu, 'sg_wn', ga, gb, gc, p);
+    const out = await gpu.read(gc);
+    [ga, gc].forEach((x) => gpu.release(x));
+    gb.destroy();
+    expect(relativeError(out, matmulReference(a, b, p))).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('a batched problem or K past 512 is refused with the reason', () => {
+    expect(matmulUnsupported(gpu, 'sg_wn', { m: 8, n: 8, k: 8, transB: true, batch: 2 })).toMatch(/unbatched/);
+    expect(matmulUnsupported(gpu, 'sg_wt', { m: 8, n: 8, k: 516 })).toMatch(/K = 516 .*K ≤ 512/);
+  });
+});
 
 describe('matmul f16 (f16 storage, f32 accumulation)', () => {
   for (const layout of layouts) {
