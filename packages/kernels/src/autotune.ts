@@ -117,19 +117,18 @@ export class Autotuner {
     const entry = (cache.adapters[adapter] ??= {})[family];
     const fresh = entry?.checksum === checksum ? entry : undefined;
     const seconds: Record<string, number> = {};
-    for (const c of supported) {
-      // One untimed run first: it compiles the candidate's shaders and warms caches. Timed with
-      // them, a candidate whose compile costs more than 8 runs would never be timed past its first.
-      await c.time();
-      const first = await c.time();
-      // A candidate whose first timed run is already 8× the best so far cannot win: not timed further.
+    // One untimed run of each first: it compiles the candidate's shaders and warms caches. Timed
+    // with them, a candidate whose compile costs more than 8 runs would never be timed past its first.
+    for (const c of supported) await c.time();
+    // Then three rounds, each timing every candidate once, the best run kept: on a shared or
+    // throttled CPU a slow spell lasts a while, and in rounds it costs each candidate one run at
+    // most, not all of one candidate's.
+    let live = supported;
+    for (let round = 0; round < 3; round++) {
+      for (const c of live) seconds[c.name] = Math.min(seconds[c.name] ?? Infinity, await c.time());
+      // A candidate whose first timed run is already 8× the best cannot win: not timed further.
       const best = Math.min(...Object.values(seconds));
-      if (first > 8 * best) {
-        seconds[c.name] = first;
-        continue;
-      }
-      const runs = [first, await c.time(), await c.time()];
-      seconds[c.name] = Math.min(...runs);
+      if (round === 0) live = live.filter((c) => seconds[c.name]! <= 8 * best);
     }
     const variant = Object.entries(seconds).sort((a, b) => a[1] - b[1])[0]![0];
     const family_ = fresh ?? { checksum, choices: {} };

@@ -80,6 +80,20 @@ describe('Autotuner', () => {
     expect(calls).toEqual({ fast: 4, close: 4, hopeless: 2 });
   });
 
+  it('times the candidates in interleaved rounds, so a slow spell costs each one run, not all of one candidate’s', async () => {
+    // Calls 1–3 (counting every candidate's) run 10× slow. Timed back to back, all three of
+    // `fast`'s timed runs would fall in the spell and `slower` would win.
+    let call = 0;
+    const spell = (name: string, seconds: number): Candidate => ({
+      name,
+      unsupported: null,
+      time: async () => (call++ >= 1 && call <= 4 ? 10 * seconds : seconds),
+    });
+    const tuner = new Autotuner(join(tmp(), 'c.json'));
+    expect(await tuner.pick('a', 'f', 's', 'k', [spell('fast', 1), spell('slower', 1.2)])).toBe('fast');
+    expect(call).toBe(8);
+  });
+
   it('does not count a candidate’s compile: one slow to compile but fast after wins', async () => {
     // `compiled` was compiled before (say, by an earlier shape); `slowCompile`'s first call compiles for 20 s.
     let first = true;
