@@ -133,7 +133,6 @@ fn store4(acc: mat4x4<f32>, row0: u32, col4: u32, live: bool) {
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let k4 = p.k / 4u;
-  let n4 = p.n / 4u;
   // This lane's four rows of A (clamped: out-of-range lanes still load and shuffle).
   let row0 = (wg.x * 8u + lane) * 4u;
   let ar0 = min(row0, p.m - 1u) * k4;

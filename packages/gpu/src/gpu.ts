@@ -13,6 +13,26 @@ export const DEFAULT_KERNELS_DIR = platform.defaultKernelsDir;
 // UNIFORM too, so any buffer can also be bound as a `var<uniform>` window (see reflect.ts's 'ubo').
 export const STORAGE = 0x80 | 0x40 | 0x4 | 0x8; // STORAGE | UNIFORM | COPY_SRC | COPY_DST
 const UNIFORM = 0x40 | 0x8; // UNIFORM | COPY_DST
+
+/** What a buffer bound to a storage or a caller-bound uniform ('ubo') binding must meet: limits (with WebGPU's defaults) and usage. */
+const BINDING_RULES = {
+  storage: {
+    align: 'minStorageBufferOffsetAlignment',
+    alignDefault: 256,
+    max: 'maxStorageBufferBindingSize',
+    maxDefault: 134217728,
+    usage: 0x80,
+    usageName: 'STORAGE',
+  },
+  ubo: {
+    align: 'minUniformBufferOffsetAlignment',
+    alignDefault: 256,
+    max: 'maxUniformBufferBindingSize',
+    maxDefault: 65536,
+    usage: 0x40,
+    usageName: 'UNIFORM',
+  },
+} as const;
 const MAP_READ = 0x1 | 0x8; // MAP_READ | COPY_DST
 const QUERY_RESOLVE = 0x200 | 0x4; // QUERY_RESOLVE | COPY_SRC
 const QUERY_CAPACITY = 2048; // timestamps per resolve: two per dispatch
@@ -386,24 +406,9 @@ export class Gpu {
         views.set(b.name, t.createView({ label: t.label }));
         continue;
       }
-      const ubo = b.kind === 'ubo';
-      const [align, maxBinding, alignName, maxName, usageBit, usageName] = ubo
-        ? [
-            limits.minUniformBufferOffsetAlignment ?? 256,
-            limits.maxUniformBufferBindingSize ?? 65536,
-            'minUniformBufferOffsetAlignment',
-            'maxUniformBufferBindingSize',
-            0x40,
-            'UNIFORM',
-          ]
-        : [
-            limits.minStorageBufferOffsetAlignment ?? 256,
-            limits.maxStorageBufferBindingSize ?? 134217728,
-            'minStorageBufferOffsetAlignment',
-            'maxStorageBufferBindingSize',
-            0x80,
-            'STORAGE',
-          ];
+      const rule = BINDING_RULES[b.kind === 'ubo' ? 'ubo' : 'storage'];
+      const align = limits[rule.align] ?? rule.alignDefault;
+      const maxBinding = limits[rule.max] ?? rule.maxDefault;
       const whole = isBuffer(arg);
       const given: Partial<BufferRange> = whole ? { buffer: arg } : ((arg as BufferRange | null) ?? {});
       const g = given.buffer;
@@ -411,18 +416,18 @@ export class Gpu {
       const offset = given.offset ?? 0;
       const size = given.size ?? g.size - offset;
       const range = `buffer "${g.label}" (${g.size} bytes)${whole ? '' : ` from byte ${offset}, ${size} bytes`}`;
-      if (!(g.usage & usageBit))
+      if (!(g.usage & rule.usage))
         throw new BindingError(
-          `kernel ${info.name}: ${where(b)} needs a buffer with ${usageName} usage; buffer "${g.label}" has usage 0x${g.usage.toString(16)}`,
+          `kernel ${info.name}: ${where(b)} needs a buffer with ${rule.usageName} usage; buffer "${g.label}" has usage 0x${g.usage.toString(16)}`,
         );
       if (!Number.isInteger(offset) || offset < 0 || offset % align !== 0)
-        throw new BindingError(`kernel ${info.name}: ${where(b)}: offset ${offset} must be a non-negative multiple of ${align} (${alignName})`);
+        throw new BindingError(`kernel ${info.name}: ${where(b)}: offset ${offset} must be a non-negative multiple of ${align} (${rule.align})`);
       if (!Number.isInteger(size) || size <= 0 || size % 4 !== 0 || offset + size > g.size)
         throw new BindingError(`kernel ${info.name}: ${where(b)}: ${range} is not a range of whole 4-byte words inside the buffer`);
       if (size < b.minBytes) throw new BindingError(`kernel ${info.name}: ${where(b)} needs at least ${b.minBytes} bytes; ${range} has ${size}`);
       if (size > maxBinding)
         throw new BindingError(
-          `kernel ${info.name}: ${where(b)}: ${range} is over this adapter's ${maxName} (${maxBinding} bytes); bind it in ranges of at most that`,
+          `kernel ${info.name}: ${where(b)}: ${range} is over this adapter's ${rule.max} (${maxBinding} bytes); bind it in ranges of at most that`,
         );
       ranges.set(b.name, { buffer: g, offset, size });
     }

@@ -127,8 +127,10 @@ export class Autotuner {
     for (let round = 0; round < 3; round++) {
       for (const c of live) seconds[c.name] = Math.min(seconds[c.name] ?? Infinity, await c.time());
       // A candidate whose first timed run is already 8× the best cannot win: not timed further.
-      const best = Math.min(...Object.values(seconds));
-      if (round === 0) live = live.filter((c) => seconds[c.name]! <= 8 * best);
+      if (round === 0) {
+        const best = Math.min(...Object.values(seconds));
+        live = live.filter((c) => seconds[c.name]! <= 8 * best);
+      }
     }
     const variant = Object.entries(seconds).sort((a, b) => a[1] - b[1])[0]![0];
     const family_ = fresh ?? { checksum, choices: {} };

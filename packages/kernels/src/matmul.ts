@@ -176,7 +176,7 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
   const extra: Record<string, GPUBuffer> = {};
   if (v.fusesRowSums) extra.rowsum = p.rowSumsA ?? ph.rowsum;
   if (v.fusesGeluErf) extra.pre = p.geluErfPre ?? ph.rowsum; // writable, never written without GELU_ERF
-  if (v.fusesGeluErfGrad) extra.pre = p.geluErfGradOf ?? (v.fusesGeluErf ? (p.geluErfPre ?? ph.rowsum) : ph.bias);
+  if (v.fusesGeluErfGrad) extra.pre = p.geluErfGradOf ?? extra.pre ?? ph.bias; // sg_w fuses both: keep the writable one
   if (v.windows) {
     await dispatchWindows(gpu, name, kernel, { a, b, c, bias: p.bias ?? ph.bias, pre: extra.pre! }, p);
     if (p.rowSumsA) await reduce(gpu, 'sum', a, p.rowSumsA, { outer: m, len: k, inner: 1 });
