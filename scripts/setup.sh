@@ -42,7 +42,7 @@ npx --no-install tsc -b
 # munge are the single-node SLURM cluster the launcher's tests start (scripts/slurm.sh).
 # Installed only when missing.
 debian_pkgs=()
-for p in openclipart-svg dataset-fashion-mnist python3-torch python3-numpy python3-sklearn python3-faiss libopenblas0-pthread chromium slurm-wlm munge; do
+for p in openclipart-svg dataset-fashion-mnist python3-torch python3-torchvision python3-pil python3-numpy python3-sklearn python3-faiss libopenblas0-pthread chromium slurm-wlm munge; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || debian_pkgs+=("$p")
 done
 if [ ${#debian_pkgs[@]} -gt 0 ]; then

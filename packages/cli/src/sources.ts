@@ -6,7 +6,11 @@ export const int = (name: string, s: string) => {
   return n;
 };
 
-/** `DIR`, `DIR:SPLIT`, `DIR@FRACTION` or `DIR:SPLIT@FRACTION`. */
+/**
+ * `DIR`, `DIR:SPLIT`, `DIR@FRACTION` or `DIR:SPLIT@FRACTION`, where DIR is a data set folder, a
+ * folder of .tar shards, a brace pattern or a glob (`@FRACTION` is the source's weight in the mix:
+ * the share of its samples kept, by key hash).
+ */
 export function parseSource(s: string): { dir: string; split?: string; fraction?: number } {
   const m = /^(.*?)(?::([^:@/]+))?(?:@([\d.]+))?$/.exec(s)!;
   const fraction = m[3] === undefined ? undefined : Number(m[3]);
@@ -14,6 +18,13 @@ export function parseSource(s: string): { dir: string; split?: string; fraction?
     throw Object.assign(new Error(`--data ${s}: the fraction after @ must be in (0, 1]`), { userFacing: true });
   return { dir: m[1]!, ...(m[2] ? { split: m[2] } : {}), ...(fraction !== undefined ? { fraction } : {}) };
 }
+
+/** Every `--data` value, `::`-joined ones (OpenCLIP's `--train-data`) split into their sources. */
+export const parseSources = (values: readonly string[]) =>
+  values
+    .flatMap((v) => v.split('::'))
+    .filter(Boolean)
+    .map(parseSource);
 
 /** `--part i/n`: this job's share (index i of n) of a map step run as a job array. */
 export function parsePart(s: string): { index: number; count: number } {

@@ -5,7 +5,7 @@
  * (p 0.5, σ 0.1–2 at 224 px, scaled with the output size) → horizontal flip (p 0.5).
  * Every random choice comes from the `Rng` passed in.
  */
-import { resample, type FloatImage } from './image.js';
+import { resample, roundHalfEven, type FloatImage } from './image.js';
 import type { Rng } from './rng.js';
 
 export interface AugmentConfig {
@@ -28,15 +28,17 @@ export const DECLIP_AUGMENT: AugmentConfig = {
   flip: 0.5,
 };
 
-/** torchvision's RandomResizedCrop: 10 tries at a random box, then the centre crop within the ratio range. */
-export function randomResizedCrop(
-  img: FloatImage,
-  size: number,
+/**
+ * torchvision's RandomResizedCrop box (`get_params`): 10 tries at a random box, then the centre
+ * crop within the ratio range. Integer pixels, as torchvision's.
+ */
+export function cropBox(
+  W: number,
+  H: number,
   rng: Rng,
-  scale: [number, number] = [0.2, 1],
-  ratio: [number, number] = [3 / 4, 4 / 3],
-): FloatImage {
-  const { width: W, height: H } = img;
+  scale: readonly [number, number] = [0.2, 1],
+  ratio: readonly [number, number] = [3 / 4, 4 / 3],
+): { x: number; y: number; w: number; h: number } {
   const area = W * H;
   const [lr0, lr1] = [Math.log(ratio[0]), Math.log(ratio[1])];
   for (let attempt = 0; attempt < 10; attempt++) {
@@ -47,7 +49,7 @@ export function randomResizedCrop(
     if (w > 0 && h > 0 && w <= W && h <= H) {
       const x = rng.int(W - w + 1);
       const y = rng.int(H - h + 1);
-      return resample(img, x, y, w, h, size, size);
+      return { x, y, w, h };
     }
   }
   const inRatio = W / H;
@@ -55,7 +57,19 @@ export function randomResizedCrop(
   let h = H;
   if (inRatio < ratio[0]) h = Math.round(W / ratio[0]);
   else if (inRatio > ratio[1]) w = Math.round(H * ratio[1]);
-  return resample(img, (W - w) / 2, (H - h) / 2, w, h, size, size);
+  return { x: roundHalfEven((W - w) / 2), y: roundHalfEven((H - h) / 2), w, h };
+}
+
+/** torchvision's RandomResizedCrop on a float image (DeCLIP's views): `cropBox`, then a resample to size². */
+export function randomResizedCrop(
+  img: FloatImage,
+  size: number,
+  rng: Rng,
+  scale: [number, number] = [0.2, 1],
+  ratio: [number, number] = [3 / 4, 4 / 3],
+): FloatImage {
+  const b = cropBox(img.width, img.height, rng, scale, ratio);
+  return resample(img, b.x, b.y, b.w, b.h, size, size);
 }
 
 const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);

@@ -1,13 +1,14 @@
 /**
- * Turning a list of stored records into model inputs: PNG decode, augmentation (or CLIP's eval
- * transform), normalisation to CHW, tokenisation, EDA. Pure and deterministic given the seed and
- * each sample's position, so the same batch comes out in-process or on a worker thread.
+ * Turning a list of stored records into model inputs: image decode (any format, `decodeImage`),
+ * the image transform (DeCLIP's views, OpenCLIP's training crop or CLIP's eval transform),
+ * normalisation to CHW, tokenisation, EDA. Pure and deterministic given the seed and each
+ * sample's position, so the same batch comes out in-process or on a worker thread.
  */
-import { augmentView, type AugmentConfig } from './augment.js';
+import { augmentView, cropBox, type AugmentConfig } from './augment.js';
+import { decodeImage, type Fit } from './decode.js';
 import { eda } from './eda.js';
 import { DataError, type BadRecord } from './errors.js';
-import { CLIP_MEAN, CLIP_STD, centerCropResize, normalizeCHW, toFloat } from './image.js';
-import { decodePng } from './png.js';
+import { CLIP_MEAN, CLIP_STD, normalizeCHW, toFloat, type FloatImage } from './image.js';
 import { Rng } from './rng.js';
 import { Tokenizer, type TokenizerJSON } from './tokenizer.js';
 import type { SynonymTable } from './wordnet.js';
@@ -18,8 +19,14 @@ export interface BatchSpec {
   imageSize: number;
   /** Augmented views per image (DeCLIP: 2). Ignored without `augment`. */
   views: 1 | 2;
-  /** DeCLIP augmentations; null for CLIP's eval transform (shorter side to size, centre crop). */
+  /** DeCLIP augmentations (in JavaScript, on the decoded image); null for `cropScale`'s or the eval transform. */
   augment: AugmentConfig | null;
+  /**
+   * Without `augment`: OpenCLIP's training transform, RandomResizedCrop(imageSize, scale = cropScale,
+   * ratio 3/4–4/3) with bicubic resampling (done by libvips). null: CLIP's eval transform, shorter
+   * side to imageSize (bicubic), centre crop.
+   */
+  cropScale: readonly [number, number] | null;
   seed: number;
   mean: readonly number[];
   std: readonly number[];
@@ -36,7 +43,8 @@ export interface JobSample {
   key: string;
   /** Shard the record came from (named in errors). */
   source: string;
-  png: Uint8Array;
+  /** The image file's bytes (JPEG, PNG, WebP, ...). */
+  image: Uint8Array;
   text?: string;
   label?: number;
   json?: unknown;
@@ -77,6 +85,7 @@ export const DEFAULT_SPEC: Omit<BatchSpec, 'kind'> = {
   imageSize: 64,
   views: 1,
   augment: null,
+  cropScale: null,
   seed: 0,
   mean: CLIP_MEAN,
   std: CLIP_STD,
@@ -94,27 +103,38 @@ export class BatchBuilder {
     this.tokenizer = spec.tokenizer ? Tokenizer.fromJSON(spec.tokenizer) : undefined;
   }
 
-  build(job: BatchJob): Batch {
+  /** One sample's views, normalised CHW. */
+  private async pixels(s: JobSample, epoch: number, index: number): Promise<Float32Array[]> {
+    const { spec } = this;
+    const S = spec.imageSize;
+    const where = { file: s.source, record: s.key };
+    const decoded = async (fit: Fit) => toFloat(await decodeImage(s.image, where, fit), spec.background);
+    const chw = (img: FloatImage) => normalizeCHW(img, new Float32Array(3 * S * S), 0, spec.mean, spec.std);
+    if (spec.augment) {
+      // DeCLIP's views resample in JavaScript: a large image is first shrunk by libvips to 4× the
+      // output (its crops keep at least 0.9× the output's resolution at scale 0.2).
+      const img = await decoded({ kind: 'shorter', max: 4 * S });
+      return Array.from({ length: spec.views }, (_, v) => chw(augmentView(img, S, new Rng([spec.seed, epoch, index, v]), spec.augment!)));
+    }
+    const scale = spec.cropScale;
+    const rng = new Rng([spec.seed, epoch, index, 0]);
+    return [chw(await decoded(scale ? { kind: 'crop', size: S, box: (W, H) => cropBox(W, H, rng, scale) } : { kind: 'cover', size: S }))];
+  }
+
+  async build(job: BatchJob): Promise<Batch> {
     const { spec } = this;
     const S = spec.imageSize;
     const per = 3 * S * S;
     const views = spec.augment ? spec.views : 1;
     const kept: { s: JobSample; index: number; pixels: Float32Array[] }[] = [];
     const bad: BadRecord[] = [];
-    job.samples.forEach((s, i) => {
-      const index = job.start + i;
-      try {
-        const img = toFloat(decodePng(s.png, { file: s.source, record: s.key }), spec.background);
-        const pixels: Float32Array[] = [];
-        for (let v = 0; v < views; v++) {
-          const out = spec.augment ? augmentView(img, S, new Rng([spec.seed, job.epoch, index, v]), spec.augment) : centerCropResize(img, S);
-          pixels.push(normalizeCHW(out, new Float32Array(per), 0, spec.mean, spec.std));
-        }
-        kept.push({ s, index, pixels });
-      } catch (e) {
-        if (!(e instanceof DataError) || !spec.skipBad) throw e;
-        bad.push(e.toJSON());
-      }
+    // Every image of the batch in flight at once: libvips decodes on its own threads.
+    const settled = await Promise.allSettled(job.samples.map((s, i) => this.pixels(s, job.epoch, job.start + i)));
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') return kept.push({ s: job.samples[i]!, index: job.start + i, pixels: r.value });
+      const e = r.reason as unknown;
+      if (!(e instanceof DataError) || !spec.skipBad) throw e;
+      bad.push(e.toJSON());
     });
     const n = kept.length;
     const images = new Float32Array(n * per);

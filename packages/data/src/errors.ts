@@ -12,18 +12,22 @@ export class DataError extends Error {
     readonly record: string | number | undefined,
     /** What is wrong with it. */
     readonly reason: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; kind?: string },
   ) {
     super(`${file}${record === undefined ? '' : `: record ${record}`}: ${reason}`, options);
+    this.kind = options?.kind ?? kindOf(reason);
   }
+
+  /** What sort of bad it is (`corrupt image`, `missing caption`, `truncated shard`, ...): skipped records are counted by it. */
+  readonly kind: string;
 
   /** A plain object that survives structured cloning (worker → main thread). */
-  toJSON(): { file: string; record: string | number | undefined; reason: string } {
-    return { file: this.file, record: this.record, reason: this.reason };
+  toJSON(): BadRecord {
+    return { file: this.file, record: this.record, reason: this.reason, kind: this.kind };
   }
 
-  static fromJSON(o: { file: string; record: string | number | undefined; reason: string }): DataError {
-    return new DataError(o.file, o.record, o.reason);
+  static fromJSON(o: Omit<BadRecord, 'kind'> & { kind?: string }): DataError {
+    return new DataError(o.file, o.record, o.reason, { kind: o.kind });
   }
 }
 
@@ -31,6 +35,19 @@ export interface BadRecord {
   file: string;
   record: string | number | undefined;
   reason: string;
+  kind: string;
+}
+
+/** The kind of a reason that did not name one: its words before the first parenthesis or colon. */
+function kindOf(reason: string): string {
+  if (/^(truncated|unreadable) tar|^truncated or corrupt tar|^cannot open shard/.test(reason)) return 'truncated shard';
+  if (/^missing caption|empty caption/.test(reason)) return 'missing caption';
+  if (/^missing image/.test(reason)) return 'missing image';
+  if (/^corrupt/.test(reason)) return 'corrupt image';
+  if (/UTF-8/.test(reason)) return 'invalid text';
+  if (/JSON/.test(reason)) return 'invalid json';
+  if (/\.cls|label/.test(reason)) return 'invalid label';
+  return 'other';
 }
 
 /**
@@ -39,17 +56,29 @@ export interface BadRecord {
  */
 export class BadRecords {
   count = 0;
+  /** Counts by kind (`corrupt image`: 2, `missing caption`: 1, ...). */
+  readonly kinds: Record<string, number> = {};
   readonly examples: BadRecord[] = [];
   constructor(readonly keep = 20) {}
 
   add(e: DataError | BadRecord): void {
     this.count++;
-    if (this.examples.length < this.keep) this.examples.push({ file: e.file, record: e.record, reason: e.reason });
+    this.kinds[e.kind] = (this.kinds[e.kind] ?? 0) + 1;
+    if (this.examples.length < this.keep) this.examples.push({ file: e.file, record: e.record, reason: e.reason, kind: e.kind });
   }
 
-  merge(other: { count: number; examples: BadRecord[] }): void {
+  merge(other: { count: number; kinds?: Record<string, number>; examples: BadRecord[] }): void {
     for (const e of other.examples) if (this.examples.length < this.keep) this.examples.push(e);
+    for (const [k, n] of Object.entries(other.kinds ?? {})) this.kinds[k] = (this.kinds[k] ?? 0) + n;
     this.count += other.count;
+  }
+
+  /** `2 corrupt image, 1 missing caption`. */
+  byKind(): string {
+    return Object.entries(this.kinds)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([k, n]) => `${n} ${k}`)
+      .join(', ');
   }
 
   /** One line per remembered record, then how many more there were. */
@@ -57,7 +86,7 @@ export class BadRecords {
     if (!this.count) return 'no bad records';
     const lines = this.examples.map((e) => `  ${e.file}${e.record === undefined ? '' : `: record ${e.record}`}: ${e.reason}`);
     if (this.count > this.examples.length) lines.push(`  ... and ${this.count - this.examples.length} more`);
-    return `${this.count} bad record${this.count === 1 ? '' : 's'} skipped:\n${lines.join('\n')}`;
+    return `${this.count} bad record${this.count === 1 ? '' : 's'} skipped (${this.byKind()}):\n${lines.join('\n')}`;
   }
 }
 

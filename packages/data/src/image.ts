@@ -133,12 +133,6 @@ export function resample(src: FloatImage, x: number, y: number, w: number, h: nu
 /** Resizes the whole image. */
 export const resize = (src: FloatImage, outW: number, outH: number): FloatImage => resample(src, 0, 0, src.width, src.height, outW, outH);
 
-/** CLIP's evaluation transform: shorter side to `size`, then the centre `size`×`size` square. */
-export function centerCropResize(src: FloatImage, size: number): FloatImage {
-  const side = Math.min(src.width, src.height);
-  return resample(src, (src.width - side) / 2, (src.height - side) / 2, side, side, size, size);
-}
-
 /**
  * (x − mean) / std per channel, written planar (CHW) into `out` at `offset` (floats); returns `out`.
  * This is the layout the model's first layer reads: batch × 3 × H × W.
@@ -161,9 +155,105 @@ export function normalizeCHW(
   return out;
 }
 
+/** PIL's bicubic filter (a = −0.5, support 2). */
+function bicubic(x: number): number {
+  const a = -0.5;
+  x = Math.abs(x);
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0;
+}
+
+const PRECISION_BITS = 22; // PIL's for 8-bit images: 32 − 8 − 2
+const ONE = 2 ** PRECISION_BITS;
+
+/** PIL's `precompute_coeffs` + `normalize_coeffs_8bpc`: per output pixel, its first input pixel and fixed-point weights. */
+function bicubicTaps(inSize: number, outSize: number): { start: Int32Array; count: Int32Array; weights: Float64Array; stride: number } {
+  const scale = inSize / outSize;
+  const filterscale = Math.max(scale, 1);
+  const support = 2 * filterscale;
+  const stride = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const weights = new Float64Array(outSize * stride);
+  for (let i = 0; i < outSize; i++) {
+    const centre = (i + 0.5) * scale;
+    const lo = Math.max(Math.trunc(centre - support + 0.5), 0);
+    const n = Math.min(Math.trunc(centre + support + 0.5), inSize) - lo;
+    let total = 0;
+    const k = new Float64Array(n);
+    for (let x = 0; x < n; x++) total += k[x] = bicubic((x + lo - centre + 0.5) / filterscale);
+    for (let x = 0; x < n; x++) {
+      const w = total === 0 ? k[x]! : k[x]! / total;
+      weights[i * stride + x] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
+    }
+    start[i] = lo;
+    count[i] = n;
+  }
+  return { start, count, weights, stride };
+}
+
+/** One pass of PIL's 8-bit resampling along x (`horizontal`) or y, channels independent, rounding to bytes. */
+function bicubicPass(src: RgbaImage, out: number, horizontal: boolean): RgbaImage {
+  const [W, H] = [src.width, src.height];
+  const t = bicubicTaps(horizontal ? W : H, out);
+  const [oW, oH] = horizontal ? [out, H] : [W, out];
+  const data = new Uint8Array(oW * oH * 4);
+  const s = src.data;
+  for (let y = 0; y < oH; y++)
+    for (let x = 0; x < oW; x++) {
+      const i = horizontal ? x : y;
+      const wb = i * t.stride;
+      for (let c = 0; c < 4; c++) {
+        let acc = ONE / 2;
+        for (let k = 0; k < t.count[i]!; k++) {
+          const p = horizontal ? (y * W + t.start[i]! + k) * 4 : ((t.start[i]! + k) * W + x) * 4;
+          acc += s[p + c]! * t.weights[wb + k]!;
+        }
+        const v = Math.floor(acc / ONE);
+        data[(y * oW + x) * 4 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+      }
+    }
+  return { width: oW, height: oH, data };
+}
+
 /**
- * An image as evaluation sees it: over white, centre-cropped to a square, resized to `size`,
- * CLIP-normalised, CHW. The classification loader's unaugmented path (DEFAULT_SPEC), so
- * `mode classify` and the browser page feed the models exactly what `mode eval` does.
+ * PIL's `Image.resize(size, BICUBIC)` on 8-bit RGBA (what torchvision's Resize and
+ * RandomResizedCrop run on PIL images): antialiased when shrinking, fixed-point weights, a
+ * horizontal pass then a vertical one, each rounded to bytes. Alpha is filtered as a fourth channel.
  */
-export const evalImage = (img: RgbaImage, size: number): Float32Array => normalizeCHW(centerCropResize(toFloat(img, [1, 1, 1]), size));
+export function resizeBicubic(src: RgbaImage, outW: number, outH: number): RgbaImage {
+  const h = outW === src.width ? src : bicubicPass(src, outW, true);
+  return outH === src.height ? h : bicubicPass(h, outH, false);
+}
+
+/** Python's round() of a non-negative half (torchvision's centre offsets). */
+export const roundHalfEven = (v: number) => (v % 1 === 0.5 ? 2 * Math.round(v / 2) : Math.round(v));
+
+/**
+ * torchvision's eval geometry for a `width`×`height` image: Resize(size) takes the shorter side to
+ * `size` and truncates the longer one, CenterCrop(size) rounds its offsets.
+ */
+export function coverGeometry(width: number, height: number, size: number): { w: number; h: number; left: number; top: number } {
+  const [w, h] = width <= height ? [size, Math.max(size, Math.trunc((size * height) / width))] : [Math.max(size, Math.trunc((size * width) / height)), size];
+  return { w, h, left: roundHalfEven((w - size) / 2), top: roundHalfEven((h - size) / 2) };
+}
+
+/** The region (x, y, w, h) of an RGBA image. */
+export function cropRgba(img: RgbaImage, x: number, y: number, w: number, h: number): RgbaImage {
+  if (x === 0 && y === 0 && w === img.width && h === img.height) return img;
+  const data = new Uint8Array(w * h * 4);
+  for (let r = 0; r < h; r++) data.set(img.data.subarray(((y + r) * img.width + x) * 4, ((y + r) * img.width + x + w) * 4), r * w * 4);
+  return { width: w, height: h, data };
+}
+
+/**
+ * An image as evaluation sees it, in JavaScript (the browser page, `mode classify`): OpenCLIP's
+ * eval transform by PIL's algorithm (shorter side to `size`, bicubic, centre crop), over white,
+ * CLIP-normalised, CHW. `mode eval`'s loader does the same through libvips (`decodeImage` with
+ * fit `cover`): equal when enlarging, within 2 levels when shrinking.
+ */
+export function evalImage(img: RgbaImage, size: number): Float32Array {
+  const g = coverGeometry(img.width, img.height, size);
+  return normalizeCHW(toFloat(cropRgba(resizeBicubic(img, g.w, g.h), g.left, g.top, size, size), [1, 1, 1]));
+}

@@ -1,11 +1,40 @@
 export { DataError, BadRecords, report, type BadRecord } from './errors.js';
 export { Rng, mixSeed, hashString } from './rng.js';
 export { ShardWriter, readShard, readShards, listShards, splitName, safeKey, type RawSample, type ShardWriterOptions, type ReadOptions } from './shards.js';
-export { toPair, toClass, decodeUtf8, firstInvalidUtf8, type PairRecord, type ClassRecord } from './records.js';
+export {
+  expandBraces,
+  expandGlob,
+  shardsOf,
+  splitSpecs,
+  firstSampleMembers,
+  tarMembers,
+  countSamples,
+  type TarMember,
+  readTemplates,
+  readClassNames,
+  resolveShardSet,
+  type ShardSet,
+} from './patterns.js';
+export { decodeImage, imageMember, IMAGE_EXTENSIONS, type Fit, type Box } from './decode.js';
+export { toPair, toClass, isLabelled, decodeUtf8, firstInvalidUtf8, type PairRecord, type ClassRecord } from './records.js';
 export { decodePng, encodePng, type RgbaImage } from './png.js';
-export { toFloat, toBytes, resample, resize, centerCropResize, normalizeCHW, evalImage, CLIP_MEAN, CLIP_STD, type FloatImage } from './image.js';
+export {
+  toFloat,
+  toBytes,
+  resample,
+  resize,
+  normalizeCHW,
+  evalImage,
+  resizeBicubic,
+  coverGeometry,
+  cropRgba,
+  CLIP_MEAN,
+  CLIP_STD,
+  type FloatImage,
+} from './image.js';
 export {
   augmentView,
+  cropBox,
   randomResizedCrop,
   colorJitter,
   grayscale,
@@ -40,6 +69,7 @@ export {
   openClassification,
   openMix,
   mixCaptions,
+  mixCount,
   defaultMix,
   inFraction,
   templateCaption,

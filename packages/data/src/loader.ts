@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DECLIP_AUGMENT, type AugmentConfig } from './augment.js';
 import { BatchBuilder, DEFAULT_SPEC, type Batch, type BatchJob, type BatchSpec, type JobSample } from './batch.js';
-import { datasetShards, readDatasetInfo } from './dataset.js';
 import { BadRecords, DataError, report } from './errors.js';
+import { readDatasetInfo, type SplitInfo } from './dataset.js';
+import { countSamples, resolveShardSet, splitSpecs } from './patterns.js';
 import { toClass, toPair } from './records.js';
 import { Rng, hashString } from './rng.js';
 import { readShards } from './shards.js';
@@ -27,6 +28,8 @@ export interface LoaderOptions {
   /** DeCLIP augmentations (true: the defaults); false for CLIP's eval transform. Default false. */
   augment?: boolean | AugmentConfig;
   views?: 1 | 2;
+  /** Without `augment`: OpenCLIP's training crop, RandomResizedCrop(scale = cropScale), bicubic. Default: the eval transform. */
+  cropScale?: readonly [number, number];
   tokenizer?: Tokenizer;
   contextLength?: number;
   /** A second caption per pair edited by EDA. */
@@ -113,6 +116,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       imageSize: options.imageSize ?? DEFAULT_SPEC.imageSize,
       views: options.views ?? 1,
       augment,
+      cropScale: options.cropScale ?? null,
       seed: options.seed ?? 0,
       mean: options.mean ?? DEFAULT_SPEC.mean,
       std: options.std ?? DEFAULT_SPEC.std,
@@ -188,15 +192,15 @@ export class DataLoader implements AsyncIterable<Batch> {
     try {
       if (so?.captions && o.kind === 'pairs') {
         const r = toClass(raw, so.captions.classes.length);
-        return { key: r.key, source: r.source, png: new Uint8Array(r.png), text: templateCaption(r.key, r.label, so.captions) };
+        return { key: r.key, source: r.source, image: new Uint8Array(r.image), text: templateCaption(r.key, r.label, so.captions) };
       }
       // Copy out of tar-stream's buffers: a view would drag its whole backing store to the worker.
       if (o.kind === 'classification') {
         const r = toClass(raw, o.numClasses);
-        return { key: r.key, source: r.source, png: new Uint8Array(r.png), label: r.label };
+        return { key: r.key, source: r.source, image: new Uint8Array(r.image), label: r.label };
       }
       const r = toPair(raw);
-      return { key: r.key, source: r.source, png: new Uint8Array(r.png), text: r.text, json: r.json };
+      return { key: r.key, source: r.source, image: new Uint8Array(r.image), text: r.text, json: r.json };
     } catch (e) {
       if (!(e instanceof DataError)) throw e;
       report(e, this.bad);
@@ -240,16 +244,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     const builder = new BatchBuilder(this.spec);
     return {
       // Yield to the event loop between batches, as a worker's reply would.
-      run: (job) =>
-        new Promise((resolve, reject) =>
-          setImmediate(() => {
-            try {
-              resolve(builder.build(job));
-            } catch (e) {
-              reject(e);
-            }
-          }),
-        ),
+      run: (job) => new Promise((resolve, reject) => setImmediate(() => builder.build(job).then(resolve, reject))),
       close: async () => undefined,
     };
   }
@@ -286,7 +281,7 @@ export class DataLoader implements AsyncIterable<Batch> {
           waiting.set(id, { resolve, reject });
           workers[id % workers.length]!.postMessage(
             { id, job },
-            job.samples.map((s) => s.png.buffer as ArrayBuffer),
+            job.samples.map((s) => s.image.buffer as ArrayBuffer),
           );
         });
         inflight.add(p);
@@ -306,34 +301,81 @@ export class DataLoader implements AsyncIterable<Batch> {
 
 export type OpenOptions = Omit<LoaderOptions, 'shards' | 'kind' | 'numClasses'>;
 
-/** A loader over a pairs data set folder (e.g. `~/.cache/mode/data/emoji`). */
+/** A loader over pairs: data set folders, folders of shards, brace patterns or globs (see `resolveShardSet`). */
 export function openPairs(dir: string | string[], options: OpenOptions): DataLoader {
   const dirs = Array.isArray(dir) ? dir : [dir];
-  const shards = dirs.flatMap((d) => {
-    const info = readDatasetInfo(d);
-    if (info.kind !== 'pairs') throw Object.assign(new Error(`${d} holds a ${info.kind} set, not image-text pairs`), { userFacing: true });
-    return datasetShards(d);
+  const shards = splitSpecs(dirs).flatMap((d) => {
+    const set = resolveShardSet(d);
+    if (set.kind !== 'pairs') throw Object.assign(new Error(`${d} holds a ${set.kind} set, not image-text pairs`), { userFacing: true });
+    return set.shards;
   });
   return new DataLoader({ ...options, shards, kind: 'pairs' });
 }
 
-/** A loader over one split of a classification set; `classes` and `templates` come with it. */
+/**
+ * A loader over one split of a classification set (a data set folder, a CLIP_benchmark folder, or
+ * labelled shards by pattern); `classes` and `templates` come with it unless given (`labels`).
+ */
 export function openClassification(
   dir: string,
-  split: string,
+  split: string | undefined,
   options: OpenOptions,
-): { loader: DataLoader; classes: string[]; templates: string[]; count: number } {
-  const info = readDatasetInfo(dir);
-  if (info.kind !== 'classification' || !info.classes) throw Object.assign(new Error(`${dir} is not a classification set`), { userFacing: true });
-  const loader = new DataLoader({ shuffle: false, ...options, shards: datasetShards(dir, split), kind: 'classification', numClasses: info.classes.length });
-  return { loader, classes: info.classes, templates: info.templates ?? ['a photo of a {}.'], count: info.splits[split]!.count };
+  labels: { classes?: readonly string[]; templates?: readonly string[] } = {},
+): { loader: DataLoader; classes: string[]; templates: string[] } {
+  const set = resolveShardSet(dir, split);
+  if (set.kind !== 'classification')
+    throw Object.assign(new Error(`${dir} is not a classification set (its samples have no .cls label)`), { userFacing: true });
+  const classes = [...(labels.classes ?? set.classes ?? [])];
+  if (!classes.length)
+    throw Object.assign(
+      new Error(`${dir}: no class names (no classnames.txt beside its shards or above them). Fix: pass a class-names file, one name per line`),
+      {
+        userFacing: true,
+      },
+    );
+  const loader = new DataLoader({ shuffle: false, ...options, shards: set.shards, kind: 'classification', numClasses: classes.length });
+  return { loader, classes, templates: [...(labels.templates ?? set.templates ?? ['a photo of a {}.'])] };
 }
 
-/** One data set of a training mix: a folder, its split (classification: default `train`), a fraction of it. */
+/**
+ * One source of a training mix: a data set folder or shards by pattern (`resolveShardSet`), its
+ * split (classification: default `train`), a fraction of it.
+ */
 export interface MixSource {
   dir: string;
   split?: string;
   fraction?: number;
+}
+
+/** A mix source's shards, and the captions of a classification set read as pairs. */
+function mixShards(src: MixSource): { shards: string[]; captions: ShardOptions['captions'] | null } {
+  const set = resolveShardSet(src.dir, src.split);
+  if (set.kind === 'pairs') return { shards: set.shards, captions: null };
+  if (!set.classes) throw Object.assign(new Error(`${src.dir}: classification set without class names (no classnames.txt)`), { userFacing: true });
+  return { shards: set.shards, captions: { classes: set.classes, templates: set.templates ?? ['a photo of a {}.'] } };
+}
+
+/**
+ * About how many samples a mix holds after thinning (exact before it): a data set's counts from
+ * its manifest, other shards counted from their tar headers.
+ */
+export function mixCount(sources: readonly MixSource[]): number {
+  return sources.reduce((total, src) => {
+    const set = resolveShardSet(src.dir, src.split);
+    const manifest = existsSync(join(src.dir, 'dataset.json')) ? readDatasetInfo(src.dir) : undefined;
+    const bySplit = manifest && new Map(Object.values(manifest.splits).flatMap((sp) => sp.shards.map((f) => [join(src.dir, f), sp] as const)));
+    let n = 0;
+    const counted = new Set<SplitInfo>();
+    for (const shard of set.shards) {
+      const sp = bySplit?.get(shard);
+      if (!sp) n += countSamples(shard);
+      else if (!counted.has(sp)) {
+        counted.add(sp);
+        n += sp.count;
+      }
+    }
+    return total + Math.round(n * (src.fraction ?? 1));
+  }, 0);
 }
 
 /**
@@ -344,14 +386,12 @@ export function openMix(sources: readonly MixSource[], options: OpenOptions): Da
   const shards: string[] = [];
   const shardOptions: Record<string, ShardOptions> = {};
   for (const src of sources) {
-    const info = readDatasetInfo(src.dir);
-    const cls = info.kind === 'classification';
-    if (cls && !info.classes) throw Object.assign(new Error(`${src.dir}: classification set without class names`), { userFacing: true });
-    for (const f of datasetShards(src.dir, src.split ?? (cls ? 'train' : undefined))) {
+    const { shards: files, captions } = mixShards(src);
+    for (const f of files) {
       shards.push(f);
       shardOptions[f] = {
         ...(src.fraction !== undefined && src.fraction < 1 ? { fraction: src.fraction } : {}),
-        ...(cls ? { captions: { classes: info.classes!, templates: info.templates ?? ['a photo of a {}.'] } } : {}),
+        ...(captions ? { captions } : {}),
       };
     }
   }
@@ -373,11 +413,8 @@ export interface CaptionRecord {
  */
 export async function* mixCaptions(sources: readonly MixSource[], options: { skipBad?: BadRecords } = {}): AsyncGenerator<CaptionRecord> {
   for (const src of sources) {
-    const info = readDatasetInfo(src.dir);
-    const cls = info.kind === 'classification';
-    if (cls && !info.classes) throw Object.assign(new Error(`${src.dir}: classification set without class names`), { userFacing: true });
-    const captions = cls ? { classes: info.classes!, templates: info.templates ?? ['a photo of a {}.'] } : null;
-    for (const shard of datasetShards(src.dir, src.split ?? (cls ? 'train' : undefined))) {
+    const { shards, captions } = mixShards(src);
+    for (const shard of shards) {
       for await (const raw of readShards([shard], { bad: options.skipBad })) {
         if (!inFraction(raw.key, src.fraction !== undefined && src.fraction < 1 ? src.fraction : undefined)) continue;
         try {

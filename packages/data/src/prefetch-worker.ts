@@ -9,9 +9,9 @@ import { DataError } from './errors.js';
 
 const builder = new BatchBuilder((workerData as { spec: BatchSpec }).spec);
 
-parentPort!.on('message', (msg: { id: number; job: BatchJob }) => {
+parentPort!.on('message', async (msg: { id: number; job: BatchJob }) => {
   try {
-    const batch = builder.build(msg.job);
+    const batch = await builder.build(msg.job);
     parentPort!.postMessage({ id: msg.id, batch }, transferList(batch));
   } catch (e) {
     parentPort!.postMessage({

@@ -1,13 +1,14 @@
 /** Typed views of raw WebDataset samples: image-text pairs and labelled images. */
+import { imageMember } from './decode.js';
 import { DataError } from './errors.js';
 import type { RawSample } from './shards.js';
 
-/** An image-text pair as stored: PNG bytes, caption, optional metadata. */
+/** An image-text pair as stored: the image file's bytes (any format `decodeImage` reads), caption, optional metadata. */
 export interface PairRecord {
   key: string;
   /** Shard (or manifest) the record came from. */
   source: string;
-  png: Uint8Array;
+  image: Uint8Array;
   text: string;
   json?: unknown;
 }
@@ -16,7 +17,7 @@ export interface PairRecord {
 export interface ClassRecord {
   key: string;
   source: string;
-  png: Uint8Array;
+  image: Uint8Array;
   label: number;
 }
 
@@ -56,36 +57,54 @@ export function decodeUtf8(bytes: Uint8Array, file: string, record: string | num
   return utf8.decode(bytes);
 }
 
-/** A pair needs `.png` and `.txt` (UTF-8, not blank); `.json` is optional. */
+/** The members a sample has, for messages. */
+const membersOf = (files: Record<string, Uint8Array>) => Object.keys(files).join(', ') || 'none';
+
+/** The sample's image: its first member among `jpg jpeg png webp` (any case; then avif, tif, tiff, gif). */
+function imageOf(raw: RawSample): Uint8Array {
+  const m = imageMember(raw.files);
+  if (!m) throw new DataError(raw.shard, raw.key, `missing image (no ${raw.key}.jpg, .jpeg, .png or .webp; members: ${membersOf(raw.files)})`);
+  return m.bytes;
+}
+
+/**
+ * A pair needs an image member and a caption: `.txt` (UTF-8, not blank), else the `caption` field of
+ * `.json` (img2dataset writes both). `.json` is optional.
+ */
 export function toPair(raw: RawSample): PairRecord {
   const { key, files, shard } = raw;
-  const png = files.png;
-  if (!png) throw new DataError(shard, key, `missing image (no ${key}.png; members: ${Object.keys(files).join(', ') || 'none'})`);
-  const txt = files.txt;
-  if (!txt) throw new DataError(shard, key, `missing caption (no ${key}.txt)`);
-  const text = decodeUtf8(txt, shard, key, `${key}.txt`);
-  if (!text.trim()) throw new DataError(shard, key, `missing caption (${key}.txt is empty)`);
-  const record: PairRecord = { key, source: shard, png, text };
+  const image = imageOf(raw);
+  let json: unknown;
   if (files.json) {
     try {
-      record.json = JSON.parse(decodeUtf8(files.json, shard, key, `${key}.json`));
+      json = JSON.parse(decodeUtf8(files.json, shard, key, `${key}.json`));
     } catch (e) {
       if (e instanceof DataError) throw e;
       throw new DataError(shard, key, `${key}.json is not valid JSON (${(e as Error).message})`);
     }
   }
+  const fromJson = (json as { caption?: unknown } | undefined)?.caption;
+  let text: string;
+  if (files.txt) text = decodeUtf8(files.txt, shard, key, `${key}.txt`);
+  else if (typeof fromJson === 'string') text = fromJson;
+  else throw new DataError(shard, key, `missing caption (no ${key}.txt, and no "caption" in ${key}.json; members: ${membersOf(files)})`);
+  if (!text.trim()) throw new DataError(shard, key, `missing caption (${files.txt ? `${key}.txt` : `the caption of ${key}.json`} is empty)`);
+  const record: PairRecord = { key, source: shard, image, text };
+  if (json !== undefined) record.json = json;
   return record;
 }
 
-/** A labelled image needs `.png` and `.cls` (a non-negative integer as text). */
+/** A labelled image needs an image member and `.cls` (a non-negative integer as text). */
 export function toClass(raw: RawSample, numClasses?: number): ClassRecord {
   const { key, files, shard } = raw;
-  const png = files.png;
-  if (!png) throw new DataError(shard, key, `missing image (no ${key}.png)`);
-  if (!files.cls) throw new DataError(shard, key, `missing label (no ${key}.cls)`);
+  const image = imageOf(raw);
+  if (!files.cls) throw new DataError(shard, key, `missing label (no ${key}.cls)`, { kind: 'invalid label' });
   const text = decodeUtf8(files.cls, shard, key, `${key}.cls`).trim();
   const label = Number(text);
   if (!/^\d+$/.test(text) || (numClasses !== undefined && label >= numClasses))
     throw new DataError(shard, key, `${key}.cls is "${text}", not a class index${numClasses === undefined ? '' : ` in 0..${numClasses - 1}`}`);
-  return { key, source: shard, png, label };
+  return { key, source: shard, image, label };
 }
+
+/** Whether a sample is labelled (`.cls`) rather than captioned: what makes a set of shards a classification set. */
+export const isLabelled = (raw: RawSample): boolean => !!raw.files.cls && !raw.files.txt;

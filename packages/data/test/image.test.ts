@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
+  CLIP_MEAN,
+  CLIP_STD,
   DECLIP_AUGMENT,
   Rng,
   adjustHue,
   augmentView,
-  centerCropResize,
+  evalImage,
   decodePng,
   encodePng,
   grayscale,
@@ -63,11 +65,14 @@ describe('image pipeline', () => {
     for (let y = 0; y < 12; y++) for (let x = 0; x < 12; x++) expect(r.data[(y * 12 + x) * 3]).toBeCloseTo(a.data[((y + 6) * 24 + x + 4) * 3]!, 6);
   });
 
-  it('centre crop takes the middle square; normalisation writes CHW', () => {
-    const wide: FloatImage = { width: 30, height: 10, data: new Float32Array(30 * 10 * 3) };
-    for (let x = 10; x < 20; x++) for (let y = 0; y < 10; y++) wide.data[(y * 30 + x) * 3] = 1;
-    const c = centerCropResize(wide, 10);
-    for (let i = 0; i < 100; i++) expect(c.data[i * 3]).toBeCloseTo(1, 6);
+  it('the eval transform takes the middle square (torchvision geometry); normalisation writes CHW', () => {
+    const wide = { width: 30, height: 10, data: new Uint8Array(30 * 10 * 4).fill(255) };
+    for (let x = 0; x < 30; x++) for (let y = 0; y < 10; y++) if (x < 10 || x >= 20) wide.data[(y * 30 + x) * 4] = 0;
+    const c = evalImage(wide, 10);
+    const white = (1 - CLIP_MEAN[0]) / CLIP_STD[0];
+    for (let i = 0; i < 100; i++) expect(c[i]).toBeCloseTo(white, 5);
+    // Shrunk to 7 (21 × 7, offset 7): the edge columns see the dark sides through the bicubic taps.
+    expect(evalImage(wide, 7)[0]).toBeLessThan(white - 0.1);
     const one: FloatImage = { width: 1, height: 2, data: Float32Array.of(1, 0, 0.5, 0, 1, 0.5) };
     const chw = normalizeCHW(one, undefined, 0, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]);
     expect([...chw]).toEqual([1, -1, -1, 1, 0, 0]);

@@ -101,7 +101,7 @@ describe('WebDataset shards', () => {
     const [shard] = await w.close();
     const raws = await collect(readShard(shard!));
     expect(toPair(raws[0]!).text).toBe('fine');
-    expect(() => toPair(raws[1]!)).toThrow(`${shard}: record nocap: missing caption (no nocap.txt)`);
+    expect(() => toPair(raws[1]!)).toThrow(`${shard}: record nocap: missing caption (no nocap.txt, and no "caption" in nocap.json; members: png, json)`);
     expect(() => toPair(raws[2]!)).toThrow(`${shard}: record badutf: badutf.txt is not valid UTF-8 (byte 2: 0xc3)`);
     expect(() => toPair(raws[3]!)).toThrow(/record empty: missing caption/);
     expect(() => toClass(raws[0]!)).toThrow(/record ok: missing label/);

@@ -37,6 +37,8 @@ export interface RunFlags {
   weightDecay: number;
   data: string[];
   queueSize: number;
+  /** OpenCLIP's training crop scale (RandomResizedCrop) when no DeCLIP views are made. */
+  cropScale?: [number, number];
   /** A run continued from another's checkpoint (a data expert from its seed model): that folder and step. */
   from?: { run: string; step: number };
   /** The pairs trained on, when a subset of the data (e.g. `expert 2 of out/clusters`). */

@@ -7,7 +7,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdamW, clipScale, cosineSchedule, gradNorm as globalGradNorm, manualSeed, tensor, type Tensor } from '@mode/autograd';
-import { defaultDataDir, defaultMix, loadSynonyms, loadTokenizer, maskTokens, openMix, Rng, type Batch, type MixSource } from '@mode/data';
+import { defaultDataDir, defaultMix, loadSynonyms, loadTokenizer, maskTokens, openMix, Rng, type BadRecords, type Batch, type MixSource } from '@mode/data';
 import type { Gpu } from '@mode/gpu';
 import { autotuner } from '@mode/kernels';
 import { CLIP, preset, type ClipConfig } from '@mode/models';
@@ -54,6 +54,13 @@ export interface TrainOptions {
   queueSize?: number;
   /** Loader worker threads (0: in-process). */
   workers?: number;
+  /**
+   * OpenCLIP's training transform, RandomResizedCrop(scale = cropScale, bicubic), for runs without
+   * DeCLIP's views (those keep their own augmentation); default [0.9, 1].
+   */
+  cropScale?: [number, number];
+  /** Bad samples (corrupt images, missing captions, truncated shards) are skipped and counted by kind instead of stopping the run. */
+  skipBad?: boolean;
   /** Aborting (SIGINT/SIGTERM in the CLI) ends the step under way, checkpoints and returns. */
   signal?: AbortSignal;
   onStep?: (r: StepReport) => void;
@@ -76,6 +83,10 @@ export interface StepReport {
   logitScale: number;
   pairsPerSecond: number;
   seconds: number;
+  /** Pairs in this step's batch (fewer than the batch size where bad samples were skipped). */
+  pairs: number;
+  /** With `skipBad`: the samples skipped so far, by kind. */
+  skipped?: Record<string, number>;
 }
 
 export interface TrainResult {
@@ -84,6 +95,8 @@ export interface TrainResult {
   final: string | null;
   config: ClipConfig;
   last: StepReport | null;
+  /** With `skipBad`: what was skipped (counts by kind, the first examples). */
+  bad?: BadRecords;
 }
 
 /** An error that says what is wrong and how to fix it (the CLI prints it without a stack). */
@@ -131,6 +144,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     weightDecay: o.weightDecay ?? 0.2,
     data: mix.map((m) => `${m.dir}${m.split ? `:${m.split}` : ''}${m.fraction !== undefined ? `@${m.fraction}` : ''}`),
     queueSize: o.queueSize ?? 4096,
+    ...(o.cropScale ? { cropScale: o.cropScale } : {}),
     ...(o.include ? { subset: o.include.subset } : {}),
   };
   // A continued run takes the model, loss and optimiser flags of the run it continues.
@@ -221,6 +235,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     seed: flags.seed,
     augment: needViews,
     views: needViews ? 2 : 1,
+    cropScale: flags.cropScale ?? [0.9, 1],
+    skipBad: !!o.skipBad,
     tokenizer,
     contextLength: config.text.contextLength,
     ...(terms.includes('mv') ? { eda: { synonyms: loadSynonyms(dataDir) } } : {}),
@@ -255,14 +271,21 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           gpu.profiler.enabled = true;
         }
         opt.lr = schedule(step);
-        const micro = batchSize / accumulate;
+        // A batch is short where bad samples were skipped: its micro-batches split what it has.
+        const size = batch.size;
+        if (size / accumulate < 2)
+          throw userError(
+            `step ${step + 1}: ${size} good pairs in the batch after skipping bad samples, too few for ${accumulate} micro-batches of at least 2`,
+          );
         const sums: Partial<Record<LossTerm, number>> = {};
         let total = 0;
         for (let a = 0; a < accumulate; a++) {
-          const x = microBatch(batch, a * micro, micro, S, L);
+          const [from, to] = [Math.floor((a * size) / accumulate), Math.floor(((a + 1) * size) / accumulate)];
+          const share = (to - from) / size; // 1 / accumulate when the batch is whole
+          const x = microBatch(batch, from, to - from, S, L);
           if (terms.includes('mlm')) x.mlm = maskTokens(x.tokens, config.text.vocabSize, new Rng([flags.seed, step, a, 0x313]));
           const r = stepLosses(model, heads, x, { terms, weights, queue, ...(o.injectNaN?.step === step ? { poison: o.injectNaN.term } : {}) });
-          const scaled = accumulate > 1 ? r.total.mul(1 / accumulate) : r.total;
+          const scaled = accumulate > 1 ? r.total.mul(share) : r.total;
           for (const t of Object.values(r.terms)) t.keep();
           r.textFeatures.keep();
           scaled.keep();
@@ -272,7 +295,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
             const v = await t.item();
             t.dispose();
             if (!finite(v)) throw new NonFiniteError(step, k, v, findCheckpoint(o.out));
-            sums[k] = (sums[k] ?? 0) + v / accumulate;
+            sums[k] = (sums[k] ?? 0) + v * share;
           }
           scaled.dispose();
           queue?.enqueue(r.textFeatures);
@@ -299,8 +322,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           lr,
           gradNorm,
           logitScale: await model.logit_scale.item(),
-          pairsPerSecond: batchSize / seconds,
+          pairsPerSecond: size / seconds,
           seconds,
+          pairs: size,
+          ...(loader.bad ? { skipped: { ...loader.bad.kinds } } : {}),
         };
         if (profiling) {
           gpu.profiler.enabled = false;
@@ -324,7 +349,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     await model.save(final);
   }
   model.dispose();
-  return { step, interrupted, final, config, last };
+  return { step, interrupted, final, config, last, ...(loader.bad ? { bad: loader.bad } : {}) };
 }
 
 /** The profiled step's time by kernel and its Chrome trace, written atomically. */

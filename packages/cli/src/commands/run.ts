@@ -189,12 +189,7 @@ function addedExperts(o: RunOptions, data: string[] | undefined, d: typeof impor
     );
   // Fine centres in proportion: the run's fine clusters per pair, times the new data's pairs.
   const runPairs = (JSON.parse(readFileSync(embeddings, 'utf8')) as { count: number }).count;
-  const newPairs = sources.reduce((a, p) => {
-    const info = d.readDatasetInfo(p.dir);
-    // As the loader reads it: a classification set's train split unless one is named.
-    const splits = p.split ? [p.split] : info.kind === 'classification' ? ['train'] : Object.keys(info.splits);
-    return a + splits.reduce((b, sp) => b + (info.splits[sp]?.count ?? 0), 0) * (p.fraction ?? 1);
-  }, 0);
+  const newPairs = d.mixCount(sources);
   const fine = Math.max(1, Math.min(Math.floor(newPairs), Math.round((o.fine * newPairs) / runPairs)));
   const next = [...added, { expert: o.experts + added.length, data: spec, fine }];
   writeFileSync(`${file}.tmp`, JSON.stringify(next, null, 1) + '\n');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { withDevice } from '../device.js';
 import { progress } from '../progress.js';
-import { int, parseSource } from '../sources.js';
+import { int, parseSources } from '../sources.js';
 
 interface TrainFlags {
   preset: string;
@@ -26,6 +26,16 @@ interface TrainFlags {
   assignment?: string;
   stopAt?: string;
   profileStep?: string;
+  cropScale?: string;
+  skipBad?: boolean;
+}
+
+/** `--crop-scale 0.9,1`: RandomResizedCrop's area range. */
+function parseCropScale(s: string): [number, number] {
+  const v = s.split(',').map(Number);
+  if (v.length !== 2 || !v.every((x) => x > 0 && x <= 1) || v[0]! > v[1]!)
+    throw Object.assign(new Error(`--crop-scale ${s}: expected MIN,MAX with 0 < MIN ≤ MAX ≤ 1 (OpenCLIP's default: 0.9,1)`), { userFacing: true });
+  return [v[0]!, v[1]!];
 }
 
 export function register(program: Command): void {
@@ -46,11 +56,19 @@ export function register(program: Command): void {
     .option('--seed-model <dir>', "continue another run's checkpoint (its weights, optimizer, step; the schedule goes on to --steps, default the seed's)")
     .option('--expert <k>', 'train data expert k: its pairs and 2% out-of-cluster sample from --assignment (with --seed-model)')
     .option('--assignment <dir>', 'written by mode cluster (assignment.json, assign-*.jsonl)')
-    .option('--data <dirs...>', 'data set folders to train on, DIR[:SPLIT][@FRACTION] (default: emoji, clipart, 5% of fashion-mnist and mnist)')
+    .option(
+      '--data <dirs...>',
+      'what to train on: data set folders, folders of .tar shards, brace patterns or globs (img2dataset output), DIR[:SPLIT][@FRACTION], several joined with :: (default: emoji, clipart, 5% of fashion-mnist and mnist)',
+    )
     .option('--data-dir <dir>', 'where `mode data prepare` wrote (tokenizer, synonyms, the default mix)')
     .option('--checkpoint-every <n>', 'steps between checkpoints', '50')
     .option('--queue <n>', 'NN supervision: queue length', '4096')
     .option('--workers <n>', 'loader worker threads', '1')
+    .option('--crop-scale <min,max>', "OpenCLIP's training crop: RandomResizedCrop's area range, bicubic (runs without DeCLIP views; default 0.9,1)")
+    .option(
+      '--skip-bad',
+      'skip bad samples (corrupt images, missing captions, truncated shards), counted by kind in metrics.jsonl and the summary, instead of stopping',
+    )
     .option('--profile-step <n>', 'profile this step: OUT/profile.json (time by kernel) and OUT/trace.json (Chrome trace)')
     .option('--inject-nan <step:term>', 'testing the guard: make a loss term NaN at a step')
     .option('--no-progress', 'no progress bar')
@@ -72,7 +90,7 @@ export function register(program: Command): void {
         const k = int('expert', flags.expert);
         include = { keys: c.expertKeys(flags.assignment!, k), subset: `expert ${k} of ${flags.assignment}` };
       }
-      const data = flags.data ? flags.data.map(parseSource) : seed ? seed.flags.data.map(parseSource) : undefined;
+      const data = flags.data ? parseSources(flags.data) : seed ? parseSources(seed.flags.data) : undefined;
       const runSeed = flags.expert !== undefined && cmd.getOptionValueSource('seed') === 'default' ? 1 + int('expert', flags.expert) : int('seed', flags.seed);
       const declip = t.parseDeclip(flags.declip);
       const abort = new AbortController();
@@ -113,6 +131,8 @@ export function register(program: Command): void {
             checkpointEvery: int('checkpoint-every', flags.checkpointEvery),
             queueSize: int('queue', flags.queue),
             workers: int('workers', flags.workers),
+            ...(flags.cropScale !== undefined ? { cropScale: parseCropScale(flags.cropScale) } : {}),
+            ...(flags.skipBad ? { skipBad: true } : {}),
             signal: abort.signal,
             ...(nan ? { injectNaN: { step: int('inject-nan', nan[0]!), term: nan[1] as 'clip' } } : {}),
             onStep: (s) => {
@@ -133,9 +153,11 @@ export function register(program: Command): void {
           });
           bar?.stop();
           if (r.interrupted) {
+            if (r.bad?.count) console.log(r.bad.summary());
             console.log(`stopped at step ${r.step}/${steps}; checkpoint in ${flags.out}/checkpoint (continue with --resume)`);
             return 130;
           }
+          if (r.bad) console.log(r.bad.summary());
           console.log(`trained ${r.step} steps: ${r.final}`);
         } finally {
           bar?.stop();

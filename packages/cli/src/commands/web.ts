@@ -100,10 +100,12 @@ export function register(program: Command): void {
       // The task's templates go with its own class names; other names get the page's default prompt.
       const templates = flags.classes ? ['a photo of a {}.'] : (info.templates ?? ['a photo of a {}.']);
       if (classes.length === 0) throw userError('--classes: no class names. Fix: --classes "cat,dog,bird"');
-      const images = flags.image.map((f) => {
-        if (!existsSync(f)) throw userError(`--image ${f}: no such file`);
-        return d.decodePng(new Uint8Array(readFileSync(f)), { file: f, record: 0 });
-      });
+      const images = await Promise.all(
+        flags.image.map((f) => {
+          if (!existsSync(f)) throw userError(`--image ${f}: no such file`);
+          return d.decodeImage(new Uint8Array(readFileSync(f)), { file: f, record: 0 });
+        }),
+      );
       await withDevice(program, {}, async (gpu) => {
         const engine = await ag.init(gpu);
         try {

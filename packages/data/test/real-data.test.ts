@@ -1,0 +1,378 @@
+/**
+ * The user's own data: images in any format through sharp (checked against PIL, OpenCLIP's
+ * decoder), img2dataset shards by folder, brace pattern and glob, the members webdataset reads,
+ * and bad samples named by shard and key or skipped and counted by kind.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  BadRecords,
+  DataError,
+  DataLoader,
+  countSamples,
+  coverGeometry,
+  cropRgba,
+  resizeBicubic,
+  decodeImage,
+  decodePng,
+  encodePng,
+  expandBraces,
+  expandGlob,
+  firstSampleMembers,
+  imageMember,
+  openClassification,
+  openPairs,
+  readShard,
+  readTemplates,
+  resolveShardSet,
+  shardsOf,
+  toPair,
+  type RawSample,
+} from '../src/index.js';
+import { jpeg, photoPixels, writeImg2datasetShards, type WrittenShards } from './img2dataset.js';
+import { tmp } from './helpers.js';
+
+const PYTHON = '/usr/bin/python3';
+const hasPil = (() => {
+  try {
+    execFileSync(PYTHON, ['-c', 'import PIL'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const pilWhy = 'needs /usr/bin/python3 with PIL (python3-pil, installed by scripts/setup.sh)';
+
+/** PIL's RGB pixels of each file (optionally OpenCLIP's eval transform at `cover`, or a crop resized to `crop[4]`²). */
+function pil(files: string[], o: { cover?: number; crop?: number[] } = {}): Record<string, { width: number; height: number; rgb: Buffer }> {
+  const flags = [...(o.cover ? ['--cover', String(o.cover)] : []), ...(o.crop ? ['--crop', o.crop.join(',')] : [])];
+  const out = execFileSync(PYTHON, [join(import.meta.dirname, 'pil_reference.py'), ...flags, ...files], {
+    maxBuffer: 1 << 28,
+  });
+  const parsed = JSON.parse(out.toString()) as Record<string, { width: number; height: number; rgb: string }>;
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, { ...v, rgb: Buffer.from(v.rgb, 'base64') }]));
+}
+
+/** Per-channel absolute differences between RGBA (ours) and RGB (PIL's): max and mean. */
+function diff(rgba: Uint8Array, rgb: Buffer): { max: number; mean: number } {
+  let max = 0;
+  let sum = 0;
+  const n = rgb.length / 3;
+  for (let i = 0; i < n; i++)
+    for (let c = 0; c < 3; c++) {
+      const d = Math.abs(rgba[i * 4 + c]! - rgb[i * 3 + c]!);
+      max = Math.max(max, d);
+      sum += d;
+    }
+  return { max, mean: sum / (n * 3) };
+}
+
+const raw = (w: number, h: number) => ({ raw: { width: w, height: h, channels: 3 as const } });
+
+describe('decodeImage (sharp)', () => {
+  it('a PNG decodes to the same RGBA as pngjs (alpha kept for compositing)', async () => {
+    const px = Uint8Array.from({ length: 13 * 9 * 4 }, (_, i) => (i * 7919) % 256);
+    const png = encodePng(px, 13, 9, 4);
+    const a = await decodeImage(png);
+    expect([a.width, a.height]).toEqual([13, 9]);
+    expect(Buffer.from(a.data).equals(Buffer.from(decodePng(png).data))).toBe(true);
+  });
+
+  it('grey, 16-bit, CMYK and WebP images become 8-bit sRGB with alpha', async () => {
+    const rgb = photoPixels(3, 20, 12);
+    const grey = await decodeImage(await sharp(rgb, raw(20, 12)).greyscale().png().toBuffer());
+    for (let i = 0; i < 20 * 12; i++) expect(grey.data[i * 4]).toBe(grey.data[i * 4 + 2]);
+    const deep = await decodeImage(await sharp(rgb, raw(20, 12)).toColourspace('rgb16').png().toBuffer());
+    expect(deep.data.length).toBe(20 * 12 * 4);
+    for (let i = 0; i < 20 * 12 * 3; i++) expect(Math.abs(deep.data[Math.floor(i / 3) * 4 + (i % 3)]! - rgb[i]!)).toBeLessThanOrEqual(1);
+    const cmyk = await decodeImage(await sharp(rgb, raw(20, 12)).toColourspace('cmyk').jpeg({ quality: 100 }).toBuffer());
+    expect(diff(cmyk.data, rgb).mean).toBeLessThan(12); // through a CMYK profile and back
+    const webp = await decodeImage(await sharp(rgb, raw(20, 12)).webp({ lossless: true }).toBuffer());
+    expect(diff(webp.data, rgb).max).toBe(0);
+  });
+
+  it('EXIF orientation is applied: a 6 (90° clockwise) swaps width and height and moves the pixels', async () => {
+    const rgb = photoPixels(5, 16, 8);
+    const png = await sharp(rgb, raw(16, 8)).withMetadata({ orientation: 6 }).png().toBuffer();
+    const img = await decodeImage(png);
+    expect([img.width, img.height]).toEqual([8, 16]);
+    // Rotated clockwise: output (x, y) is input (y, H - 1 - x), H = 8.
+    for (const [x, y] of [
+      [0, 0],
+      [7, 15],
+      [3, 9],
+    ]) {
+      const src = ((7 - x!) * 16 + y!) * 3;
+      const dst = (y! * 8 + x!) * 4;
+      expect([...img.data.subarray(dst, dst + 3)]).toEqual([...rgb.subarray(src, src + 3)]);
+    }
+  });
+
+  it('a truncated or non-image file throws a DataError naming the shard and key', async () => {
+    const full = await jpeg(1, 64);
+    for (const bytes of [full.subarray(0, full.length >> 1), Buffer.from('not an image')]) {
+      const err = await decodeImage(bytes, { file: 'x/00001.tar', record: '000010004' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DataError);
+      expect((err as DataError).message).toMatch(/^x\/00001\.tar: record 000010004: corrupt or unreadable image/);
+      expect((err as DataError).kind).toBe('corrupt image');
+    }
+  });
+
+  it('fits: cover gives size², crop gives size² of the box, shorter never enlarges', async () => {
+    const j = await jpeg(2, 90, 60);
+    const c = await decodeImage(j, undefined, { kind: 'cover', size: 32 });
+    expect([c.width, c.height]).toEqual([32, 32]);
+    let seen: number[] = [];
+    const k = await decodeImage(j, undefined, { kind: 'crop', size: 24, box: (w, h) => ((seen = [w, h]), { x: 3, y: 4, w: 50, h: 40 }) });
+    expect(seen).toEqual([90, 60]);
+    expect([k.width, k.height]).toEqual([24, 24]);
+    expect([
+      (await decodeImage(j, undefined, { kind: 'shorter', max: 30 })).height,
+      (await decodeImage(j, undefined, { kind: 'shorter', max: 300 })).height,
+    ]).toEqual([30, 60]);
+  });
+});
+
+describe.skipIf(!hasPil)(`pixels equal PIL's (${pilWhy})`, () => {
+  let dir: string;
+  const files: Record<string, string> = {};
+  beforeAll(async () => {
+    dir = tmp('pil');
+    const rgb = photoPixels(11, 77, 53);
+    const src = sharp(rgb, raw(77, 53));
+    files.jpeg = join(dir, 'baseline.jpg');
+    writeFileSync(files.jpeg, await src.clone().jpeg({ quality: 85, mozjpeg: false, progressive: false }).toBuffer());
+    files.jpeg420 = join(dir, 'subsampled.jpg');
+    writeFileSync(files.jpeg420, await src.clone().jpeg({ quality: 75, chromaSubsampling: '4:2:0' }).toBuffer());
+    files.png = join(dir, 'image.png');
+    writeFileSync(files.png, await src.clone().png().toBuffer());
+    files.webp = join(dir, 'image.webp');
+    writeFileSync(files.webp, await src.clone().webp({ quality: 80 }).toBuffer());
+  });
+
+  it('baseline JPEG (4:4:4 and 4:2:0), PNG and WebP decode within 1 level per channel', async () => {
+    const ref = pil(Object.values(files));
+    for (const [name, f] of Object.entries(files)) {
+      const ours = await decodeImage(readFileSync(f));
+      expect([ours.width, ours.height], name).toEqual([ref[f]!.width, ref[f]!.height]);
+      expect(diff(ours.data, ref[f]!.rgb).max, name).toBeLessThanOrEqual(1);
+    }
+  });
+
+  // Measured on these noisy images (the hardest case: every pixel an edge): shrinking through
+  // libvips, mean |Δ| ≤ 0.1 and max ≤ 2 levels; enlarging through resizeBicubic (PIL's algorithm in
+  // JavaScript), equal within 1 level.
+  it("the eval transform (shorter side bicubic, centre crop) is within 2 levels of torchvision's on PIL", async () => {
+    for (const size of [24, 32, 53, 64, 120]) {
+      const ref = pil([files.png!], { cover: size })[files.png!]!;
+      const ours = await decodeImage(readFileSync(files.png!), undefined, { kind: 'cover', size });
+      expect([ours.width, ours.height]).toEqual([size, size]);
+      const d = diff(ours.data, ref.rgb);
+      expect(d.mean, `mean |Δ| at ${size}`).toBeLessThan(0.25);
+      expect(d.max, `max |Δ| at ${size}`).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it("resizeBicubic (the browser page's and mode classify's eval transform) equals PIL's within 1 level, shrinking and enlarging", async () => {
+    const img = await decodeImage(readFileSync(files.png!));
+    for (const size of [24, 53, 64, 120]) {
+      const ref = pil([files.png!], { cover: size })[files.png!]!;
+      const g = coverGeometry(img.width, img.height, size);
+      const ours = cropRgba(resizeBicubic(img, g.w, g.h), g.left, g.top, size, size);
+      expect(diff(ours.data, ref.rgb).max, `at ${size}`).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it("RandomResizedCrop's crop + bicubic resize is within 2 levels of PIL's, shrinking and enlarging", async () => {
+    for (const box of [
+      [3, 5, 70, 44, 32],
+      [0, 0, 77, 53, 40],
+      [10, 7, 30, 20, 64],
+      [20, 2, 50, 50, 50],
+    ]) {
+      const ref = pil([files.jpeg!], { crop: box })[files.jpeg!]!;
+      const [x, y, w, h, size] = box as [number, number, number, number, number];
+      const ours = await decodeImage(readFileSync(files.jpeg!), undefined, { kind: 'crop', size, box: () => ({ x, y, w, h }) });
+      const d = diff(ours.data, ref.rgb);
+      expect(d.mean, `mean |Δ| for ${box}`).toBeLessThan(0.25);
+      expect(d.max, `max |Δ| for ${box}`).toBeLessThanOrEqual(2);
+    }
+  });
+});
+
+describe('members, captions and patterns', () => {
+  const sample = (files: Record<string, string | Uint8Array>): RawSample => ({
+    key: 'k1',
+    shard: 's.tar',
+    files: Object.fromEntries(Object.entries(files).map(([k, v]) => [k, typeof v === 'string' ? Buffer.from(v) : v])),
+  });
+
+  it("the image is the first of jpg jpeg png webp in any case; the caption is .txt, else .json's caption", () => {
+    const img = Buffer.from('x');
+    expect(imageMember(sample({ webp: 'w', PNG: 'p', txt: 't' }).files)!.ext).toBe('PNG');
+    expect(imageMember(sample({ webp: 'w', jpeg: 'j' }).files)!.ext).toBe('jpeg');
+    expect(toPair(sample({ JPG: img, txt: 'a cat' })).text).toBe('a cat');
+    expect(toPair(sample({ jpg: img, json: '{"caption": "from json"}' })).text).toBe('from json');
+    expect(() => toPair(sample({ jpg: img, txt: '  ' }))).toThrow(/s\.tar: record k1: missing caption \(k1\.txt is empty\)/);
+    expect(() => toPair(sample({ jpg: img, json: '{"url": "u"}' }))).toThrow(/missing caption \(no k1\.txt, and no "caption" in k1\.json/);
+    expect(() => toPair(sample({ txt: 'a', bmp: img }))).toThrow(/missing image \(no k1\.jpg, \.jpeg, \.png or \.webp; members: txt, bmp\)/);
+  });
+
+  it('brace patterns expand ranges (zero-padded), lists and several braces; globs match files', () => {
+    expect(expandBraces('s/{00000..00002}.tar')).toEqual(['s/00000.tar', 's/00001.tar', 's/00002.tar']);
+    expect(expandBraces('{a,b}/{1..2}')).toEqual(['a/1', 'a/2', 'b/1', 'b/2']);
+    expect(expandBraces('x{9..11}')).toEqual(['x9', 'x10', 'x11']);
+    expect(expandBraces('plain.tar')).toEqual(['plain.tar']);
+    expect(() => expandBraces('s/{0..2.tar')).toThrow(/without its "}"/);
+    const d = tmp('glob');
+    for (const f of ['00000.tar', '00001.tar', '00002.tar.gz', 'notes.txt']) writeFileSync(join(d, f), '');
+    expect(expandGlob(join(d, '*.tar'))).toEqual([join(d, '00000.tar'), join(d, '00001.tar')]);
+    expect(expandGlob(join(d, '0000[12].tar*'))).toEqual([join(d, '00001.tar'), join(d, '00002.tar.gz')]);
+    expect(shardsOf(d)).toEqual(['00000.tar', '00001.tar', '00002.tar.gz'].map((f) => join(d, f)));
+    expect(() => shardsOf(join(d, '{00000..00004}.tar'))).toThrow(/3 of its 5 shards do not exist/);
+    expect(() => shardsOf(join(d, 'nothing-*.tar'))).toThrow(/matches no \.tar/);
+  });
+});
+
+describe('img2dataset shards', () => {
+  let dir: string;
+  let w: WrittenShards;
+  beforeAll(async () => {
+    dir = tmp('img2dataset');
+    w = await writeImg2datasetShards(dir, { shards: 3, perShard: 12, size: 40, awkward: true });
+  });
+
+  it('are found by folder, brace pattern, glob and ::, counted from their headers, and read as pairs', () => {
+    const byFolder = resolveShardSet(dir);
+    expect(byFolder.kind).toBe('pairs');
+    expect(byFolder.shards).toEqual(w.shards);
+    expect(resolveShardSet(join(dir, '{00000..00002}.tar')).shards).toEqual(w.shards);
+    expect(resolveShardSet(join(dir, '0000[01].tar')).shards).toEqual(w.shards.slice(0, 2));
+    expect(firstSampleMembers(w.shards[1]!).sort()).toEqual(['jpg', 'json', 'txt']);
+    expect(w.shards.map(countSamples)).toEqual([12, 12, 12]);
+    expect(() => resolveShardSet(join(dir, 'missing'))).toThrow(/--data .*missing: 1 of its 1 shard does not exist/);
+  });
+
+  it('without skipBad the loader stops at the first bad sample, naming its shard and key', async () => {
+    const loader = openPairs(join(dir, '{00000..00002}.tar'), { batchSize: 8, imageSize: 24, shuffle: false, workers: 0, epochs: 1 });
+    const err = await (async () => {
+      for await (const _ of loader);
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DataError);
+    expect((err as DataError).message).toContain(`${w.shards[0]}: record ${w.awkward['empty caption']}: missing caption`);
+  });
+
+  it('with skipBad every good sample arrives (CMYK, rotated, WebP, .JPG, JSON caption) and the bad ones are counted by kind', async () => {
+    const loader = openPairs([`${join(dir, '00000.tar')}::${join(dir, '0000[12].tar')}`], {
+      batchSize: 8,
+      imageSize: 24,
+      shuffle: false,
+      workers: 0,
+      epochs: 1,
+      skipBad: true,
+      cropScale: [0.9, 1],
+    });
+    const keys: string[] = [];
+    for await (const b of loader) {
+      keys.push(...b.keys);
+      for (const v of b.images) expect(Number.isFinite(v)).toBe(true);
+    }
+    const bad = [w.awkward['empty caption'], w.awkward['truncated jpeg']];
+    expect(keys).toEqual(w.keys.filter((k) => !bad.includes(k)));
+    for (const k of ['cmyk jpeg', 'exif-rotated jpeg', 'webp', 'upper-case JPG', 'json caption']) expect(keys).toContain(w.awkward[k]);
+    expect(loader.bad!.count).toBe(2);
+    expect(loader.bad!.kinds).toEqual({ 'missing caption': 1, 'corrupt image': 1 });
+    expect(loader.bad!.summary()).toMatch(/^2 bad records skipped \(1 corrupt image, 1 missing caption\)/);
+  });
+
+  it('batches are the same in-process and on worker threads, with the OpenCLIP crop and the eval transform', async () => {
+    const good = join(dir, '{00001..00002}.tar');
+    for (const cropScale of [[0.9, 1] as const, undefined]) {
+      const run = async (workers: number) => {
+        const loader = openPairs(good, { batchSize: 6, imageSize: 20, seed: 3, workers, epochs: 1, ...(cropScale ? { cropScale } : {}) });
+        const out: Float32Array[] = [];
+        for await (const b of loader) out.push(b.images);
+        return { out, mode: loader.mode };
+      };
+      const a = await run(0);
+      const b = await run(2);
+      expect(a.out.length).toBe(4);
+      if (b.mode === 'worker') expect(b.out).toEqual(a.out);
+    }
+  });
+
+  it('the eval transform and the crop differ, and the crop varies with the seed', async () => {
+    const first = async (o: { seed: number; cropScale?: [number, number] }) => {
+      const loader = new DataLoader({ shards: [w.shards[1]!], kind: 'pairs', batchSize: 4, imageSize: 16, shuffle: false, workers: 0, ...o });
+      for await (const b of loader) return b.images;
+      throw new Error('no batch');
+    };
+    const ev = await first({ seed: 1 });
+    const c1 = await first({ seed: 1, cropScale: [0.5, 0.6] });
+    const c2 = await first({ seed: 2, cropScale: [0.5, 0.6] });
+    expect(c1).not.toEqual(ev);
+    expect(c1).not.toEqual(c2);
+    expect(await first({ seed: 2 })).toEqual(ev);
+  });
+
+  it('a truncated shard is a bad sample of kind "truncated shard"', async () => {
+    const cut = join(dir, 'cut');
+    mkdirSync(cut, { recursive: true });
+    const bytes = readFileSync(w.shards[1]!);
+    writeFileSync(join(cut, '00000.tar'), bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const bad = new BadRecords();
+    const got: string[] = [];
+    for await (const s of readShard(join(cut, '00000.tar'), { bad })) got.push(s.key);
+    expect(got.length).toBeGreaterThan(0);
+    expect(bad.kinds).toEqual({ 'truncated shard': 1 });
+  });
+});
+
+describe('CLIP_benchmark folders and templates', () => {
+  it('reads test/{0..n-1}.tar with nshards.txt, classnames.txt and {c} templates', async () => {
+    const d = tmp('clipbench');
+    const w = await writeImg2datasetShards(join(d, 'staging'), { shards: 2, perShard: 5, size: 24 });
+    mkdirSync(join(d, 'test'), { recursive: true });
+    // Relabel as classification: .webp + .cls members, as CLIP_benchmark's webdatasets hold.
+    const tar = (await import('tar-stream')).default;
+    for (const [i, shard] of w.shards.entries()) {
+      const pack = tar.pack();
+      const chunks: Buffer[] = [];
+      pack.on('data', (c: Buffer) => chunks.push(c));
+      const end = new Promise((r) => pack.on('end', r));
+      let n = 0;
+      for await (const s of readShard(shard)) {
+        pack.entry({ name: `s${i}_${n}.webp` }, await sharp(s.files.jpg!).webp().toBuffer());
+        pack.entry({ name: `s${i}_${n}.cls` }, String(n++ % 3));
+      }
+      pack.finalize();
+      await end;
+      writeFileSync(join(d, 'test', `${i}.tar`), Buffer.concat(chunks));
+    }
+    writeFileSync(join(d, 'test', 'nshards.txt'), '2\n');
+    writeFileSync(join(d, 'classnames.txt'), 'apple\nbanana\ncherry\n');
+    writeFileSync(join(d, 'zeroshot_classification_templates.txt'), 'a photo of a {c}.\na blurry photo of a {c}.\n');
+    const set = resolveShardSet(d);
+    expect(set).toMatchObject({ kind: 'classification', classes: ['apple', 'banana', 'cherry'], templates: ['a photo of a {}.', 'a blurry photo of a {}.'] });
+    const { loader, classes } = openClassification(d, undefined, { batchSize: 4, imageSize: 16, workers: 0 });
+    expect(classes).toHaveLength(3);
+    const labels: number[] = [];
+    for await (const b of loader) labels.push(...b.labels!);
+    expect(labels).toEqual([0, 1, 2, 0, 1, 0, 1, 2, 0, 1]);
+    writeFileSync(join(d, 'test', 'nshards.txt'), '3\n');
+    expect(() => resolveShardSet(d)).toThrow(/nshards\.txt says 3 shards, but 1 are missing/);
+  });
+
+  it('a template without {c} or {} is an error naming the file and line', () => {
+    const d = tmp('templates');
+    const f = join(d, 't.txt');
+    writeFileSync(f, 'a photo of a {c}.\n\nitap of a photo.\n');
+    expect(() => readTemplates(f)).toThrow(new RegExp(`${f}:3: template "itap of a photo\\." has no \\{c\\} or \\{\\}`));
+    writeFileSync(f, 'a {} and a {c}\n');
+    expect(readTemplates(f)).toEqual(['a {} and a {}']);
+    expect(existsSync(f)).toBe(true);
+  });
+});
