@@ -61,16 +61,16 @@ export class BadRecords {
   readonly examples: BadRecord[] = [];
   constructor(readonly keep = 20) {}
 
+  /** Records already counted: an endless loader reads a bad record once per epoch, and it counts once. */
+  private readonly seen = new Set<string>();
+
   add(e: DataError | BadRecord): void {
+    const id = `${e.file}\0${String(e.record)}\0${e.kind}`;
+    if (this.seen.has(id)) return;
+    this.seen.add(id);
     this.count++;
     this.kinds[e.kind] = (this.kinds[e.kind] ?? 0) + 1;
     if (this.examples.length < this.keep) this.examples.push({ file: e.file, record: e.record, reason: e.reason, kind: e.kind });
-  }
-
-  merge(other: { count: number; kinds?: Record<string, number>; examples: BadRecord[] }): void {
-    for (const e of other.examples) if (this.examples.length < this.keep) this.examples.push(e);
-    for (const [k, n] of Object.entries(other.kinds ?? {})) this.kinds[k] = (this.kinds[k] ?? 0) + n;
-    this.count += other.count;
   }
 
   /** `2 corrupt image, 1 missing caption`. */

@@ -13,7 +13,11 @@ export {
   readTemplates,
   readClassNames,
   resolveShardSet,
+  labelFiles,
+  classFolderTree,
+  folderSamples,
   type ShardSet,
+  type ClassFolderTree,
 } from './patterns.js';
 export { decodeImage, imageMember, IMAGE_EXTENSIONS, type Fit, type Box } from './decode.js';
 export { toPair, toClass, isLabelled, decodeUtf8, firstInvalidUtf8, type PairRecord, type ClassRecord } from './records.js';

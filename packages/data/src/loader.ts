@@ -12,15 +12,17 @@ import { DECLIP_AUGMENT, type AugmentConfig } from './augment.js';
 import { BatchBuilder, DEFAULT_SPEC, type Batch, type BatchJob, type BatchSpec, type JobSample } from './batch.js';
 import { BadRecords, DataError, report } from './errors.js';
 import { readDatasetInfo, type SplitInfo } from './dataset.js';
-import { countSamples, resolveShardSet, splitSpecs } from './patterns.js';
+import { classFolderTree, countSamples, folderSamples, labelFiles, resolveShardSet, splitSpecs, type ShardSet } from './patterns.js';
 import { toClass, toPair } from './records.js';
 import { Rng, hashString } from './rng.js';
-import { readShards } from './shards.js';
+import { readShards, type RawSample } from './shards.js';
 import type { Tokenizer } from './tokenizer.js';
 import type { SynonymTable } from './wordnet.js';
 
 export interface LoaderOptions {
   shards: string[];
+  /** Samples from elsewhere than tar shards (a class-folder tree), read in order instead of `shards`. */
+  samples?: () => AsyncIterable<RawSample>;
   kind: 'pairs' | 'classification';
   batchSize: number;
   imageSize?: number;
@@ -155,7 +157,7 @@ export class DataLoader implements AsyncIterable<Batch> {
           batch = [];
         }
       };
-      for await (const raw of readShards(shards, { bad: this.bad })) {
+      for await (const raw of o.samples ? o.samples() : readShards(shards, { bad: this.bad })) {
         const s = this.toJobSample(raw);
         if (!s) continue;
         if (size <= 0) {
@@ -322,7 +324,8 @@ export function openClassification(
   options: OpenOptions,
   labels: { classes?: readonly string[]; templates?: readonly string[] } = {},
 ): { loader: DataLoader; classes: string[]; templates: string[] } {
-  const set = resolveShardSet(dir, split);
+  const tree = classFolderTree(dir);
+  const set: ShardSet = tree ? { name: dir, kind: 'classification', shards: [], classes: tree.folders, ...labelFiles(tree.root) } : resolveShardSet(dir, split);
   if (set.kind !== 'classification')
     throw Object.assign(new Error(`${dir} is not a classification set (its samples have no .cls label)`), { userFacing: true });
   const classes = [...(labels.classes ?? set.classes ?? [])];
@@ -333,7 +336,21 @@ export function openClassification(
         userFacing: true,
       },
     );
-  const loader = new DataLoader({ shuffle: false, ...options, shards: set.shards, kind: 'classification', numClasses: classes.length });
+  if (tree && classes.length !== tree.folders.length)
+    throw Object.assign(
+      new Error(`${dir}: ${classes.length} class names for ${tree.folders.length} class folders. Fix: one name per folder, in the folders' sorted order`),
+      {
+        userFacing: true,
+      },
+    );
+  const loader = new DataLoader({
+    shuffle: false,
+    ...options,
+    shards: set.shards,
+    ...(tree ? { samples: () => folderSamples(tree) } : {}),
+    kind: 'classification',
+    numClasses: classes.length,
+  });
   return { loader, classes, templates: [...(labels.templates ?? set.templates ?? ['a photo of a {}.'])] };
 }
 

@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, s
 import { basename, dirname, join } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
 import { datasetShards, readDatasetInfo } from './dataset.js';
-import { splitName } from './shards.js';
+import { splitName, type RawSample } from './shards.js';
 
 const userError = (m: string) => Object.assign(new Error(m), { userFacing: true });
 
@@ -242,7 +242,7 @@ function benchmarkShards(dir: string, split: string): string[] | undefined {
 }
 
 /** `classnames.txt` and `zeroshot_classification_templates.txt` in the shards' folder or the one above it. */
-function labelFiles(shardDir: string): { classes?: string[]; templates?: string[] } {
+export function labelFiles(shardDir: string): { classes?: string[]; templates?: string[] } {
   const found: { classes?: string[]; templates?: string[] } = {};
   for (const d of [shardDir, dirname(shardDir)]) {
     const c = join(d, 'classnames.txt');
@@ -280,4 +280,48 @@ export function resolveShardSet(spec: string, split?: string): ShardSet {
   const kind = members.includes('cls') && !members.includes('txt') ? 'classification' : 'pairs';
   const labels = kind === 'classification' ? labelFiles(bench ? spec : dirname(shards[0]!)) : {};
   return { name: bench ? basename(spec) : spec, kind, shards, ...labels };
+}
+
+/** Image files by extension (any case), as a class-folder tree holds them. */
+const isImageFile = (f: string) => /\.(jpe?g|png|webp|avif|tiff?|gif)$/i.test(f);
+
+/** An ImageNet-style tree: one folder per class (sorted names are the labels, as torchvision's ImageFolder), images inside. */
+export interface ClassFolderTree {
+  root: string;
+  /** Folder names, sorted: label i is folder i. */
+  folders: string[];
+  files: { path: string; label: number }[];
+}
+
+/**
+ * `DIR/CLASS/*.JPEG` (or `DIR/val/CLASS/*.JPEG`) as a classification set; undefined when `dir`
+ * is not such a tree (no sub-folder holds images, or it holds shards).
+ */
+export function classFolderTree(dir: string): ClassFolderTree | undefined {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return undefined;
+  const entries = readdirSync(dir, { withFileTypes: true });
+  if (entries.some((e) => e.isFile() && isShard(e.name))) return undefined;
+  const folders = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
+  const files = folders.flatMap((f, label) =>
+    readdirSync(join(dir, f))
+      .filter(isImageFile)
+      .sort()
+      .map((name) => ({ path: join(dir, f, name), label })),
+  );
+  if (files.length) return { root: dir, folders, files };
+  for (const sub of ['val', 'test']) if (folders.includes(sub)) return classFolderTree(join(dir, sub));
+  return undefined;
+}
+
+/** A class-folder tree's images as samples (`KEY.EXT` + `cls`), read one file at a time; the file is the "shard" errors name. */
+export async function* folderSamples(tree: ClassFolderTree): AsyncGenerator<RawSample> {
+  for (const f of tree.files) {
+    const name = basename(f.path);
+    const dot = name.lastIndexOf('.');
+    const files: Record<string, Uint8Array> = { [name.slice(dot + 1)]: readFileSync(f.path), cls: Buffer.from(String(f.label)) };
+    yield { key: `${tree.folders[f.label]}/${name.slice(0, dot)}`, files, shard: f.path };
+  }
 }

@@ -113,3 +113,44 @@ export async function writeImg2datasetShards(
   }
   return out;
 }
+
+/**
+ * A CLIP_benchmark test set as its webdatasets hold one: `test/{0..n-1}.tar` of `KEY.webp` +
+ * `KEY.cls`, `test/nshards.txt`, `classnames.txt`, `zeroshot_classification_templates.txt` ({c}).
+ * Labels cycle through the classes.
+ */
+export async function writeClipBenchmark(dir: string, o: { shards: number; perShard: number; classes: string[]; size?: number }): Promise<number[]> {
+  mkdirSync(join(dir, 'test'), { recursive: true });
+  const labels: number[] = [];
+  for (let s = 0; s < o.shards; s++) {
+    const pack = tar.pack();
+    const chunks: Buffer[] = [];
+    pack.on('data', (c: Buffer) => chunks.push(c));
+    const done = new Promise<void>((r) => pack.on('end', () => r()));
+    for (let i = 0; i < o.perShard; i++) {
+      const label = labels.length % o.classes.length;
+      const size = o.size ?? 32;
+      const webp = await sharp(photoPixels(label * 100 + i, size), { raw: { width: size, height: size, channels: 3 } })
+        .webp()
+        .toBuffer();
+      pack.entry({ name: `s${s}_${i}.webp`, mtime: new Date(0) }, webp);
+      pack.entry({ name: `s${s}_${i}.cls`, mtime: new Date(0) }, String(label));
+      labels.push(label);
+    }
+    pack.finalize();
+    await done;
+    writeFileSync(join(dir, 'test', `${s}.tar`), Buffer.concat(chunks));
+  }
+  writeFileSync(join(dir, 'test', 'nshards.txt'), `${o.shards}\n`);
+  writeFileSync(join(dir, 'classnames.txt'), o.classes.join('\n') + '\n');
+  writeFileSync(join(dir, 'zeroshot_classification_templates.txt'), 'a photo of a {c}.\na blurry photo of a {c}.\n');
+  return labels;
+}
+
+/** An ImageNet-style tree: `val/CLASS/NAME.JPEG`, `per` images a class. */
+export async function writeClassTree(dir: string, o: { classes: string[]; per: number; size?: number }): Promise<void> {
+  for (const [c, name] of o.classes.entries()) {
+    mkdirSync(join(dir, 'val', name), { recursive: true });
+    for (let i = 0; i < o.per; i++) writeFileSync(join(dir, 'val', name, `ILSVRC_${c}_${i}.JPEG`), await jpeg(c * 100 + i, o.size ?? 40, (o.size ?? 40) + 6));
+  }
+}

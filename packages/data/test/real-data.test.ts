@@ -32,7 +32,7 @@ import {
   toPair,
   type RawSample,
 } from '../src/index.js';
-import { jpeg, photoPixels, writeImg2datasetShards, type WrittenShards } from './img2dataset.js';
+import { jpeg, photoPixels, writeClassTree, writeClipBenchmark, writeImg2datasetShards, type WrittenShards } from './img2dataset.js';
 import { tmp } from './helpers.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -334,36 +334,36 @@ describe('img2dataset shards', () => {
 describe('CLIP_benchmark folders and templates', () => {
   it('reads test/{0..n-1}.tar with nshards.txt, classnames.txt and {c} templates', async () => {
     const d = tmp('clipbench');
-    const w = await writeImg2datasetShards(join(d, 'staging'), { shards: 2, perShard: 5, size: 24 });
-    mkdirSync(join(d, 'test'), { recursive: true });
-    // Relabel as classification: .webp + .cls members, as CLIP_benchmark's webdatasets hold.
-    const tar = (await import('tar-stream')).default;
-    for (const [i, shard] of w.shards.entries()) {
-      const pack = tar.pack();
-      const chunks: Buffer[] = [];
-      pack.on('data', (c: Buffer) => chunks.push(c));
-      const end = new Promise((r) => pack.on('end', r));
-      let n = 0;
-      for await (const s of readShard(shard)) {
-        pack.entry({ name: `s${i}_${n}.webp` }, await sharp(s.files.jpg!).webp().toBuffer());
-        pack.entry({ name: `s${i}_${n}.cls` }, String(n++ % 3));
-      }
-      pack.finalize();
-      await end;
-      writeFileSync(join(d, 'test', `${i}.tar`), Buffer.concat(chunks));
-    }
-    writeFileSync(join(d, 'test', 'nshards.txt'), '2\n');
-    writeFileSync(join(d, 'classnames.txt'), 'apple\nbanana\ncherry\n');
-    writeFileSync(join(d, 'zeroshot_classification_templates.txt'), 'a photo of a {c}.\na blurry photo of a {c}.\n');
+    const labels = await writeClipBenchmark(d, { shards: 2, perShard: 5, classes: ['apple', 'banana', 'cherry'], size: 24 });
     const set = resolveShardSet(d);
     expect(set).toMatchObject({ kind: 'classification', classes: ['apple', 'banana', 'cherry'], templates: ['a photo of a {}.', 'a blurry photo of a {}.'] });
     const { loader, classes } = openClassification(d, undefined, { batchSize: 4, imageSize: 16, workers: 0 });
     expect(classes).toHaveLength(3);
-    const labels: number[] = [];
-    for await (const b of loader) labels.push(...b.labels!);
-    expect(labels).toEqual([0, 1, 2, 0, 1, 0, 1, 2, 0, 1]);
+    const got: number[] = [];
+    for await (const b of loader) got.push(...b.labels!);
+    expect(got).toEqual(labels);
     writeFileSync(join(d, 'test', 'nshards.txt'), '3\n');
     expect(() => resolveShardSet(d)).toThrow(/nshards\.txt says 3 shards, but 1 are missing/);
+  });
+
+  it('reads an ImageNet-style class-folder tree (val/CLASS/*.JPEG): folder names or a class-names file', async () => {
+    const d = tmp('tree');
+    await writeClassTree(d, { classes: ['n01440764', 'n01443537'], per: 3, size: 20 });
+    for (const dir of [d, join(d, 'val')]) {
+      const { loader, classes } = openClassification(dir, undefined, { batchSize: 4, imageSize: 16, workers: 0 });
+      expect(classes).toEqual(['n01440764', 'n01443537']);
+      const got: number[] = [];
+      const keys: string[] = [];
+      for await (const b of loader) {
+        got.push(...b.labels!);
+        keys.push(...b.keys);
+      }
+      expect(got).toEqual([0, 0, 0, 1, 1, 1]);
+      expect(keys[0]).toBe('n01440764/ILSVRC_0_0');
+    }
+    const named = openClassification(d, undefined, { batchSize: 4, imageSize: 16, workers: 0 }, { classes: ['tench', 'goldfish'] });
+    expect(named.classes).toEqual(['tench', 'goldfish']);
+    expect(() => openClassification(d, undefined, { batchSize: 4, imageSize: 16 }, { classes: ['tench'] })).toThrow(/1 class names for 2 class folders/);
   });
 
   it('a template without {c} or {} is an error naming the file and line', () => {

@@ -43,11 +43,24 @@ const imagesOf = (b: { images: Float32Array; size: number }, S: number) => tenso
 /** Zero-shot accuracy of `model` on a classification set folder (`limit`: at most that many images). */
 export async function zeroShot(
   model: CLIP,
-  o: { dir: string; split: string; task?: string; tokenizer: Tokenizer; batchSize?: number; limit?: number },
+  o: {
+    dir: string;
+    split?: string;
+    task?: string;
+    tokenizer: Tokenizer;
+    batchSize?: number;
+    limit?: number;
+    /** Override the set's own class names / prompt templates (`{}` for the name). */
+    classes?: readonly string[];
+    templates?: readonly string[];
+    /** Loader worker threads (0: in-process). */
+    workers?: number;
+  },
 ): Promise<ZeroShotResult> {
   const S = model.config.vision.imageSize;
   const L = model.config.text.contextLength;
-  const { loader, classes, templates } = openClassification(o.dir, o.split, { batchSize: o.batchSize ?? 128, imageSize: S, workers: 0 });
+  const labels = { ...(o.classes ? { classes: o.classes } : {}), ...(o.templates ? { templates: o.templates } : {}) };
+  const { loader, classes, templates } = openClassification(o.dir, o.split, { batchSize: o.batchSize ?? 128, imageSize: S, workers: o.workers ?? 0 }, labels);
   const prompts = classes.flatMap((c) => templates.map((t) => t.replace('{}', c)));
   const W = await zeroShotClassifier(model, o.tokenizer.tokenize(prompts, L), classes.length, templates.length);
   let [count, top1, top5] = [0, 0, 0];
@@ -78,8 +91,14 @@ export async function zeroShot(
   return { task: o.task ?? o.dir, classes: C, templates: templates.length, count, top1: top1 / count, top5: top5 / count, chance: 1 / C, perClass };
 }
 
-/** Recall@k both ways on the pairs of `sources` held out of training (HOLDOUT of them, by key hash). */
-export async function retrieval(model: CLIP, o: { sources: MixSource[]; tokenizer: Tokenizer; batchSize?: number; limit?: number }): Promise<RetrievalResult> {
+/**
+ * Recall@k both ways on the pairs of `sources` held out of training (HOLDOUT of them, by key hash),
+ * or on all of them (`all`: the user's own evaluation pairs).
+ */
+export async function retrieval(
+  model: CLIP,
+  o: { sources: MixSource[]; tokenizer: Tokenizer; batchSize?: number; limit?: number; all?: boolean },
+): Promise<RetrievalResult> {
   const S = model.config.vision.imageSize;
   const L = model.config.text.contextLength;
   const loader = openMix(o.sources, {
@@ -88,7 +107,7 @@ export async function retrieval(model: CLIP, o: { sources: MixSource[]; tokenize
     tokenizer: o.tokenizer,
     contextLength: L,
     shuffle: false,
-    holdout: { fraction: HOLDOUT, take: 'val' },
+    ...(o.all ? {} : { holdout: { fraction: HOLDOUT, take: 'val' as const } }),
     workers: 0,
   });
   const imgs: Float32Array[] = [];
@@ -140,28 +159,42 @@ export function recalls(queries: Float32Array, keys: Float32Array, n: number, d:
 }
 
 /**
- * Runs a task (`mode eval --task`): a built-in name on the prepared data, `retrieval`, or the path
- * of any classification set folder (its `test` split, else its only split).
+ * Runs a task (`mode eval --task`): a built-in name on the prepared data; `retrieval` (the prepared
+ * pairs held out of training, or all of `sources`: the user's pairs); or a folder: a data set
+ * folder (its `test` split, else its first), a CLIP_benchmark folder (`test/0.tar`… with
+ * `nshards.txt`, `classnames.txt`, `zeroshot_classification_templates.txt`), an ImageNet-style
+ * class-folder tree (`val/CLASS/*.JPEG`), or labelled shards by pattern. `classes` and
+ * `templates` replace the set's own.
  */
 export async function evaluate(
   model: CLIP,
   task: EvalTask | string,
-  o: { dataDir?: string; limit?: number; sources?: MixSource[] } = {},
+  o: { dataDir?: string; limit?: number; sources?: MixSource[]; classes?: readonly string[]; templates?: readonly string[]; workers?: number } = {},
 ): Promise<ZeroShotResult | RetrievalResult> {
   const dataDir = o.dataDir ?? defaultDataDir();
   const tokenizer = loadTokenizer(dataDir);
   const lim = o.limit !== undefined ? { limit: o.limit } : {};
   if (task === 'retrieval')
-    return retrieval(model, { sources: o.sources ?? [{ dir: join(dataDir, 'emoji') }, { dir: join(dataDir, 'clipart') }], tokenizer, ...lim });
+    return o.sources
+      ? retrieval(model, { sources: o.sources, tokenizer, all: true, ...lim })
+      : retrieval(model, { sources: [{ dir: join(dataDir, 'emoji') }, { dir: join(dataDir, 'clipart') }], tokenizer, ...lim });
+  const labels = { ...(o.classes ? { classes: o.classes } : {}), ...(o.templates ? { templates: o.templates } : {}), workers: o.workers ?? 0 };
   const t = (EVAL_TASKS as Record<string, { dir: string; split: string }>)[task];
-  if (t) return zeroShot(model, { dir: join(dataDir, t.dir), split: t.split, task, tokenizer, ...lim });
-  if (!existsSync(join(task, 'dataset.json')))
+  if (t) return zeroShot(model, { dir: join(dataDir, t.dir), split: t.split, task, tokenizer, ...lim, ...labels });
+  if (!existsSync(task) && !/[{*?[]/.test(task))
     throw Object.assign(
-      new Error(`unknown task "${task}": use one of ${[...Object.keys(EVAL_TASKS), 'retrieval'].join(', ')}, or the folder of a classification set`),
-      {
-        userFacing: true,
-      },
+      new Error(
+        `unknown task "${task}": use one of ${[...Object.keys(EVAL_TASKS), 'retrieval'].join(', ')}, or a folder: a classification data set, a CLIP_benchmark folder or a class-folder tree`,
+      ),
+      { userFacing: true },
     );
-  const splits = Object.keys(readDatasetInfo(task).splits);
-  return zeroShot(model, { dir: task, split: splits.includes('test') ? 'test' : splits[0]!, task: basename(task), tokenizer, ...lim });
+  const split = existsSync(join(task, 'dataset.json')) ? Object.keys(readDatasetInfo(task).splits) : undefined;
+  return zeroShot(model, {
+    dir: task,
+    ...(split ? { split: split.includes('test') ? 'test' : split[0]! } : {}),
+    task: basename(task.replace(/\/+$/, '')),
+    tokenizer,
+    ...lim,
+    ...labels,
+  });
 }

@@ -1,0 +1,107 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeClassTree, writeClipBenchmark, writeImg2datasetShards, type WrittenShards } from '../../data/test/img2dataset.js';
+import { makeDataDir } from '../../trainer/test/fixture.js';
+
+// The user's own data through the command: img2dataset shards (JPEG, WebP, CMYK, EXIF-rotated,
+// an empty caption, a truncated JPEG) train a tiny model from a brace pattern; the model is
+// evaluated on a CLIP_benchmark folder and an ImageNet-style class-folder tree.
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = join(root, 'packages/cli/bin/mode.js');
+const work = mkdtempSync(join(tmpdir(), 'mode-cli-real-data-'));
+const env = { ...process.env, MODE_TUNE_CACHE: join(work, 'autotune.json') };
+const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 300_000, env });
+
+let dataDir: string;
+let shards: WrittenShards;
+const pattern = () => join(work, 'shards', '{00000..00002}.tar');
+// 3 shards × 12 samples: the empty caption is dropped when read (35 left: 5 batches of 7, one
+// epoch in 5 steps), the truncated JPEG when its batch is decoded (that batch has 6 pairs).
+const train = (out: string, extra: string[] = []) =>
+  run([
+    'train',
+    '--preset',
+    'tiny',
+    '--steps',
+    '5',
+    '--batch',
+    '7',
+    '--data-dir',
+    dataDir,
+    '--data',
+    pattern(),
+    '--workers',
+    '1',
+    '--no-progress',
+    '--out',
+    out,
+    ...extra,
+  ]);
+
+beforeAll(async () => {
+  dataDir = await makeDataDir(32);
+  shards = await writeImg2datasetShards(join(work, 'shards'), { shards: 3, perShard: 12, size: 40, awkward: true });
+});
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('your own data from the command line', () => {
+  let model: string;
+
+  it('without --skip-bad, mode train stops at the first bad sample, naming its shard and key and the fix', () => {
+    const r = train(join(work, 'strict'));
+    expect(r.status, r.stdout + r.stderr).not.toBe(0);
+    expect(r.stderr).toContain(`${shards.shards[0]}: record ${shards.awkward['empty caption']}: missing caption`);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  });
+
+  it('with --skip-bad it trains from the brace pattern, counting what it skipped by kind', () => {
+    const out = join(work, 'lenient');
+    const r = train(out, ['--skip-bad']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/2 bad records skipped \(1 corrupt image, 1 missing caption\)/);
+    expect(r.stdout).toContain(shards.awkward['truncated jpeg']);
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { skipped: Record<string, number>; pairs: number });
+    expect(metrics).toHaveLength(5);
+    expect(metrics.at(-1)!.skipped).toEqual({ 'corrupt image': 1, 'missing caption': 1 });
+    expect(metrics.reduce((a, m) => a + m.pairs, 0)).toBe(34);
+    model = join(out, 'final.safetensors');
+    expect(existsSync(model)).toBe(true);
+  });
+
+  it('mode eval reads a CLIP_benchmark folder and a class-folder tree; a template file without {c} fails naming its line', async () => {
+    const bench = join(work, 'wds_toy');
+    const labels = await writeClipBenchmark(bench, { shards: 2, perShard: 6, classes: ['apple', 'banana', 'cherry'] });
+    const tree = join(work, 'imagenet-toy');
+    await writeClassTree(tree, { classes: ['n01440764', 'n01443537'], per: 4 });
+    const names = join(work, 'names.txt');
+    writeFileSync(names, 'tench\ngoldfish\n');
+    const r = run(['eval', '--model', model, '--data-dir', dataDir, '--task', bench, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const [b] = JSON.parse(r.stdout) as { task: string; count: number; classes: number; templates: number; top1: number }[];
+    expect(b).toMatchObject({ task: 'wds_toy', count: labels.length, classes: 3, templates: 2 });
+    const t = run(['eval', '--model', model, '--data-dir', dataDir, '--task', tree, '--classnames', names, '--json']);
+    expect(t.status, t.stderr).toBe(0);
+    expect(JSON.parse(t.stdout)).toMatchObject([{ task: 'imagenet-toy', count: 8, classes: 2, templates: 1 }]);
+    const bad = join(work, 'templates.txt');
+    writeFileSync(bad, 'a photo of a {c}.\nitap of a cat.\n');
+    const f = run(['eval', '--model', model, '--data-dir', dataDir, '--task', bench, '--templates', bad]);
+    expect(f.status).not.toBe(0);
+    expect(f.stderr).toContain(`${bad}:2: template "itap of a cat." has no {c} or {}`);
+  });
+
+  it('mode eval --task retrieval --data scores the pairs given', () => {
+    const r = run(['eval', '--model', model, '--data-dir', dataDir, '--task', 'retrieval', '--data', join(work, 'shards', '0000[12].tar'), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject([{ task: 'retrieval', count: 24 }]);
+  });
+});
