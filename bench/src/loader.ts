@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatasetBuilder, defaultDataDir, emojiEntries, emojiPairs, loadSynonyms, loadTokenizer, openPairs, Tokenizer, type OpenOptions } from '@mode/data';
+import { realDataSection } from './loader-real.js';
 import { textTable } from './results.js';
 import type { BenchOptions, Suite } from './suites.js';
 import { timeAsync } from './timing.js';
@@ -103,6 +104,7 @@ export const suite: Suite = {
     } finally {
       s.cleanup();
     }
+    const real = await realDataSection(options, s.tokenizer);
     const results = {
       suite: 'loader',
       adapter: 'cpu',
@@ -110,8 +112,10 @@ export const suite: Suite = {
       method: `benchmark.js median of ${batches} batches × ${batchSize} images per sample, after start-up, reading ${s.label}; ${cores} cores; workers built from dist/ (in-process when running from sources). images/s counts source images; views/s counts augmented outputs.`,
       columns: ['pipeline', 'size', 'threads', 'images/s', 'views/s', 'ms/batch', '±%'],
       rows,
+      sections: [real],
     };
     console.log(textTable(results));
+    console.log(`\n${real.suite}\n${textTable(real)}`);
     return results;
   },
 };

@@ -10,6 +10,8 @@ export interface BenchOptions {
   retune?: boolean;
   /** Only the sizes the kernels' speed bars are set at (issue 11), for `mode bench kernels`. */
   headline?: boolean;
+  /** `mode bench loader`: the user's own shards (folder, brace pattern or glob) for the real-data rows. */
+  data?: string;
 }
 
 export interface Suite {

@@ -53,6 +53,7 @@ afterAll(() => {
 
 describe('your own data from the command line', () => {
   let model: string;
+  let tokenizer: string;
 
   it('without --skip-bad, mode train stops at the first bad sample, naming its shard and key and the fix', () => {
     const r = train(join(work, 'strict'));
@@ -61,9 +62,13 @@ describe('your own data from the command line', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
   });
 
-  it('with --skip-bad it trains from the brace pattern, counting what it skipped by kind', () => {
+  it('with --skip-bad it trains from the brace pattern with a tokenizer of its captions, counting what it skipped by kind', () => {
+    tokenizer = join(work, 'tokenizer.json');
+    const k = run(['data', 'tokenizer', '--data', pattern(), '--out', tokenizer, '--vocab-size', '300', '--skip-bad']);
+    expect(k.status, k.stderr).toBe(0);
+    expect(k.stdout).toMatch(/tokenizer\.json: 300 ids from 35 captions in [\d.]+ s \(id [0-9a-f]{16}\)/);
     const out = join(work, 'lenient');
-    const r = train(out, ['--skip-bad']);
+    const r = train(out, ['--skip-bad', '--tokenizer', tokenizer]);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/2 bad records skipped \(1 corrupt image, 1 missing caption\)/);
     expect(r.stdout).toContain(shards.awkward['truncated jpeg']);
@@ -85,11 +90,18 @@ describe('your own data from the command line', () => {
     await writeClassTree(tree, { classes: ['n01440764', 'n01443537'], per: 4 });
     const names = join(work, 'names.txt');
     writeFileSync(names, 'tench\ngoldfish\n');
-    const r = run(['eval', '--model', model, '--data-dir', dataDir, '--task', bench, '--json']);
+    const refused = run(['eval', '--model', model, '--data-dir', dataDir, '--task', bench]);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `the model was trained with tokenizer [0-9a-f]{16} \\(${tokenizer}\\), not [0-9a-f]{16} \\(${join(dataDir, 'tokenizer.json')}\\)\\. Fix: pass --tokenizer`,
+      ),
+    );
+    const r = run(['eval', '--model', model, '--tokenizer', tokenizer, '--data-dir', dataDir, '--task', bench, '--json']);
     expect(r.status, r.stderr).toBe(0);
     const [b] = JSON.parse(r.stdout) as { task: string; count: number; classes: number; templates: number; top1: number }[];
     expect(b).toMatchObject({ task: 'wds_toy', count: labels.length, classes: 3, templates: 2 });
-    const t = run(['eval', '--model', model, '--data-dir', dataDir, '--task', tree, '--classnames', names, '--json']);
+    const t = run(['eval', '--model', model, '--tokenizer', tokenizer, '--data-dir', dataDir, '--task', tree, '--classnames', names, '--json']);
     expect(t.status, t.stderr).toBe(0);
     expect(JSON.parse(t.stdout)).toMatchObject([{ task: 'imagenet-toy', count: 8, classes: 2, templates: 1 }]);
     const bad = join(work, 'templates.txt');
@@ -100,7 +112,20 @@ describe('your own data from the command line', () => {
   });
 
   it('mode eval --task retrieval --data scores the pairs given', () => {
-    const r = run(['eval', '--model', model, '--data-dir', dataDir, '--task', 'retrieval', '--data', join(work, 'shards', '0000[12].tar'), '--json']);
+    const r = run([
+      'eval',
+      '--model',
+      model,
+      '--tokenizer',
+      tokenizer,
+      '--data-dir',
+      dataDir,
+      '--task',
+      'retrieval',
+      '--data',
+      join(work, 'shards', '0000[12].tar'),
+      '--json',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject([{ task: 'retrieval', count: 24 }]);
   });

@@ -88,6 +88,8 @@ export {
   prepare,
   defaultDataDir,
   loadTokenizer,
+  readTokenizer,
+  tokenizerFor,
   loadSynonyms,
   folderBytes,
   SOURCES,

@@ -320,10 +320,24 @@ export async function prepare(options: PrepareOptions = {}): Promise<PrepareResu
 
 /** The cache's tokenizer (after `mode data prepare`). */
 export function loadTokenizer(dir = defaultDataDir()): Tokenizer {
-  const path = join(dir, 'tokenizer.json');
-  if (!existsSync(path)) throw Object.assign(new Error(`no tokenizer at ${path}. Fix: npx mode data prepare`), { userFacing: true });
-  return Tokenizer.fromJSON(JSON.parse(readFileSync(path, 'utf8')));
+  return readTokenizer(join(dir, 'tokenizer.json'));
 }
+
+/** A tokenizer file (`mode data tokenizer --out`, or the cache's tokenizer.json); a bad one is an error naming it. */
+export function readTokenizer(path: string): Tokenizer {
+  if (!existsSync(path))
+    throw Object.assign(new Error(`no tokenizer at ${path}. Fix: npx mode data prepare, or mode data tokenizer --data PATTERN --out ${path}`), {
+      userFacing: true,
+    });
+  try {
+    return Tokenizer.fromJSON(JSON.parse(readFileSync(path, 'utf8')));
+  } catch (e) {
+    throw Object.assign(new Error(`${path}: not a mode tokenizer (${(e as Error).message})`), { userFacing: true });
+  }
+}
+
+/** `--tokenizer FILE` when given, else the data folder's tokenizer.json. */
+export const tokenizerFor = (o: { tokenizer?: string; dataDir?: string }): Tokenizer => (o.tokenizer ? readTokenizer(o.tokenizer) : loadTokenizer(o.dataDir));
 
 /** The cache's EDA synonym table (after `mode data prepare`). */
 export function loadSynonyms(dir = defaultDataDir()): Record<string, string[]> {

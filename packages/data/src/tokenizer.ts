@@ -201,6 +201,20 @@ export class Tokenizer {
     return { format: 'mode-bpe-1', lowercase: this.lowercase, merges: this.merges.map(([a, b]) => [a, b]) };
   }
 
+  /**
+   * What identifies the vocabulary: a 64-bit checksum of its merges and casing, as 16 hex digits.
+   * A model records it and refuses a tokenizer with another (ids would mean other strings).
+   */
+  get id(): string {
+    const text = JSON.stringify(this.toJSON());
+    const h = (seed: number) => {
+      let x = seed;
+      for (let i = 0; i < text.length; i++) x = Math.imul(x ^ text.charCodeAt(i), 0x01000193);
+      return (x >>> 0).toString(16).padStart(8, '0');
+    };
+    return `${h(0x811c9dc5)}${h(0x2545f491)}`;
+  }
+
   /** CLIP's cleaning: NFC, whitespace runs to one space, trimmed, lower-cased (when the tokenizer is). */
   normalize(text: string): string {
     const t = text.normalize('NFC').replace(/\s+/gu, ' ').trim();

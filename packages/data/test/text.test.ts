@@ -107,6 +107,15 @@ describe('BPE tokenizer', () => {
     expect(masked / chosen).toBeGreaterThan(0.75);
     expect(masked / chosen).toBeLessThan(0.85);
   });
+
+  it('id: the same merges and casing give the same 16 hex digits; other merges another', () => {
+    const a = Tokenizer.train(['a cat on a mat', 'a dog on a log'], { vocabSize: 270 });
+    const b = Tokenizer.fromJSON(JSON.parse(JSON.stringify(a.toJSON())));
+    expect(a.id).toMatch(/^[0-9a-f]{16}$/);
+    expect(b.id).toBe(a.id);
+    expect(Tokenizer.train(['a cat on a mat', 'a dog on a log'], { vocabSize: 262 }).id).not.toBe(a.id);
+    expect(new Tokenizer(a.merges, false).id).not.toBe(a.id);
+  });
 });
 
 describe('EDA', () => {

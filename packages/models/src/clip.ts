@@ -27,6 +27,8 @@ export class CLIP extends Module {
   readonly visual: VisionTransformer;
   readonly text: TextTransformer;
   readonly logit_scale: Tensor;
+  /** The tokenizer it was trained with (`Tokenizer.id` and the file it came from), recorded in the saved file. */
+  tokenizer: { id: string; source: string } | null = null;
 
   constructor(
     readonly config: ClipConfig,
@@ -61,7 +63,7 @@ export class CLIP extends Module {
 
   /** Weights as safetensors, with the config in the file's metadata (so a file is a model). */
   async save(path: string): Promise<void> {
-    await saveModule(this, path, { config: JSON.stringify(this.config) });
+    await saveModule(this, path, { config: JSON.stringify(this.config), ...(this.tokenizer ? { tokenizer: JSON.stringify(this.tokenizer) } : {}) });
   }
 }
 
@@ -77,5 +79,20 @@ export function clipFromSafetensors(file: SafetensorsFile, where: string, opts: 
   if (!config) throw new Error(`${where}: no model config in the safetensors metadata (it was not written by mode); pass { config }`);
   const model = new CLIP(config, { seed: 0 });
   loadModuleFrom(model, file, where);
+  const tok = file.metadata?.tokenizer;
+  if (tok) model.tokenizer = JSON.parse(tok) as { id: string; source: string };
   return model;
+}
+
+/**
+ * A model refuses a tokenizer other than the one it was trained with (its ids would mean other
+ * strings): the error names both and the fix. Models saved before tokenizers were recorded pass.
+ */
+export function checkTokenizer(model: CLIP, tokenizer: { id: string }, source: string, where: string): void {
+  const t = model.tokenizer;
+  if (!t || t.id === tokenizer.id) return;
+  throw Object.assign(
+    new Error(`${where} was trained with tokenizer ${t.id} (${t.source}), not ${tokenizer.id} (${source}). Fix: pass --tokenizer ${t.source}`),
+    { userFacing: true },
+  );
 }

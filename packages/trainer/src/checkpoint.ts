@@ -39,6 +39,8 @@ export interface RunFlags {
   queueSize: number;
   /** OpenCLIP's training crop scale (RandomResizedCrop) when no DeCLIP views are made. */
   cropScale?: [number, number];
+  /** The tokenizer file, when not the data folder's (`--tokenizer`). */
+  tokenizer?: string;
   /** A run continued from another's checkpoint (a data expert from its seed model): that folder and step. */
   from?: { run: string; step: number };
   /** The pairs trained on, when a subset of the data (e.g. `expert 2 of out/clusters`). */

@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { l2Normalize, noGrad, tensor, type Tensor } from '@mode/autograd';
-import { defaultDataDir, loadTokenizer, openClassification, openMix, readDatasetInfo, type MixSource, type Tokenizer } from '@mode/data';
-import { zeroShotClassifier, zeroShotLogits, type CLIP } from '@mode/models';
+import { defaultDataDir, tokenizerFor, openClassification, openMix, readDatasetInfo, type MixSource, type Tokenizer } from '@mode/data';
+import { checkTokenizer, zeroShotClassifier, zeroShotLogits, type CLIP } from '@mode/models';
 import { HOLDOUT } from './train.js';
 
 export interface ZeroShotResult {
@@ -169,10 +169,20 @@ export function recalls(queries: Float32Array, keys: Float32Array, n: number, d:
 export async function evaluate(
   model: CLIP,
   task: EvalTask | string,
-  o: { dataDir?: string; limit?: number; sources?: MixSource[]; classes?: readonly string[]; templates?: readonly string[]; workers?: number } = {},
+  o: {
+    dataDir?: string;
+    /** A tokenizer file instead of the data folder's; it must be the one the model was trained with. */
+    tokenizer?: string;
+    limit?: number;
+    sources?: MixSource[];
+    classes?: readonly string[];
+    templates?: readonly string[];
+    workers?: number;
+  } = {},
 ): Promise<ZeroShotResult | RetrievalResult> {
   const dataDir = o.dataDir ?? defaultDataDir();
-  const tokenizer = loadTokenizer(dataDir);
+  const tokenizer = tokenizerFor({ dataDir, ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}) });
+  checkTokenizer(model, tokenizer, o.tokenizer ?? join(dataDir, 'tokenizer.json'), 'the model');
   const lim = o.limit !== undefined ? { limit: o.limit } : {};
   if (task === 'retrieval')
     return o.sources

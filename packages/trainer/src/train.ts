@@ -5,9 +5,9 @@
  * function of (seed, step) or (seed, epoch, sample), so a resumed run is bit-identical.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { AdamW, clipScale, cosineSchedule, gradNorm as globalGradNorm, manualSeed, tensor, type Tensor } from '@mode/autograd';
-import { defaultDataDir, defaultMix, loadSynonyms, loadTokenizer, maskTokens, openMix, Rng, type BadRecords, type Batch, type MixSource } from '@mode/data';
+import { defaultDataDir, defaultMix, loadSynonyms, readTokenizer, maskTokens, openMix, Rng, type BadRecords, type Batch, type MixSource } from '@mode/data';
 import type { Gpu } from '@mode/gpu';
 import { autotuner } from '@mode/kernels';
 import { CLIP, preset, type ClipConfig } from '@mode/models';
@@ -34,6 +34,8 @@ export interface TrainOptions {
   maxGradNorm?: number;
   /** Where `mode data prepare` put the data sets (tokenizer, synonyms, default mix). */
   dataDir?: string;
+  /** A tokenizer file (`mode data tokenizer`) instead of the data folder's; the model records which. */
+  tokenizer?: string;
   /** Data sets to train on; default: defaultMix(dataDir). */
   data?: MixSource[];
   resume?: boolean;
@@ -145,6 +147,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     data: mix.map((m) => `${m.dir}${m.split ? `:${m.split}` : ''}${m.fraction !== undefined ? `@${m.fraction}` : ''}`),
     queueSize: o.queueSize ?? 4096,
     ...(o.cropScale ? { cropScale: o.cropScale } : {}),
+    ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}),
     ...(o.include ? { subset: o.include.subset } : {}),
   };
   // A continued run takes the model, loss and optimiser flags of the run it continues.
@@ -167,6 +170,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       warmup: f.warmup,
       weightDecay: f.weightDecay,
       queueSize: f.queueSize,
+      ...(f.tokenizer ? { tokenizer: f.tokenizer } : {}),
       from: { run: o.from!, step: seedState.step },
     };
   }
@@ -181,10 +185,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       `${o.out} already holds a run (checkpoint at step ${readCheckpointState(existing).step}). Fix: pass --resume to continue it, or choose another --out`,
     );
 
-  const tokenizer = loadTokenizer(dataDir);
+  const tokenizerSource = flags.tokenizer ?? join(dataDir, 'tokenizer.json');
+  const tokenizer = readTokenizer(tokenizerSource);
   const config = preset(flags.preset, { vocabSize: tokenizer.vocabSize });
   manualSeed(flags.seed);
   const model = new CLIP(config, { seed: flags.seed });
+  model.tokenizer = { id: tokenizer.id, source: resolve(tokenizerSource) };
   const heads = new DeclipHeads({
     embedDim: config.embedDim,
     textWidth: config.text.width,

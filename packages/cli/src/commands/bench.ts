@@ -8,7 +8,11 @@ export function register(program: Command): void {
     .option('--quick', 'fewer sizes and shorter timing')
     .option('--retune', 're-measure autotuned choices instead of using the cache')
     .option('--trace <file>', 'write a Chrome trace-event JSON of the run (opens in Perfetto)')
-    .action(async (suite: string | undefined, opts: { quick?: boolean; retune?: boolean; trace?: string }) => {
+    .option(
+      '--data <pattern>',
+      'loader: your own shards for the real-data rows (a folder of .tar, a brace pattern or a glob; default: 256-px JPEG shards the bench makes)',
+    )
+    .action(async (suite: string | undefined, opts: { quick?: boolean; retune?: boolean; trace?: string; data?: string }) => {
       // The bench package imports every other package: load it only when asked.
       const { SUITES, writeResults } = await import('@mode/bench');
       if (!suite || !SUITES[suite]) {

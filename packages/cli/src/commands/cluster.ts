@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { withDevice } from '../device.js';
 import { progress } from '../progress.js';
@@ -10,6 +11,7 @@ const positive = (name: string, s: string) => {
 };
 
 interface EmbedFlags {
+  tokenizer?: string;
   model?: string;
   vectors?: string;
   keys?: string;
@@ -87,6 +89,7 @@ export function register(program: Command): void {
       'data set folders, folders of .tar shards, brace patterns or globs, DIR[:SPLIT][@FRACTION], several joined with :: (default: the training mix of mode train)',
     )
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
+    .option('--tokenizer <file>', "a tokenizer file (mode data tokenizer); default: the data folder's; it must be the models' own")
     .option('--out <dir>', 'embeddings folder', 'out/embeddings')
     .option('--dtype <type>', 'f16 or f32', 'f16')
     .option('--batch <n>', 'captions per encoder call', '256')
@@ -119,10 +122,12 @@ export function register(program: Command): void {
           } catch (e) {
             throw Object.assign(e as Error, { userFacing: true });
           }
+          const tokenizer = d.tokenizerFor({ dataDir, ...(flags.tokenizer ? { tokenizer: flags.tokenizer } : {}) });
+          m.checkTokenizer(model, tokenizer, flags.tokenizer ?? join(dataDir, 'tokenizer.json'), flags.model!);
           const t0 = performance.now();
           const r = await c.embedCaptions({
             sources,
-            encoder: c.clipTextEncoder(model, d.loadTokenizer(dataDir), flags.model!),
+            encoder: c.clipTextEncoder(model, tokenizer, flags.model!),
             out: flags.out,
             dtype: flags.dtype as 'f16' | 'f32',
             batchSize: int('batch', flags.batch),

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { progress } from '../progress.js';
+import { int, parseSources } from '../sources.js';
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
@@ -85,6 +86,38 @@ export function register(program: Command): void {
       const splits = Object.entries(info.splits).map(([s, v]) => `${s} ${v.count} (${v.shards.length} shard${v.shards.length === 1 ? '' : 's'})`);
       console.log(`${info.name}: ${info.kind}, ${splits.join(', ')}${info.classes ? `, ${info.classes.length} classes` : ''} → ${opts.out}`);
       if (bad) console.log(bad.summary());
+    });
+
+  data
+    .command('tokenizer')
+    .description("train the project's byte-level BPE on your captions; pass the file to train, eval, embed with --tokenizer")
+    .requiredOption(
+      '--data <patterns...>',
+      'caption sources: folders of .tar shards, brace patterns, globs or data set folders, joined with :: as --train-data',
+    )
+    .requiredOption('--out <file>', 'tokenizer file to write (JSON, atomically)')
+    .option('--vocab-size <n>', 'ids in all, the 4 specials and 256 bytes included', '4096')
+    .option('--limit <n>', 'at most this many captions (the first, in shard order)', '1000000')
+    .option('--skip-bad', 'skip samples without a readable caption (counted by kind) instead of stopping')
+    .action(async (opts: { data: string[]; out: string; vocabSize: string; limit: string; skipBad?: boolean }) => {
+      const d = await import('@mode/data');
+      const { renameSync, writeFileSync } = await import('node:fs');
+      const vocabSize = int('vocab-size', opts.vocabSize);
+      if (vocabSize < 260) throw Object.assign(new Error(`--vocab-size ${vocabSize}: at least 260 (4 specials and 256 bytes)`), { userFacing: true });
+      const limit = int('limit', opts.limit);
+      const bad = opts.skipBad ? new d.BadRecords() : undefined;
+      const t0 = performance.now();
+      const captions: string[] = [];
+      for await (const c of d.mixCaptions(parseSources(opts.data), bad ? { skipBad: bad } : {})) {
+        captions.push(c.text);
+        if (captions.length >= limit) break;
+      }
+      if (!captions.length) throw Object.assign(new Error(`--data ${opts.data.join(' ')}: no captions to train on`), { userFacing: true });
+      const tok = d.Tokenizer.train(captions, { vocabSize });
+      writeFileSync(`${opts.out}.${process.pid}.tmp`, JSON.stringify(tok.toJSON()) + '\n');
+      renameSync(`${opts.out}.${process.pid}.tmp`, opts.out);
+      console.log(`${opts.out}: ${tok.vocabSize} ids from ${captions.length} captions in ${((performance.now() - t0) / 1000).toFixed(1)} s (id ${tok.id})`);
+      if (bad?.count) console.log(bad.summary());
     });
 
   data

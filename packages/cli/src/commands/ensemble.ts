@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { withDevice } from '../device.js';
 
 interface EnsembleFlags {
+  tokenizer?: string;
   experts: string[];
   clusters: string[];
   encoder: string;
@@ -33,6 +34,7 @@ export function register(program: Command): void {
     .option('--task <names...>', 'fashion-mnist, mnist, openmoji, or a classification set folder', ['fashion-mnist', 'mnist', 'openmoji'])
     .option('--limit <n>', 'at most this many images per task')
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
+    .option('--tokenizer <file>', "a tokenizer file (mode data tokenizer); default: the data folder's; it must be the models' own")
     .option('--probe', "also a linear probe on the experts' concatenated image features vs each baseline's (tasks with a train split)")
     .option('--probe-train <n>', 'training images of the probe', '2000')
     .option('--out <file>', 'write the results as JSON')
@@ -75,7 +77,11 @@ export function register(program: Command): void {
               `--encoder ${flags.encoder} embeds into ${encoder.config.embedDim} dimensions, the clusters were fitted on ${clusters.d}. Fix: pass the model the captions were embedded with`,
             );
           const base = Object.fromEntries(baselines.map(([name, f]) => [name, load(f)]));
-          const tokenizer = d.loadTokenizer(dataDir);
+          const tokenizer = d.tokenizerFor({ dataDir, ...(flags.tokenizer ? { tokenizer: flags.tokenizer } : {}) });
+          const source = flags.tokenizer ?? join(dataDir, 'tokenizer.json');
+          [...flags.experts.map((f, i) => [f, experts[i]!] as const), [flags.encoder, encoder] as const].forEach(([f, model]) =>
+            m.checkTokenizer(model, tokenizer, source, f),
+          );
           const results = [];
           for (const task of flags.task) {
             const known = (t.EVAL_TASKS as Record<string, { dir: string; split: string }>)[task];

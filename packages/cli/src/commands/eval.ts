@@ -17,6 +17,7 @@ export function register(program: Command): void {
       '--data <patterns...>',
       'retrieval on your own pairs (all of them): folders of .tar shards, brace patterns or globs, joined with :: as --train-data',
     )
+    .option('--tokenizer <file>', "a tokenizer file (mode data tokenizer); default: the data folder's; it must be the model's own")
     .option('--templates <file>', "prompt templates, one per line with {c} (or {}) for the class name, e.g. OpenAI's 80 ImageNet templates")
     .option('--classnames <file>', "class names, one per line in label order (a class-folder tree: its folders' sorted order)")
     .option('--workers <n>', 'loader worker threads', '1')
@@ -31,6 +32,7 @@ export function register(program: Command): void {
         data?: string[];
         templates?: string;
         classnames?: string;
+        tokenizer?: string;
         workers: string;
         limit?: string;
         json?: boolean;
@@ -63,6 +65,7 @@ export function register(program: Command): void {
                 ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
                 ...(flags.limit ? { limit: int('limit', flags.limit) } : {}),
                 ...(templates ? { templates } : {}),
+                ...(flags.tokenizer ? { tokenizer: flags.tokenizer } : {}),
                 ...(classes ? { classes } : {}),
                 ...(sources ? { sources } : {}),
                 workers: int('workers', flags.workers),

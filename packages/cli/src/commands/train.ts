@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { withDevice } from '../device.js';
 import { progress } from '../progress.js';
@@ -18,7 +19,7 @@ interface TrainFlags {
   dataDir?: string;
   checkpointEvery: string;
   queue: string;
-  workers: string;
+  workers?: string;
   injectNan?: string;
   progress: boolean;
   seedModel?: string;
@@ -28,6 +29,7 @@ interface TrainFlags {
   profileStep?: string;
   cropScale?: string;
   skipBad?: boolean;
+  tokenizer?: string;
 }
 
 /** `--crop-scale 0.9,1`: RandomResizedCrop's area range. */
@@ -61,9 +63,13 @@ export function register(program: Command): void {
       'what to train on: data set folders, folders of .tar shards, brace patterns or globs (img2dataset output), DIR[:SPLIT][@FRACTION], several joined with :: (default: emoji, clipart, 5% of fashion-mnist and mnist)',
     )
     .option('--data-dir <dir>', 'where `mode data prepare` wrote (tokenizer, synonyms, the default mix)')
+    .option('--tokenizer <file>', "a tokenizer file (mode data tokenizer: BPE trained on your captions); default: the data folder's. The model records it")
     .option('--checkpoint-every <n>', 'steps between checkpoints', '50')
     .option('--queue <n>', 'NN supervision: queue length', '4096')
-    .option('--workers <n>', 'loader worker threads', '1')
+    .option(
+      '--workers <n>',
+      'loader worker threads, each decoding whole batches (default: one per core on a GPU; 1 on a CPU adapter such as lavapipe, whose shaders need the cores)',
+    )
     .option('--crop-scale <min,max>', "OpenCLIP's training crop: RandomResizedCrop's area range, bicubic (runs without DeCLIP views; default 0.9,1)")
     .option(
       '--skip-bad',
@@ -122,6 +128,7 @@ export function register(program: Command): void {
             lr: Number(flags.lr),
             ...(flags.warmup !== undefined ? { warmup: int('warmup', flags.warmup) } : {}),
             ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
+            ...(flags.tokenizer ? { tokenizer: flags.tokenizer } : {}),
             ...(data ? { data } : {}),
             ...(flags.seedModel ? { from: flags.seedModel } : {}),
             ...(include ? { include } : {}),
@@ -130,7 +137,7 @@ export function register(program: Command): void {
             resume: !!flags.resume,
             checkpointEvery: int('checkpoint-every', flags.checkpointEvery),
             queueSize: int('queue', flags.queue),
-            workers: int('workers', flags.workers),
+            workers: flags.workers !== undefined ? int('workers', flags.workers) : gpu.report.isCpu ? 1 : availableParallelism(),
             ...(flags.cropScale !== undefined ? { cropScale: parseCropScale(flags.cropScale) } : {}),
             ...(flags.skipBad ? { skipBad: true } : {}),
             signal: abort.signal,

@@ -26,6 +26,7 @@ async function site(flags: { run: string; dataDir?: string; samples: string; deb
 }
 
 interface ClassifyFlags {
+  tokenizer?: string;
   run: string;
   image: string[];
   classes?: string;
@@ -74,6 +75,7 @@ export function register(program: Command): void {
     .option('--classes <names>', "class names, comma-separated (default: the task's)")
     .option('--task <name>', 'fashion-mnist, mnist or openmoji: its class names and prompt templates', 'fashion-mnist')
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
+    .option('--tokenizer <file>', "a tokenizer file (mode data tokenizer); default: the data folder's; it must be the models' own")
     .option('--out <file>', 'write the logits as JSON')
     .option('--json', 'print the result as JSON')
     .action(async (flags: ClassifyFlags) => {
@@ -113,7 +115,9 @@ export function register(program: Command): void {
           const encoder = m.loadClip(a.encoder);
           const clusters = c.mergeClusters(a.clusters.map(c.readClusters), a.clusters);
           const S = experts[0]!.config.vision.imageSize;
-          const tokenizer = d.loadTokenizer(dataDir);
+          const tokenizer = d.tokenizerFor({ dataDir, ...(flags.tokenizer ? { tokenizer: flags.tokenizer } : {}) });
+          for (const model of [...experts, encoder])
+            m.checkTokenizer(model, tokenizer, flags.tokenizer ?? join(dataDir, 'tokenizer.json'), 'a model of the run');
           const task = await e.zeroShotTask({ experts, encoder, clusters, tokenizer, classes, templates });
           const pixels = new Float32Array(images.length * 3 * S * S);
           images.forEach((img, i) => pixels.set(d.evalImage(img, S), i * 3 * S * S));
