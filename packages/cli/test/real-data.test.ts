@@ -111,6 +111,14 @@ describe('your own data from the command line', () => {
     expect(f.stderr).toContain(`${bad}:2: template "itap of a cat." has no {c} or {}`);
   });
 
+  it('mode data index indexes the shards once; a second run finds them current', () => {
+    const dir = join(work, 'index');
+    const first = run(['data', 'index', pattern(), '--index-dir', dir]);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^indexed 3 shards \(36 samples\) in [\d.]+ s; 0 already current; 0 not indexable/m);
+    expect(run(['data', 'index', pattern(), '--index-dir', dir]).stdout).toMatch(/indexed 0 shards \(0 samples\) .*; 3 already current/);
+  });
+
   it('mode eval --task retrieval --data scores the pairs given', () => {
     const r = run([
       'eval',

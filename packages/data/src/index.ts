@@ -19,6 +19,17 @@ export {
   type ShardSet,
   type ClassFolderTree,
 } from './patterns.js';
+export {
+  indexShard,
+  writeIndex,
+  readIndex,
+  readIndexedSample,
+  indexedSample,
+  defaultIndexDir,
+  INDEX_FORMAT,
+  type ShardIndex,
+  type IndexedSample,
+} from './shard-index.js';
 export { decodeImage, imageMember, IMAGE_EXTENSIONS, type Fit, type Box } from './decode.js';
 export { toPair, toClass, isLabelled, decodeUtf8, firstInvalidUtf8, type PairRecord, type ClassRecord } from './records.js';
 export { decodePng, encodePng, type RgbaImage } from './png.js';

@@ -16,6 +16,7 @@ import { classFolderTree, countSamples, folderSamples, labelFiles, resolveShardS
 import { toClass, toPair } from './records.js';
 import { Rng, hashString } from './rng.js';
 import { readShards, type RawSample } from './shards.js';
+import { defaultIndexDir, indexedSample, readIndex, readIndexedSample, type IndexedSample, type ShardIndex } from './shard-index.js';
 import type { Tokenizer } from './tokenizer.js';
 import type { SynonymTable } from './wordnet.js';
 
@@ -69,6 +70,18 @@ export interface LoaderOptions {
   std?: readonly number[];
   /** Worker entry; default `prefetch-worker.js` beside this module (present in dist/ only). */
   workerUrl?: URL;
+  /**
+   * Where shard indexes are (`mode data index`; default `defaultIndexDir()`), false for none. When
+   * every shard has a current index, samples are admitted and shuffled from the indexes and read by
+   * seeking: a resume reads only the samples it still needs. The order is the same either way.
+   */
+  indexDir?: string | false;
+}
+
+/** A sample the index admitted, read (by seeking) only when its batch is built. */
+interface IndexRef {
+  shard: string;
+  sample: IndexedSample;
 }
 
 export interface ShardOptions {
@@ -133,6 +146,49 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.mode = this.workers > 0 ? 'worker' : 'in-process';
   }
 
+  /** Bytes read from shards so far (streamed, or by seeking with an index). */
+  bytesRead = 0;
+
+  /** Every shard's current index, or null when one is missing, stale or gzipped (then everything streams). */
+  indexes(): Map<string, ShardIndex> | null {
+    const dir = this.options.indexDir ?? defaultIndexDir();
+    if (dir === false || this.options.samples || !this.options.shards.length) return null;
+    const found = new Map<string, ShardIndex>();
+    for (const shard of this.options.shards) {
+      const index = readIndex(shard, dir);
+      if (!index) return null;
+      found.set(shard, index);
+    }
+    return found;
+  }
+
+  /** The admitted samples of `shards` in order: read and parsed (streaming), or as index references. */
+  private async *admitted(shards: readonly string[], indexes: Map<string, ShardIndex> | null): AsyncGenerator<JobSample | IndexRef> {
+    const o = this.options;
+    if (!indexes) {
+      const onBytes = (n: number) => (this.bytesRead += n);
+      for await (const raw of o.samples ? o.samples() : readShards(shards, { bad: this.bad, onBytes })) {
+        const s = this.toJobSample(raw);
+        if (s) yield s;
+      }
+      return;
+    }
+    // The same decisions as streaming, made on what the index holds (text members; images as placeholders).
+    for (const shard of shards) {
+      const index = indexes.get(shard)!;
+      for (const sample of index.samples) if (this.toJobSample(indexedSample(shard, sample))) yield { shard, sample };
+      if (index.truncated) report(DataError.fromJSON(index.truncated), this.bad);
+    }
+  }
+
+  /** A batch's sample: an index reference is read now, by seeking. */
+  private materialize(x: JobSample | IndexRef): JobSample {
+    if (!('sample' in x)) return x;
+    const s = this.toJobSample(readIndexedSample(x.shard, x.sample, (n) => (this.bytesRead += n)));
+    if (!s) throw new DataError(x.shard, x.sample.key, 'no longer what its index says: the shard changed. Fix: mode data index it again');
+    return s;
+  }
+
   /** Batch jobs in order: per epoch, shards shuffled, records through a shuffle buffer, cut into batches. */
   async *jobs(): AsyncGenerator<BatchJob> {
     const o = this.options;
@@ -140,26 +196,27 @@ export class DataLoader implements AsyncIterable<Batch> {
     const epochs = o.epochs ?? 1;
     const shuffle = o.shuffle ?? true;
     const first = o.start ?? { epoch: 0, batch: 0 };
+    const indexes = this.indexes();
     for (let epoch = first.epoch; epoch < epochs; epoch++) {
       let skip = epoch === first.epoch ? first.batch : 0;
       const shards = shuffle ? new Rng([seed, epoch, 0x5a]).shuffle(o.shards.slice()) : o.shards;
       const rng = new Rng([seed, epoch, 0xb0]);
-      const buffer: JobSample[] = [];
+      const buffer: (JobSample | IndexRef)[] = [];
       const size = shuffle ? (o.shuffleBuffer ?? 1000) : 0;
-      let batch: JobSample[] = [];
+      let batch: (JobSample | IndexRef)[] = [];
       let start = 0;
-      const emit = function* (s: JobSample): Generator<BatchJob> {
+      const materialize = (x: JobSample | IndexRef) => this.materialize(x);
+      // Batches before a resume's cursor are counted, not read (with an index) nor built.
+      const emit = function* (s: JobSample | IndexRef): Generator<BatchJob> {
         batch.push(s);
         if (batch.length === o.batchSize) {
           if (skip > 0) skip--;
-          else yield { epoch, start, samples: batch };
+          else yield { epoch, start, samples: batch.map(materialize) };
           start += batch.length;
           batch = [];
         }
       };
-      for await (const raw of o.samples ? o.samples() : readShards(shards, { bad: this.bad })) {
-        const s = this.toJobSample(raw);
-        if (!s) continue;
+      for await (const s of this.admitted(shards, indexes)) {
         if (size <= 0) {
           yield* emit(s);
           continue;
@@ -175,7 +232,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       }
       rng.shuffle(buffer);
       for (const s of buffer) yield* emit(s);
-      if (batch.length && !o.dropLast) yield { epoch, start, samples: batch };
+      if (batch.length && !o.dropLast) yield { epoch, start, samples: batch.map(materialize) };
       // An endless loader over too little data would spin without ever yielding.
       if (start === 0 && (o.dropLast || !batch.length) && !Number.isFinite(epochs))
         throw Object.assign(new Error(`the data holds ${batch.length} records after filtering, fewer than one batch of ${o.batchSize}`), { userFacing: true });

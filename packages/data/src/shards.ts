@@ -151,6 +151,8 @@ function endsWithZeroBlocks(path: string): boolean {
 export interface ReadOptions {
   /** `--skip-bad`: count bad records here instead of throwing. A truncated shard yields the samples before the cut. */
   bad?: BadRecords;
+  /** Told the size of each chunk read from disk (the loader's bytesRead). */
+  onBytes?: (n: number) => void;
 }
 
 /**
@@ -167,6 +169,7 @@ export async function* readShard(path: string, options: ReadOptions = {}): Async
   }
   const extract = tar.extract();
   const input = createReadStream(path);
+  if (options.onBytes) input.on('data', (c) => options.onBytes!(c.length));
   const source = gz ? input.pipe(createGunzip()) : input;
   let streamError: unknown;
   source.on('error', (e: unknown) => {

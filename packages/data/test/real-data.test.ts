@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,6 +24,9 @@ import {
   expandGlob,
   firstSampleMembers,
   imageMember,
+  indexShard,
+  readIndex,
+  writeIndex,
   openClassification,
   openPairs,
   readShard,
@@ -316,6 +320,63 @@ describe('img2dataset shards', () => {
     expect(c1).not.toEqual(ev);
     expect(c1).not.toEqual(c2);
     expect(await first({ seed: 2 })).toEqual(ev);
+  });
+
+  it('with an index: the same batches; a resume mid-epoch seeks, reading only the samples it still needs', async () => {
+    const indexDir = tmp('index');
+    for (const shard of w.shards) writeIndex(await indexShard(shard), indexDir);
+    const options = (o: { indexDir: string | false; start?: { epoch: number; batch: number } }) =>
+      new DataLoader({
+        shards: w.shards,
+        kind: 'pairs',
+        batchSize: 5,
+        imageSize: 16,
+        seed: 4,
+        shuffleBuffer: 20,
+        skipBad: true,
+        epochs: 2,
+        workers: 0,
+        cropScale: [0.9, 1],
+        ...o,
+      });
+    const all = async (loader: DataLoader) => {
+      const out: { keys: string[]; images: Float32Array }[] = [];
+      for await (const b of loader) out.push({ keys: b.keys, images: b.images });
+      return out;
+    };
+    const streamed = new DataLoader({ ...options({ indexDir: false }).options });
+    const full = await all(streamed);
+    const viaIndex = options({ indexDir });
+    expect(viaIndex.indexes()).not.toBeNull();
+    expect(await all(viaIndex)).toEqual(full);
+    expect(viaIndex.bad!.kinds).toEqual(streamed.bad!.kinds);
+    // Resume at the second epoch's sixth batch: the rest is identical, and only its samples are read.
+    expect(full).toHaveLength(14); // 34 good pairs an epoch: 7 batches of 5 (the last of 4)
+    const start = { epoch: 1, batch: 5 };
+    const at = 7 + 5;
+    const resumedStream = options({ indexDir: false, start });
+    const resumedIndex = options({ indexDir, start });
+    expect(await all(resumedStream)).toEqual(full.slice(at));
+    expect(await all(resumedIndex)).toEqual(full.slice(at));
+    const remaining = full.slice(at).reduce((n, b) => n + b.keys.length, 0);
+    const perSample = Math.max(...w.shards.map((f) => readFileSync(f).length)) / 12;
+    expect(resumedIndex.bytesRead).toBeGreaterThan(0);
+    expect(resumedIndex.bytesRead).toBeLessThan((remaining + 2) * perSample * 1.5);
+    expect(resumedIndex.bytesRead).toBeLessThan(resumedStream.bytesRead / 2);
+  });
+
+  it('an index is used only while the shard is unchanged; a gzipped shard is not indexed', async () => {
+    const d = tmp('stale');
+    const shard = join(d, '00000.tar');
+    writeFileSync(shard, readFileSync(w.shards[1]!));
+    const indexDir = tmp('index2');
+    writeIndex(await indexShard(shard), indexDir);
+    expect(readIndex(shard, indexDir)?.samples).toHaveLength(12);
+    writeFileSync(shard, Buffer.concat([readFileSync(shard), Buffer.alloc(512)]));
+    expect(readIndex(shard, indexDir)).toBeUndefined();
+    const gz = join(d, '00001.tar.gz');
+    writeFileSync(gz, gzipSync(readFileSync(w.shards[1]!)));
+    await expect(indexShard(gz)).rejects.toThrow(/gzipped: a \.tar\.gz cannot be seeked into/);
   });
 
   it('a truncated shard is a bad sample of kind "truncated shard"', async () => {

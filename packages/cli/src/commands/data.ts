@@ -89,6 +89,37 @@ export function register(program: Command): void {
     });
 
   data
+    .command('index')
+    .description('index shards once (samples, byte offsets, captions): a run resumed mid-epoch then seeks instead of re-reading')
+    .argument('<patterns...>', 'folders of .tar shards, brace patterns or globs (joined with :: as --train-data)')
+    .option('--index-dir <dir>', 'where indexes go (default $MODE_INDEX_DIR or ~/.cache/mode/index)')
+    .action(async (patterns: string[], opts: { indexDir?: string }) => {
+      const d = await import('@mode/data');
+      const shards = d.splitSpecs(patterns).flatMap((p) => d.resolveShardSet(p).shards);
+      const t0 = performance.now();
+      let [samples, indexed, current] = [0, 0, 0];
+      for (const shard of shards) {
+        if (d.readIndex(shard, opts.indexDir)) {
+          current++;
+          continue;
+        }
+        try {
+          const index = await d.indexShard(shard);
+          d.writeIndex(index, opts.indexDir);
+          samples += index.samples.length;
+          indexed++;
+          if (index.truncated) console.log(`${shard}: ${index.truncated.reason}`);
+        } catch (e) {
+          if (!(e instanceof d.DataError)) throw e;
+          console.log(`${e.message}`);
+        }
+      }
+      console.log(
+        `indexed ${indexed} shard${indexed === 1 ? '' : 's'} (${samples} samples) in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${current} already current; ${shards.length - indexed - current} not indexable (they stream) → ${opts.indexDir ?? d.defaultIndexDir()}`,
+      );
+    });
+
+  data
     .command('tokenizer')
     .description("train the project's byte-level BPE on your captions; pass the file to train, eval, embed with --tokenizer")
     .requiredOption(
