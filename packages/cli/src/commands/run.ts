@@ -33,6 +33,7 @@ interface RunFlags {
   sbatchArgs?: string;
   arrayTasks: string;
   addExpert?: string[];
+  data?: string[];
 }
 
 export function register(program: Command): void {
@@ -43,6 +44,10 @@ export function register(program: Command): void {
     )
     .option('--run <dir>', 'run folder (git ignores out/)', 'out/run')
     .option('--data-dir <dir>', 'where the prepared data sets go')
+    .option(
+      '--data <patterns...>',
+      'your own pairs instead of the prepared emoji and clip art: folders of .tar shards (img2dataset), brace patterns or globs, joined with ::; curated, then the whole training mix',
+    )
     .option('--preset <name>', 'model preset', 'small')
     .option('--experts <n>', 'data experts (coarse clusters)', '4')
     .option('--fine <k>', 'fine clusters', '256')
@@ -95,6 +100,7 @@ export function register(program: Command): void {
         declip: flags.declip,
         arrayTasks: Math.max(1, int('array-tasks', flags.arrayTasks)),
         added: [],
+        ...(flags.data ? { pool: d.splitSpecs(flags.data).flatMap((p) => d.resolveShardSet(p).shards.map((f) => resolve(f))) } : {}),
         parallel: flags.parallel ? int('parallel', flags.parallel) : Math.max(1, Math.floor(availableParallelism() / 2)),
       };
       ensureDir(o.run);

@@ -7,7 +7,7 @@
  *   data → curate → seed → embed → cluster → experts → baseline → evaluate → report
  *
  * Everything lands in one run folder:
- *   curate/curated/      MetaCLIP-curated emoji and clip-art pairs (a data set folder)
+ *   curate/curated/      MetaCLIP-curated emoji and clip-art pairs, or your --data shards' (a data set folder)
  *   seed/                the seed model, stopped at --seed-steps of a schedule that runs
  *                        --expert-steps further (final.safetensors, checkpoint/, metrics.jsonl)
  *   embeddings/          its text tower's caption embeddings
@@ -45,6 +45,11 @@ export interface RunOptions {
   arrayTasks: number;
   /** Experts added later for new data (RUN/added.json), numbered after the run's. */
   added: AddedExpert[];
+  /**
+   * Your own pairs (`mode run --data`): the shards curation reads instead of the prepared emoji and
+   * clip art; the curated pairs are then the whole training mix (no MNIST captions added).
+   */
+  pool?: string[];
 }
 
 /**
@@ -85,7 +90,7 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
   const d = (...p: string[]) => join(o.dataDir, ...p);
   const log = (name: string) => r('logs', `${name}.log`);
   const curated = r('curate', 'curated');
-  const mix = [curated, `${d('fashion-mnist')}@0.05`, `${d('mnist')}@0.05`];
+  const mix = o.pool ? [curated] : [curated, `${d('fashion-mnist')}@0.05`, `${d('mnist')}@0.05`];
   const total = o.seedSteps + o.expertSteps;
   const resume = (dir: string) => (hasCheckpoint(dir) ? ['--resume'] : []);
   const train = (out: string) => [
@@ -124,7 +129,7 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
   ];
   const assignArgs = ['assign', '--embeddings', r('embeddings'), '--clusters', r('clusters'), '--seed', String(o.seed)];
   const pairsPool = () =>
-    ['emoji', 'clipart'].flatMap((s) => JSON.parse(readFileSync(d(s, 'dataset.json'), 'utf8')).splits.train.shards.map((f: string) => d(s, f)));
+    o.pool ?? ['emoji', 'clipart'].flatMap((s) => JSON.parse(readFileSync(d(s, 'dataset.json'), 'utf8')).splits.train.shards.map((f: string) => d(s, f)));
   return [
     {
       name: 'data',
