@@ -37,6 +37,8 @@ npx --no-install tsc -b
 # come from Debian; the other sources are npm packages. PyTorch and numpy are the float64
 # references of the model tests and the peers of the benches (never a dependency of the product);
 # scikit-learn and faiss are the k-means peers of `mode bench kmeans` (its full-iteration rows);
+# torchvision and PIL are OpenCLIP's image pipeline, the peer of `mode bench loader`'s real-data
+# rows and the reference the image decoding tests compare pixels with;
 # OpenBLAS makes them run at the CPU's speed (Debian's default BLAS is the slow reference one).
 # Chromium (headless, driven by playwright-core) renders the run report in a test; slurm-wlm and
 # munge are the single-node SLURM cluster the launcher's tests start (scripts/slurm.sh).
