@@ -9,13 +9,19 @@ export const int = (name: string, s: string) => {
 /**
  * `DIR`, `DIR:SPLIT`, `DIR@FRACTION` or `DIR:SPLIT@FRACTION`, where DIR is a data set folder, a
  * folder of .tar shards, a brace pattern or a glob (`@FRACTION` is the source's weight in the mix:
- * the share of its samples kept, by key hash).
+ * below 1 the share of its samples kept, above 1 each sample repeated ⌊w⌋ or ⌊w⌋ + 1 times an
+ * epoch, by key hash, as OpenCLIP's upsampling factors).
  */
 export function parseSource(s: string): { dir: string; split?: string; fraction?: number } {
   const m = /^(.*?)(?::([^:@/]+))?(?:@([\d.]+))?$/.exec(s)!;
   const fraction = m[3] === undefined ? undefined : Number(m[3]);
-  if (fraction !== undefined && !(fraction > 0 && fraction <= 1))
-    throw Object.assign(new Error(`--data ${s}: the fraction after @ must be in (0, 1]`), { userFacing: true });
+  if (fraction !== undefined && !(fraction > 0 && Number.isFinite(fraction)))
+    throw Object.assign(
+      new Error(`--data ${s}: the weight after @ must be a positive number (below 1: the share kept; above: each sample repeated, on average)`),
+      {
+        userFacing: true,
+      },
+    );
   return { dir: m[1]!, ...(m[2] ? { split: m[2] } : {}), ...(fraction !== undefined ? { fraction } : {}) };
 }
 

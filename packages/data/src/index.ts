@@ -87,6 +87,7 @@ export {
   mixCount,
   defaultMix,
   inFraction,
+  copies,
   templateCaption,
   defaultWorkerUrl,
   type CaptionRecord,

@@ -85,12 +85,24 @@ interface IndexRef {
 }
 
 export interface ShardOptions {
+  /** The source's weight: below 1 the share of its records kept, above 1 each record repeated (see `copies`). */
   fraction?: number;
   captions?: { classes: readonly string[]; templates: readonly string[] };
 }
 
 /** Whether a record is in a set thinned to `fraction` (by a hash of its key: the same records every run). */
 export const inFraction = (key: string, fraction: number | undefined) => fraction === undefined || hashString(`${key}\u0000sample`) / 4294967296 < fraction;
+
+/**
+ * How many times a record of a source weighted `weight` appears in an epoch: 0 or 1 below 1 (the
+ * record is in the kept share or not), ⌊w⌋ or ⌊w⌋ + 1 above (OpenCLIP's upsampling factors,
+ * decided by the same key hash, so w records an epoch on average and the same every run).
+ */
+export function copies(key: string, weight: number | undefined): number {
+  if (weight === undefined) return 1;
+  const whole = Math.floor(weight);
+  return whole + (inFraction(key, weight - whole) ? 1 : 0);
+}
 
 /** A classification record's caption: one of its set's templates, chosen by a hash of the key (so the same every epoch). */
 export function templateCaption(key: string, label: number, captions: NonNullable<ShardOptions['captions']>): string {
@@ -168,15 +180,20 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (!indexes) {
       const onBytes = (n: number) => (this.bytesRead += n);
       for await (const raw of o.samples ? o.samples() : readShards(shards, { bad: this.bad, onBytes })) {
-        const s = this.toJobSample(raw);
-        if (s) yield s;
+        const n = copies(raw.key, o.shardOptions?.[raw.shard]?.fraction);
+        const s = n > 0 ? this.toJobSample(raw) : undefined;
+        for (let c = 0; s && c < n; c++) yield s;
       }
       return;
     }
     // The same decisions as streaming, made on what the index holds (text members; images as placeholders).
     for (const shard of shards) {
       const index = indexes.get(shard)!;
-      for (const sample of index.samples) if (this.toJobSample(indexedSample(shard, sample))) yield { shard, sample };
+      const weight = o.shardOptions?.[shard]?.fraction;
+      for (const sample of index.samples) {
+        const n = copies(sample.key, weight);
+        if (n > 0 && this.toJobSample(indexedSample(shard, sample))) for (let c = 0; c < n; c++) yield { shard, sample };
+      }
       if (index.truncated) report(DataError.fromJSON(index.truncated), this.bad);
     }
   }
@@ -247,7 +264,6 @@ export class DataLoader implements AsyncIterable<Batch> {
     }
     if (o.include && !o.include.has(raw.key)) return undefined;
     const so = o.shardOptions?.[raw.shard];
-    if (!inFraction(raw.key, so?.fraction)) return undefined;
     try {
       if (so?.captions && o.kind === 'pairs') {
         const r = toClass(raw, so.captions.classes.length);
@@ -413,7 +429,7 @@ export function openClassification(
 
 /**
  * One source of a training mix: a data set folder or shards by pattern (`resolveShardSet`), its
- * split (classification: default `train`), a fraction of it.
+ * split (classification: default `train`), its weight (`fraction`: below 1 a share of it, above 1 upsampled).
  */
 export interface MixSource {
   dir: string;
@@ -464,7 +480,7 @@ export function openMix(sources: readonly MixSource[], options: OpenOptions): Da
     for (const f of files) {
       shards.push(f);
       shardOptions[f] = {
-        ...(src.fraction !== undefined && src.fraction < 1 ? { fraction: src.fraction } : {}),
+        ...(src.fraction !== undefined && src.fraction !== 1 ? { fraction: src.fraction } : {}),
         ...(captions ? { captions } : {}),
       };
     }
@@ -490,6 +506,7 @@ export async function* mixCaptions(sources: readonly MixSource[], options: { ski
     const { shards, captions } = mixShards(src);
     for (const shard of shards) {
       for await (const raw of readShards([shard], { bad: options.skipBad })) {
+        // Each caption once, whatever the weight: the clusterer assigns pairs by key.
         if (!inFraction(raw.key, src.fraction !== undefined && src.fraction < 1 ? src.fraction : undefined)) continue;
         try {
           if (captions) {

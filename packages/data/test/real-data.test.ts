@@ -13,6 +13,7 @@ import {
   BadRecords,
   DataError,
   DataLoader,
+  copies,
   countSamples,
   coverGeometry,
   cropRgba,
@@ -363,6 +364,37 @@ describe('img2dataset shards', () => {
     expect(resumedIndex.bytesRead).toBeGreaterThan(0);
     expect(resumedIndex.bytesRead).toBeLessThan((remaining + 2) * perSample * 1.5);
     expect(resumedIndex.bytesRead).toBeLessThan(resumedStream.bytesRead / 2);
+  });
+
+  it('a weight above 1 repeats each sample ⌊w⌋ or ⌊w⌋ + 1 times an epoch, by key hash; the same with an index', async () => {
+    const shard = w.shards[1]!;
+    const indexDir = tmp('index-w');
+    writeIndex(await indexShard(shard), indexDir);
+    const keysOf = async (dir: string | false, weight: number) => {
+      const loader = new DataLoader({
+        shards: [shard],
+        kind: 'pairs',
+        batchSize: 100,
+        imageSize: 8,
+        shuffle: false,
+        workers: 0,
+        shardOptions: { [shard]: { fraction: weight } },
+        indexDir: dir,
+      });
+      const keys: string[] = [];
+      for await (const b of loader) keys.push(...b.keys);
+      return keys;
+    };
+    const keys = await keysOf(false, 2.5);
+    const count = (k: string) => keys.filter((x) => x === k).length;
+    const all = w.keys.slice(12, 24);
+    for (const k of all) expect(count(k)).toBe(copies(k, 2.5));
+    expect(new Set(all.map(count))).toEqual(new Set([2, 3]));
+    expect(await keysOf(indexDir, 2.5)).toEqual(keys);
+    const half = await keysOf(false, 0.5);
+    expect(half.length).toBeGreaterThan(0);
+    expect(half.length).toBeLessThan(12);
+    expect(half.every((k) => copies(k, 0.5) === 1)).toBe(true);
   });
 
   it('an index is used only while the shard is unchanged; a gzipped shard is not indexed', async () => {
