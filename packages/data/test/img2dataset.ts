@@ -34,6 +34,18 @@ export const jpeg = (seed: number, width: number, height = width, quality = 90) 
     .jpeg({ quality })
     .toBuffer();
 
+/** Writes a tar of `entries` (name, body) in order, headers without time or owner. */
+async function writeTar(path: string, entries: [string, Buffer | string][]): Promise<void> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise<void>((r) => pack.on('end', () => r()));
+  for (const [name, body] of entries) pack.entry({ name, mtime: new Date(0) }, body);
+  pack.finalize();
+  await done;
+  writeFileSync(path, Buffer.concat(chunks));
+}
+
 /** What a written set holds: the shard paths, every key in order, and the awkward samples by kind. */
 export interface WrittenShards {
   shards: string[];
@@ -53,10 +65,7 @@ export async function writeImg2datasetShards(
   const rng = new Rng(o.seed ?? 7);
   const out: WrittenShards = { shards: [], keys: [], awkward: {} };
   for (let s = 0; s < o.shards; s++) {
-    const pack = tar.pack();
-    const chunks: Buffer[] = [];
-    pack.on('data', (c: Buffer) => chunks.push(c));
-    const done = new Promise<void>((r) => pack.on('end', () => r()));
+    const entries: [string, Buffer | string][] = [];
     for (let i = 0; i < o.perShard; i++) {
       const key = String(s * 10000 + i).padStart(9, '0');
       const seed = s * 1000 + i;
@@ -98,16 +107,13 @@ export async function writeImg2datasetShards(
         ];
       else if (kind === 'upper-case JPG') files = [[`${key}.JPG`, files[0]![1]]];
       else if (kind === 'json caption') txt = null;
-      for (const [name, body] of files) pack.entry({ name, size: body.length, mtime: new Date(0) }, body);
-      if (txt !== null) pack.entry({ name: `${key}.txt`, mtime: new Date(0) }, txt);
-      const json = JSON.stringify({ url: `https://example.invalid/${key}.jpg`, key, status: 'success', width: size, height: size, caption });
-      pack.entry({ name: `${key}.json`, mtime: new Date(0) }, json);
+      entries.push(...files);
+      if (txt !== null) entries.push([`${key}.txt`, txt]);
+      entries.push([`${key}.json`, JSON.stringify({ url: `https://example.invalid/${key}.jpg`, key, status: 'success', width: size, height: size, caption })]);
       out.keys.push(key);
     }
-    pack.finalize();
-    await done;
     const path = join(dir, `${String(s).padStart(5, '0')}.tar`);
-    writeFileSync(path, Buffer.concat(chunks));
+    await writeTar(path, entries);
     writeFileSync(join(dir, `${String(s).padStart(5, '0')}_stats.json`), JSON.stringify({ count: o.perShard, successes: o.perShard }));
     out.shards.push(path);
   }
@@ -123,23 +129,17 @@ export async function writeClipBenchmark(dir: string, o: { shards: number; perSh
   mkdirSync(join(dir, 'test'), { recursive: true });
   const labels: number[] = [];
   for (let s = 0; s < o.shards; s++) {
-    const pack = tar.pack();
-    const chunks: Buffer[] = [];
-    pack.on('data', (c: Buffer) => chunks.push(c));
-    const done = new Promise<void>((r) => pack.on('end', () => r()));
+    const entries: [string, Buffer | string][] = [];
     for (let i = 0; i < o.perShard; i++) {
       const label = labels.length % o.classes.length;
       const size = o.size ?? 32;
       const webp = await sharp(photoPixels(label * 100 + i, size), { raw: { width: size, height: size, channels: 3 } })
         .webp()
         .toBuffer();
-      pack.entry({ name: `s${s}_${i}.webp`, mtime: new Date(0) }, webp);
-      pack.entry({ name: `s${s}_${i}.cls`, mtime: new Date(0) }, String(label));
+      entries.push([`s${s}_${i}.webp`, webp], [`s${s}_${i}.cls`, String(label)]);
       labels.push(label);
     }
-    pack.finalize();
-    await done;
-    writeFileSync(join(dir, 'test', `${s}.tar`), Buffer.concat(chunks));
+    await writeTar(join(dir, 'test', `${s}.tar`), entries);
   }
   writeFileSync(join(dir, 'test', 'nshards.txt'), `${o.shards}\n`);
   writeFileSync(join(dir, 'classnames.txt'), o.classes.join('\n') + '\n');
