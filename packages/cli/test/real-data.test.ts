@@ -119,6 +119,17 @@ describe('your own data from the command line', () => {
     expect(run(['data', 'index', pattern(), '--index-dir', dir]).stdout).toMatch(/indexed 0 shards \(0 samples\) .*; 3 already current/);
   });
 
+  it('mode curate takes the shards by brace pattern and keeps their JPEGs in the curated set', async () => {
+    const out = join(work, 'curated');
+    const r = run(['curate', '--pool', pattern(), '--t', 'inf', '--out', out, '--no-progress']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^pool\s+3 shard\(s\)/m);
+    const { resolveShardSet, readShards, imageMember } = await import('@mode/data');
+    const set = resolveShardSet(join(out, 'curated'));
+    expect(set.kind).toBe('pairs');
+    for await (const raw of readShards(set.shards)) expect(imageMember(raw.files)?.ext).toMatch(/^(jpg|JPG|webp)$/);
+  });
+
   it('mode eval --task retrieval --data scores the pairs given', () => {
     const r = run([
       'eval',

@@ -32,7 +32,10 @@ export function register(program: Command): void {
   const curate = program
     .command('curate')
     .description('MetaCLIP curation of a caption pool: match metadata, count, balance (t), write the curated set and its stats')
-    .option('--pool <files...>', 'JSONL / TSV / WebDataset .tar files, directories or globs (gzip accepted); "emojibase" = the built-in emoji caption pool')
+    .option(
+      '--pool <files...>',
+      'JSONL / TSV / WebDataset .tar files, directories, globs or brace patterns (shards/{00000..00099}.tar), joined with :: or not (gzip accepted); "emojibase" = the built-in emoji caption pool',
+    )
     .option('--metadata <file>', 'metadata JSON list (default: numbers + WordNet + SUBTLEX words, built once and cached)')
     .option('--t <n>', 'balancing threshold; "inf" keeps every matched pair', '20000')
     .option('--out <dir>', 'output directory (git ignores out/)', 'out/curated')
@@ -57,7 +60,11 @@ export function register(program: Command): void {
     .action(async (flags: CurateFlags) => {
       const c = await import('@mode/curator');
       if (!flags.pool?.length) throw Object.assign(new Error('mode curate: --pool is required (files, globs, or "emojibase")'), { userFacing: true });
-      const pool = flags.pool.map((p) => (p === 'emojibase' ? c.writeEmojibasePool() : p));
+      const { expandBraces, splitSpecs } = await import('@mode/data');
+      // img2dataset patterns as --data takes them: `::`-joined, brace ranges (the curator expands globs and folders).
+      const pool = splitSpecs(flags.pool)
+        .flatMap(expandBraces)
+        .map((p) => (p === 'emojibase' ? c.writeEmojibasePool() : p));
       const t = parseT(flags.t);
       // On a terminal, a progress bar (step, bytes, texts/s, ETA); elsewhere one line per phase.
       const mb = (b: number) => (b / 1e6).toFixed(1);
