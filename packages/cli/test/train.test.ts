@@ -127,7 +127,9 @@ describe('mode train', () => {
     expect(text.stdout).toMatch(/^colours\s+48 images, 4 classes × 2 templates {2}top-1 [\d.]+% {2}top-5 100\.0% {2}\(chance 25\.0%\)$/m);
     const bad = run([bin, 'eval', '--model', model, '--task', 'cifar', '--data-dir', dataDir]);
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/unknown task "cifar": use one of fashion-mnist, mnist, openmoji, retrieval, or a folder: a classification data set, a CLIP_benchmark folder or a class-folder tree/);
+    expect(bad.stderr).toMatch(
+      /unknown task "cifar": use one of fashion-mnist, mnist, openmoji, retrieval, or a folder: a classification data set, a CLIP_benchmark folder or a class-folder tree/,
+    );
     const missing = run([bin, 'eval', '--model', join(runs, 'nope.safetensors'), '--task', 'mnist']);
     expect(missing.stderr).toMatch(/nope\.safetensors: cannot read \(ENOENT\)/);
   });
