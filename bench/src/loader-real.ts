@@ -21,7 +21,7 @@ import { PYTHON } from './peers/numpy.js';
 import type { SuiteResults } from './results.js';
 import type { BenchOptions } from './suites.js';
 
-const PEER = fileURLToPath(new URL('../../src/peers/openclip_loader.py', import.meta.url));
+const PEER = fileURLToPath(new URL('../src/peers/openclip_loader.py', import.meta.url));
 const SIZE = 224;
 const BATCH = 64;
 
@@ -44,14 +44,14 @@ async function makeShards(dir: string, count: number): Promise<{ shards: string[
   const writer = new ShardWriter(dir, { samplesPerShard: 64 });
   let bytes = 0;
   let state = 12345;
-  const noise = () => ((state = (state * 1103515245 + 12345) >>> 0) >>> 24) % 25;
+  const noise = () => ((state = (state * 1103515245 + 12345) >>> 0) >>> 23) % 49; // ±24 levels: JPEGs of photo-like size
   for (let i = 0; i < count; i++) {
     const src = pngs[i % Math.max(1, pngs.length)];
     const base = src
       ? sharp(src.image).flatten({ background: '#ffffff' }).resize(256, 256, { fit: 'fill', kernel: 'cubic' })
       : sharp({ create: { width: 256, height: 256, channels: 3, background: { r: (i * 37) % 256, g: (i * 91) % 256, b: 128 } } });
     const { data } = await base.removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    for (let k = 0; k < data.length; k++) data[k] = Math.min(255, Math.max(0, data[k]! + noise() - 12));
+    for (let k = 0; k < data.length; k++) data[k] = Math.min(255, Math.max(0, data[k]! + noise() - 24));
     const jpg = await sharp(data, { raw: { width: 256, height: 256, channels: 3 } })
       .jpeg({ quality: 90 })
       .toBuffer();

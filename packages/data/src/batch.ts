@@ -8,7 +8,7 @@ import { augmentView, cropBox, type AugmentConfig } from './augment.js';
 import { decodeImage, type Fit } from './decode.js';
 import { eda } from './eda.js';
 import { DataError, type BadRecord } from './errors.js';
-import { CLIP_MEAN, CLIP_STD, normalizeCHW, toFloat, type FloatImage } from './image.js';
+import { CLIP_MEAN, CLIP_STD, normalizeCHW, toCHW, toFloat, type FloatImage } from './image.js';
 import { Rng } from './rng.js';
 import { Tokenizer, type TokenizerJSON } from './tokenizer.js';
 import type { SynonymTable } from './wordnet.js';
@@ -108,17 +108,18 @@ export class BatchBuilder {
     const { spec } = this;
     const S = spec.imageSize;
     const where = { file: s.source, record: s.key };
-    const decoded = async (fit: Fit) => toFloat(await decodeImage(s.image, where, fit), spec.background);
-    const chw = (img: FloatImage) => normalizeCHW(img, new Float32Array(3 * S * S), 0, spec.mean, spec.std);
+    const decoded = (fit: Fit) => decodeImage(s.image, where, fit, { rgb: true });
     if (spec.augment) {
       // DeCLIP's views resample in JavaScript: a large image is first shrunk by libvips to 4× the
       // output (its crops keep at least 0.9× the output's resolution at scale 0.2).
-      const img = await decoded({ kind: 'shorter', max: 4 * S });
+      const img = toFloat(await decoded({ kind: 'shorter', max: 4 * S }), spec.background);
+      const chw = (view: FloatImage) => normalizeCHW(view, new Float32Array(3 * S * S), 0, spec.mean, spec.std);
       return Array.from({ length: spec.views }, (_, v) => chw(augmentView(img, S, new Rng([spec.seed, epoch, index, v]), spec.augment!)));
     }
     const scale = spec.cropScale;
     const rng = new Rng([spec.seed, epoch, index, 0]);
-    return [chw(await decoded(scale ? { kind: 'crop', size: S, box: (W, H) => cropBox(W, H, rng, scale) } : { kind: 'cover', size: S }))];
+    const img = await decoded(scale ? { kind: 'crop', size: S, box: (W, H) => cropBox(W, H, rng, scale) } : { kind: 'cover', size: S });
+    return [toCHW(img, spec.background, spec.mean, spec.std)];
   }
 
   async build(job: BatchJob): Promise<Batch> {

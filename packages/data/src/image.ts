@@ -22,6 +22,10 @@ export function toFloat(img: RgbaImage, background: readonly [number, number, nu
   const out = new Float32Array(n * 3);
   const src = img.data;
   const [br, bg, bb] = background;
+  if (img.channels === 3) {
+    for (let i = 0; i < n * 3; i++) out[i] = src[i]! / 255;
+    return { width: img.width, height: img.height, data: out };
+  }
   for (let i = 0; i < n; i++) {
     const a = src[i * 4 + 3]! / 255;
     const na = 1 - a;
@@ -30,6 +34,34 @@ export function toFloat(img: RgbaImage, background: readonly [number, number, nu
     out[i * 3 + 2] = (src[i * 4 + 2]! / 255) * a + bb * na;
   }
   return { width: img.width, height: img.height, data: out };
+}
+
+/**
+ * 8-bit pixels straight to the model's input: over `background`, (x − mean) / std per channel,
+ * planar (CHW) into `out` at `offset`: `normalizeCHW(toFloat(img))` in one pass, no float image between.
+ */
+export function toCHW(
+  img: RgbaImage,
+  background: readonly [number, number, number],
+  mean: readonly number[],
+  std: readonly number[],
+  out: Float32Array = new Float32Array(3 * img.width * img.height),
+  offset = 0,
+): Float32Array {
+  const n = img.width * img.height;
+  const src = img.data;
+  const step = img.channels === 3 ? 3 : 4;
+  for (let c = 0; c < 3; c++) {
+    const [m, inv, bgc] = [mean[c]!, 1 / std[c]!, background[c]!];
+    const base = offset + c * n;
+    if (step === 3) for (let i = 0; i < n; i++) out[base + i] = (src[i * 3 + c]! / 255 - m) * inv;
+    else
+      for (let i = 0; i < n; i++) {
+        const a = src[i * 4 + 3]! / 255;
+        out[base + i] = ((src[i * 4 + c]! / 255) * a + bgc * (1 - a) - m) * inv;
+      }
+  }
+  return out;
 }
 
 /** Float RGB → 8-bit RGB (for writing PNGs of augmented views). */

@@ -39,6 +39,7 @@ export {
   resample,
   resize,
   normalizeCHW,
+  toCHW,
   evalImage,
   resizeBicubic,
   coverGeometry,

@@ -9,6 +9,8 @@ export interface RgbaImage {
   width: number;
   height: number;
   data: Uint8Array;
+  /** 4 (RGBA) unless 3: RGB without alpha, which only `decodeImage`'s `rgb` option gives. */
+  channels?: 3 | 4;
 }
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];

@@ -18,6 +18,9 @@ import {
   coverGeometry,
   cropRgba,
   resizeBicubic,
+  toCHW,
+  toFloat,
+  normalizeCHW,
   decodeImage,
   decodePng,
   encodePng,
@@ -123,6 +126,21 @@ describe('decodeImage (sharp)', () => {
       expect(err).toBeInstanceOf(DataError);
       expect((err as DataError).message).toMatch(/^x\/00001\.tar: record 000010004: corrupt or unreadable image/);
       expect((err as DataError).kind).toBe('corrupt image');
+    }
+  });
+
+  it('rgb: an sRGB JPEG comes out as RGB, an image with alpha as RGBA; toCHW equals normalizeCHW(toFloat) for both', async () => {
+    const j = await decodeImage(await jpeg(4, 30, 20), undefined, { kind: 'cover', size: 16 }, { rgb: true });
+    expect([j.channels, j.data.length]).toEqual([3, 16 * 16 * 3]);
+    const rgba = Uint8Array.from({ length: 9 * 7 * 4 }, (_, i) => (i * 37) % 256);
+    const p = await decodeImage(encodePng(rgba, 9, 7, 4), undefined, { kind: 'native' }, { rgb: true });
+    expect(p.channels ?? 4).toBe(4);
+    const mean = [0.4, 0.5, 0.6];
+    const std = [0.2, 0.3, 0.25];
+    for (const img of [j, p]) {
+      const fused = toCHW(img, [1, 0.5, 0], mean, std);
+      const twoPass = normalizeCHW(toFloat(img, [1, 0.5, 0]), undefined, 0, mean, std);
+      for (let i = 0; i < fused.length; i++) expect(fused[i]).toBeCloseTo(twoPass[i]!, 5);
     }
   });
 
