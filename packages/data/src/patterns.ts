@@ -129,6 +129,14 @@ export interface TarMember {
   size: number;
 }
 
+/** A 512-byte ustar header: the member's name (prefix joined), its size, whether it is a regular file. */
+export function tarHeader(h: Buffer): { name: string; size: number; file: boolean } {
+  const field = (from: number, to: number) => h.toString('utf8', from, to).replace(/\0.*$/s, '');
+  const prefix = field(345, 500);
+  const type = h[156]!;
+  return { name: prefix ? `${prefix}/${field(0, 100)}` : field(0, 100), size: parseInt(field(124, 136).trim() || '0', 8), file: type === 0x30 || type === 0 };
+}
+
 /**
  * The file members of a shard from their headers alone, without reading their contents (a
  * gzipped shard is inflated: its first MiB when `prefix`, else whole). Stops at the end blocks or
@@ -152,11 +160,8 @@ export function* tarMembers(shard: string, o: { prefix?: boolean } = {}): Genera
     for (let at = 0; ;) {
       const h = read(at, 512);
       if (h.length < 512 || h.every((b) => b === 0)) return;
-      const field = (from: number, to: number) => h.toString('utf8', from, to).replace(/\0.*$/s, '');
-      const size = parseInt(field(124, 136).trim() || '0', 8);
-      const type = String.fromCharCode(h[156]!);
-      const prefix = field(345, 500);
-      if (type === '0' || type === '\0') yield { name: prefix ? `${prefix}/${field(0, 100)}` : field(0, 100), offset: at, size };
+      const { name, size, file } = tarHeader(h);
+      if (file) yield { name, offset: at, size };
       at += 512 + Math.ceil(size / 512) * 512;
     }
   } finally {

@@ -11,7 +11,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, ren
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BadRecords, DataError, type BadRecord } from './errors.js';
-import { tarMembers } from './patterns.js';
+import { tarHeader, tarMembers } from './patterns.js';
 import { readShard, splitName, type RawSample } from './shards.js';
 
 export const INDEX_FORMAT = 'mode-shard-index-1';
@@ -131,11 +131,8 @@ export function readIndexedSample(shard: string, s: IndexedSample, onBytes?: (n:
   }
   const files: Record<string, Uint8Array> = {};
   for (let at = 0; at + 512 <= buf.length;) {
-    const h = buf.subarray(at, at + 512);
-    const field = (from: number, to: number) => h.toString('utf8', from, to).replace(/\0.*$/s, '');
-    const size = parseInt(field(124, 136).trim() || '0', 8);
-    const prefix = field(345, 500);
-    const { key, ext } = splitName(prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
+    const { name, size } = tarHeader(buf.subarray(at, at + 512));
+    const { key, ext } = splitName(name);
     if (key !== s.key)
       throw new DataError(shard, s.key, `found member ${key}.${ext} where the index says ${s.key}: the shard changed. Fix: mode data index it again`);
     files[ext] = buf.subarray(at + 512, at + 512 + size);
