@@ -100,7 +100,11 @@ async function ours(shards: string[], workers: number, images: number, tokenizer
   await it.next();
   const t0 = performance.now();
   let n = 0;
-  while (n < images) n += (await it.next()).value!.size as number;
+  while (n < images) {
+    const batch = (await it.next()).value!;
+    n += batch.size;
+    loader.release(batch); // as a training loop does once the batch is uploaded
+  }
   const seconds = (performance.now() - t0) / 1000;
   await it.return(undefined);
   return { rate: n / seconds, mode: loader.mode };

@@ -83,7 +83,7 @@ export const suite: Suite = {
         await it.next(); // start-up: workers, first shard, first batches
         const t = await timeAsync(
           async () => {
-            for (let i = 0; i < batches; i++) await it.next();
+            for (let i = 0; i < batches; i++) loader.release((await it.next()).value!);
           },
           { maxTime: options.quick ? 0.5 : 2, minSamples: options.quick ? 2 : 3 },
         );

@@ -49,6 +49,74 @@ export type Fit =
 
 const WHERE = { file: '<buffer>', record: 0 as string | number };
 
+/** What a decode needs to know before the pixels: the stored size, the EXIF orientation, and whether the pixels are plain 8-bit RGB. */
+export interface ImageHeader {
+  width: number;
+  height: number;
+  /** EXIF orientation, 1–8 (1 when absent or invalid). */
+  orientation: number;
+  /** 8-bit sRGB without alpha: decodes straight to RGB. */
+  plainRgb: boolean;
+}
+
+/**
+ * A JPEG's header read in JavaScript: its frame's size and component count, and the EXIF
+ * orientation from the first `Exif` APP1 segment; undefined when `bytes` is not a JPEG or its
+ * header cannot be walked (then libvips reads it). Saves the decode a round trip to libvips'
+ * threads: measured 0.2–0.3 ms of CPU per 256-px image, a twentieth of the whole training transform.
+ */
+export function jpegHeader(bytes: Uint8Array): ImageHeader | undefined {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return undefined;
+  const u16 = (at: number, little = false) => (little ? bytes[at]! | (bytes[at + 1]! << 8) : (bytes[at]! << 8) | bytes[at + 1]!);
+  let orientation = 1;
+  let at = 2;
+  while (at + 4 <= bytes.length) {
+    if (bytes[at] !== 0xff) return undefined;
+    const marker = bytes[at + 1]!;
+    if (marker === 0xff) {
+      at++; // fill byte
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      at += 2; // no length
+      continue;
+    }
+    const length = u16(at + 2);
+    const body = at + 4;
+    if (length < 2 || body + length - 2 > bytes.length) return undefined;
+    if (marker === 0xe1 && orientation === 1 && length >= 16 && String.fromCharCode(...bytes.subarray(body, body + 6)) === 'Exif\0\0')
+      orientation = exifOrientation(bytes, body + 6, body + length - 2, u16);
+    // SOF0–3, 5–7, 9–11, 13–15: precision, height, width, components.
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      const [height, width, components] = [u16(body + 1), u16(body + 3), bytes[body + 5]!];
+      if (!width || !height) return undefined;
+      return { width, height, orientation, plainRgb: bytes[body] === 8 && components === 3 };
+    }
+    if (marker === 0xda || marker === 0xd9) return undefined; // scan or end before a frame header
+    at = body + length - 2;
+  }
+  return undefined;
+}
+
+/** The orientation tag (0x0112) of IFD0 in the TIFF block at [start, end); 1 when absent or out of range. */
+function exifOrientation(bytes: Uint8Array, start: number, end: number, u16: (at: number, little?: boolean) => number): number {
+  const little = bytes[start] === 0x49; // "II"
+  const u32 = (at: number) => (little ? u16(at, true) + u16(at + 2, true) * 65536 : u16(at) * 65536 + u16(at + 2));
+  if (start + 8 > end) return 1;
+  const ifd = start + u32(start + 4);
+  if (ifd + 2 > end) return 1;
+  const count = u16(ifd, little);
+  for (let i = 0; i < count; i++) {
+    const entry = ifd + 2 + i * 12;
+    if (entry + 12 > end) return 1;
+    if (u16(entry, little) === 0x0112) {
+      const v = u16(entry + 8, little);
+      return v >= 1 && v <= 8 ? v : 1;
+    }
+  }
+  return 1;
+}
+
 /**
  * Decodes `bytes` to 8-bit RGBA (sRGB); with `rgb`, an 8-bit sRGB image without alpha (most JPEGs)
  * comes out as RGB (`channels: 3`), skipping the conversion to RGBA (a quarter of the decode's
@@ -64,9 +132,8 @@ export async function decodeImage(
   try {
     // failOn 'warning': libjpeg's "premature end of data" is a warning, and a truncated file must not pass as a grey-bottomed image.
     const open = () => sharp(bytes, { failOn: 'warning', limitInputPixels: 2 ** 28, sequentialRead: true }).autoOrient();
-    const meta = await open().metadata(); // the header alone
-    if (!meta.width || !meta.height) throw new Error('no image size in the header');
-    const plainRgb = o.rgb && meta.space === 'srgb' && meta.channels === 3 && meta.depth === 'uchar';
+    const head = jpegHeader(bytes) ?? (await libvipsHeader(open));
+    const plainRgb = o.rgb && head.plainRgb;
     const pixels = async (img: Sharp, rgb = plainRgb): Promise<RgbaImage> => {
       const { data, info } = await (rgb ? img : img.toColourspace('srgb').ensureAlpha()).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
       if (info.channels !== (rgb ? 3 : 4)) throw new Error(`${info.channels} channels after conversion to ${rgb ? 'RGB' : 'RGBA'}`);
@@ -79,7 +146,7 @@ export async function decodeImage(
     // interpolates differently (several levels), so an image smaller than the output is decoded
     // as it is and enlarged by PIL's own algorithm (`resizeBicubic`, RGBA): few pixels either way.
     // The size as displayed: EXIF orientations 5–8 swap width and height.
-    const [width, height] = (meta.orientation ?? 1) >= 5 ? [meta.height, meta.width] : [meta.width, meta.height];
+    const [width, height] = head.orientation >= 5 ? [head.height, head.width] : [head.width, head.height];
     const S = fit.size;
     if (fit.kind === 'crop') {
       const b = fit.box(width, height);
@@ -93,4 +160,12 @@ export async function decodeImage(
   } catch (e) {
     throw new DataError(where.file, where.record, `corrupt or unreadable image (${messageOf(e)})`, { cause: e, kind: 'corrupt image' });
   }
+}
+
+/** The header as libvips reads it (any format). */
+async function libvipsHeader(open: () => Sharp): Promise<ImageHeader> {
+  const meta = await open().metadata();
+  if (!meta.width || !meta.height) throw new Error('no image size in the header');
+  const plainRgb = meta.space === 'srgb' && meta.channels === 3 && meta.depth === 'uchar';
+  return { width: meta.width, height: meta.height, orientation: meta.orientation ?? 1, plainRgb };
 }

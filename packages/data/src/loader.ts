@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DECLIP_AUGMENT, type AugmentConfig } from './augment.js';
-import { BatchBuilder, DEFAULT_SPEC, type Batch, type BatchJob, type BatchSpec, type JobSample } from './batch.js';
+import { ArrayPool, BatchBuilder, DEFAULT_SPEC, type Batch, type BatchJob, type BatchSpec, type JobSample } from './batch.js';
 import { BadRecords, DataError, report } from './errors.js';
 import { readDatasetInfo, type SplitInfo } from './dataset.js';
 import { classFolderTree, countSamples, folderSamples, labelFiles, resolveShardSet, splitSpecs, type ShardSet } from './patterns.js';
@@ -160,6 +160,18 @@ export class DataLoader implements AsyncIterable<Batch> {
 
   /** Bytes read from shards so far (streamed, or by seeking with an index). */
   bytesRead = 0;
+
+  /** Released batches' buffers: reused in-process, or sent back to a worker with its next job. */
+  private readonly pool = new ArrayPool();
+
+  /**
+   * Hands a batch's arrays back for reuse by later batches: call it once the batch is consumed
+   * (uploaded, copied) and never touch its arrays again. Optional; unreleased batches are
+   * fresh memory each time, which costs page faults (see `ArrayPool`).
+   */
+  release(batch: Batch): void {
+    this.pool.give([batch.images, batch.images2].flatMap((a) => (a ? [a.buffer as ArrayBuffer] : [])));
+  }
 
   /** Every shard's current index, or null when one is missing, stale or gzipped (then everything streams). */
   indexes(): Map<string, ShardIndex> | null {
@@ -316,7 +328,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   }
 
   private inProcess(): { run(job: BatchJob): Promise<Batch>; close(): Promise<void> } {
-    const builder = new BatchBuilder(this.spec);
+    const builder = new BatchBuilder(this.spec, this.pool);
     return {
       // Yield to the event loop between batches, as a worker's reply would.
       run: (job) => new Promise((resolve, reject) => setImmediate(() => builder.build(job).then(resolve, reject))),
@@ -354,10 +366,8 @@ export class DataLoader implements AsyncIterable<Batch> {
         const p = new Promise<Batch>((resolve, reject) => {
           const id = next++;
           waiting.set(id, { resolve, reject });
-          workers[id % workers.length]!.postMessage(
-            { id, job },
-            job.samples.map((s) => s.image.buffer as ArrayBuffer),
-          );
+          const spare = this.pool.take();
+          workers[id % workers.length]!.postMessage({ id, job, spare }, [...job.samples.map((s) => s.image.buffer as ArrayBuffer), ...spare]);
         });
         inflight.add(p);
         const done = () => inflight.delete(p);

@@ -4,12 +4,13 @@
  * loader builds batches in-process instead.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { BatchBuilder, transferList, type BatchJob, type BatchSpec } from './batch.js';
+import { ArrayPool, BatchBuilder, transferList, type BatchJob, type BatchSpec } from './batch.js';
 import { DataError } from './errors.js';
 
-const builder = new BatchBuilder((workerData as { spec: BatchSpec }).spec);
+const builder = new BatchBuilder((workerData as { spec: BatchSpec }).spec, new ArrayPool());
 
-parentPort!.on('message', async (msg: { id: number; job: BatchJob }) => {
+parentPort!.on('message', async (msg: { id: number; job: BatchJob; spare: ArrayBuffer[] }) => {
+  builder.pool.give(msg.spare); // batches' buffers the consumer released, for reuse
   try {
     const batch = await builder.build(msg.job);
     parentPort!.postMessage({ id: msg.id, batch }, transferList(batch));

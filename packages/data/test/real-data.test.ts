@@ -29,6 +29,7 @@ import {
   firstSampleMembers,
   imageMember,
   indexShard,
+  jpegHeader,
   readIndex,
   writeIndex,
   openClassification,
@@ -117,6 +118,38 @@ describe('decodeImage (sharp)', () => {
       const dst = (y! * 8 + x!) * 4;
       expect([...img.data.subarray(dst, dst + 3)]).toEqual([...rgb.subarray(src, src + 3)]);
     }
+  });
+
+  it("jpegHeader reads a JPEG's size, components and EXIF orientation as libvips does, and gives up on anything else", async () => {
+    const rgb = photoPixels(6, 24, 10);
+    const files = await Promise.all([
+      sharp(rgb, raw(24, 10)).jpeg({ quality: 90 }).toBuffer(),
+      sharp(rgb, raw(24, 10)).jpeg({ progressive: true, chromaSubsampling: '4:4:4' }).toBuffer(),
+      sharp(rgb, raw(24, 10)).greyscale().jpeg().toBuffer(),
+      sharp(rgb, raw(24, 10)).toColourspace('cmyk').jpeg().toBuffer(),
+      ...[3, 6, 8].map((orientation) => sharp(rgb, raw(24, 10)).withMetadata({ orientation }).jpeg().toBuffer()),
+      sharp(rgb, raw(24, 10))
+        .withExif({ IFD0: { Copyright: 'x' } })
+        .jpeg()
+        .toBuffer(),
+    ]);
+    for (const f of files) {
+      const meta = await sharp(f).metadata();
+      const plainRgb = meta.space === 'srgb' && meta.channels === 3 && meta.depth === 'uchar';
+      expect(jpegHeader(f)).toEqual({ width: meta.width, height: meta.height, orientation: meta.orientation ?? 1, plainRgb });
+    }
+    // A rotated JPEG decodes (header read in JavaScript) to the same pixels as through libvips' own header.
+    const rotated = await sharp(rgb, raw(24, 10)).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
+    const ours = await decodeImage(rotated, undefined, { kind: 'crop', size: 8, box: (w, h) => ({ x: 1, y: 2, w: w - 1, h: h - 3 }) }, { rgb: true });
+    const libvips = await sharp(rotated)
+      .autoOrient()
+      .extract({ left: 1, top: 2, width: 9, height: 21 })
+      .resize(8, 8, { fit: 'fill', kernel: 'cubic' })
+      .raw()
+      .toBuffer();
+    expect(Buffer.from(ours.data)).toEqual(libvips);
+    const png = await sharp(rgb, raw(24, 10)).png().toBuffer();
+    for (const bytes of [png, Buffer.from('not an image'), files[0]!.subarray(0, 20)]) expect(jpegHeader(bytes)).toBeUndefined();
   });
 
   it('a truncated or non-image file throws a DataError naming the shard and key', async () => {
@@ -368,6 +401,32 @@ describe('img2dataset shards', () => {
       expect(a.out.length).toBe(4);
       if (b.mode === 'worker') expect(b.out).toEqual(a.out);
     }
+  });
+
+  it('released batches lend their buffers to later ones, in-process and on workers, without changing a value', async () => {
+    const good = join(dir, '{00001..00002}.tar');
+    const run = async (workers: number, release: boolean) => {
+      const loader = openPairs(good, { batchSize: 6, imageSize: 20, seed: 3, workers, epochs: 3, cropScale: [0.9, 1] });
+      const out: Float32Array[] = [];
+      const given = new Set<ArrayBufferLike>();
+      let reused = 0;
+      for await (const b of loader) {
+        out.push(b.images.slice());
+        if (b.size !== 6) continue; // only whole batches share a size
+        if (given.has(b.images.buffer)) reused++;
+        if (!release) continue;
+        b.images.fill(Number.NaN); // what a careless consumer might leave: overwritten before reuse
+        loader.release(b);
+        given.add(b.images.buffer);
+      }
+      return { out, reused, mode: loader.mode };
+    };
+    const plain = await run(0, false);
+    const inProcess = await run(0, true);
+    expect(inProcess.out).toEqual(plain.out);
+    expect(inProcess.reused).toBeGreaterThan(3);
+    const workers = await run(2, true);
+    if (workers.mode === 'worker') expect(workers.out).toEqual(plain.out);
   });
 
   it('the eval transform and the crop differ, and the crop varies with the seed', async () => {

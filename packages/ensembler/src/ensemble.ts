@@ -133,6 +133,7 @@ export async function ensembleZeroShot(o: EnsembleOptions): Promise<EnsembleResu
       const n = Math.min(b.size, (o.limit ?? Infinity) - count);
       if (n <= 0) break;
       const x = tensor(b.images.subarray(0, n * 3 * S * S), [n, 3, S, S]);
+      loader.release(b); // uploaded
       const logits: Float32Array[] = [];
       for (const [i, m] of models.entries()) {
         const f = noGrad(() => l2Normalize(m.encodeImage(x)));

@@ -100,6 +100,7 @@ export async function imageFeatures(
     const n = Math.min(b.size, limit - labels.length);
     if (n <= 0) break;
     const x = tensor(b.images.subarray(0, n * 3 * S * S), [n, 3, S, S]);
+    loader.release(b); // uploaded
     for (const [i, m] of models.entries()) {
       const f = noGrad(() => l2Normalize(m.encodeImage(x)));
       parts[i]!.push(await f.read());

@@ -71,6 +71,7 @@ export async function zeroShot(
     if (n <= 0) break;
     const logits = noGrad(() => {
       const x = imagesOf(b, S);
+      loader.release(b); // uploaded
       return zeroShotLogits(model.encodeImage(x), W);
     });
     const v = await logits.read();
@@ -115,10 +116,12 @@ export async function retrieval(
   let count = 0;
   for await (const b of loader) {
     if (count >= (o.limit ?? Infinity)) break;
-    const [fi, ft] = noGrad(() => [l2Normalize(model.encodeImage(imagesOf(b, S))), l2Normalize(model.encodeText(b.tokens!))]) as [Tensor, Tensor];
+    const x = imagesOf(b, S);
+    loader.release(b); // uploaded
+    const [fi, ft] = noGrad(() => [l2Normalize(model.encodeImage(x)), l2Normalize(model.encodeText(b.tokens!))]) as [Tensor, Tensor];
     imgs.push(await fi.read());
     txts.push(await ft.read());
-    [fi, ft].forEach((t) => t.dispose());
+    [fi, ft, x].forEach((t) => t.dispose());
     count += b.size;
   }
   const D = model.config.embedDim;

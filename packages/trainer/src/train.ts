@@ -308,6 +308,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           r.textFeatures.dispose();
           [x.images, x.images2].forEach((t) => t?.dispose());
         }
+        loader.release(batch); // uploaded: its buffers serve the next batches (no fresh pages to fault in)
         // The norm is read for the NaN guard anyway, so clipping is AdamW's gradient scale (no pass over the gradients).
         const norm = globalGradNorm(params.map(([, p]) => p));
         const gradNorm = await norm.item();
