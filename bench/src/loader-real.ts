@@ -110,14 +110,14 @@ async function ours(shards: string[], workers: number, images: number, tokenizer
   return { rate: n / seconds, mode: loader.mode };
 }
 
-/** Decode-only, ours: each JPEG decoded to RGBA by sharp, one at a time, libvips on one thread. */
+/** Decode-only, ours: each JPEG decoded to RGB by sharp (as PIL's convert('RGB')), one at a time, libvips on one thread. */
 async function oursDecode(samples: Uint8Array[], images: number): Promise<number> {
   const before = sharp.concurrency();
   sharp.concurrency(1);
   try {
-    for (const b of samples.slice(0, 16)) await decodeImage(b);
+    for (const b of samples.slice(0, 16)) await decodeImage(b, undefined, undefined, { rgb: true });
     const t0 = performance.now();
-    for (let i = 0; i < images; i++) await decodeImage(samples[i % samples.length]!);
+    for (let i = 0; i < images; i++) await decodeImage(samples[i % samples.length]!, undefined, undefined, { rgb: true });
     return images / ((performance.now() - t0) / 1000);
   } finally {
     sharp.concurrency(before);
@@ -146,19 +146,39 @@ export async function realDataSection(options: BenchOptions, tokenizer: Tokenize
     }
     const rows: Record<string, string | number | null>[] = [];
     let versions = '';
+    // This VM's speed drifts by ±20% over minutes: each pair is timed `reps` times, alternating, and
+    // the medians compared (the spread of ours is shown).
+    const reps = options.quick ? 1 : 3;
+    const median = (v: number[]) => v.slice().sort((a, b) => a - b)[v.length >> 1]!;
     for (const workers of [...new Set([0, 1, cores])]) {
-      const o = await ours(shards, workers, images, tokenizer);
-      const p = await peer(shards, 'pipeline', workers, images);
-      if (typeof p !== 'string') versions = `torch ${p.torch}, torchvision ${p.torchvision}, PIL ${p.pil}`;
+      const [mine, theirs]: [number[], number[]] = [[], []];
+      let mode = '';
+      let failed = '';
+      for (let r = 0; r < reps; r++) {
+        const o = await ours(shards, workers, images, tokenizer);
+        mine.push(o.rate);
+        mode = o.mode;
+        const p = await peer(shards, 'pipeline', workers, images);
+        if (typeof p === 'string') failed = p;
+        else {
+          theirs.push(p.images_per_s);
+          versions = `torch ${p.torch}, torchvision ${p.torchvision}, PIL ${p.pil}`;
+        }
+      }
+      const [o, p] = [median(mine), theirs.length ? median(theirs) : null];
       rows.push({
         pipeline: `JPEG → RandomResizedCrop ${SIZE} (0.9–1, bicubic) → normalise, + tokens`,
         workers: workers === 0 ? '0 (in-process)' : workers,
-        'mode images/s': Math.round(o.rate),
-        'OpenCLIP images/s': typeof p === 'string' ? null : Math.round(p.images_per_s),
-        '× OpenCLIP': typeof p === 'string' ? null : Math.round((o.rate / p.images_per_s) * 100) / 100,
-        note: typeof p === 'string' ? p : o.mode === 'in-process' && workers > 0 ? 'workers need dist/ (npx tsc -b)' : '',
+        'mode images/s': Math.round(o),
+        'mode range': reps > 1 ? `${Math.round(Math.min(...mine))}–${Math.round(Math.max(...mine))}` : '',
+        'OpenCLIP images/s': p === null ? null : Math.round(p),
+        'OpenCLIP range': reps > 1 && theirs.length ? `${Math.round(Math.min(...theirs))}–${Math.round(Math.max(...theirs))}` : '',
+        '× OpenCLIP': p === null ? null : Math.round((o / p) * 100) / 100,
+        note: failed || (mode === 'in-process' && workers > 0 ? 'workers need dist/ (npx tsc -b)' : ''),
       });
-      console.log(`  real data, ${workers} workers: mode ${Math.round(o.rate)} images/s, OpenCLIP ${typeof p === 'string' ? p : Math.round(p.images_per_s)}`);
+      console.log(
+        `  real data, ${workers} workers: mode ${mine.map(Math.round).join(' / ')} images/s, OpenCLIP ${failed || theirs.map(Math.round).join(' / ')}`,
+      );
     }
     const pd = await peer(shards, 'decode', 0, images);
     const od = await oursDecode(samples, images);
@@ -166,7 +186,9 @@ export async function realDataSection(options: BenchOptions, tokenizer: Tokenize
       pipeline: 'decode only (the same JPEGs, nothing else, one thread)',
       workers: '0 (in-process)',
       'mode images/s': Math.round(od),
+      'mode range': '',
       'OpenCLIP images/s': typeof pd === 'string' ? null : Math.round(pd.images_per_s),
+      'OpenCLIP range': '',
       '× OpenCLIP': typeof pd === 'string' ? null : Math.round((od / pd.images_per_s) * 100) / 100,
       note: typeof pd === 'string' ? pd : 'OpenCLIP column: PIL',
     });
@@ -179,12 +201,12 @@ export async function realDataSection(options: BenchOptions, tokenizer: Tokenize
       date: new Date().toISOString(),
       method:
         `Reading ${label}; ${cores} cores; batches of ${BATCH}. Both loaders timed the same way in this run: the clock starts when the first batch is in ` +
-        `(start-up excluded) and stops when ${images} more images have arrived; images/s = images / seconds. The peer is OpenCLIP's pipeline ` +
+        `(start-up excluded) and stops when ${images} more images have arrived; images/s = images / seconds, the median of ${reps} runs each, ours and the peer's alternating (range: slowest–fastest). The peer is OpenCLIP's pipeline ` +
         `(bench/src/peers/openclip_loader.py: torch DataLoader, whole shards per worker, PIL decode, torchvision RandomResizedCrop(224, (0.9, 1), bicubic), ToTensor, Normalize${versions ? `; ${versions}` : ''}). ` +
-        `Decode-only: PIL's Image.open().convert('RGB') against sharp's decode to RGBA with libvips on one thread, one image at a time. ` +
+        `Decode-only: PIL's Image.open().convert('RGB') against sharp's decode to RGB with libvips on one thread, one image at a time. ` +
         `A b32 step at 256 pairs is ${(stepFlops / 1e12).toFixed(2)} TFLOP: the loader must give ${need(30e9)} images/s at lavapipe's ~30 GFLOP/s, ` +
         `${need(100e12)} images/s at 100 TFLOP/s (a data-centre GPU's realistic mixed-precision rate).`,
-      columns: ['pipeline', 'workers', 'mode images/s', 'OpenCLIP images/s', '× OpenCLIP', 'note'],
+      columns: ['pipeline', 'workers', 'mode images/s', 'mode range', 'OpenCLIP images/s', 'OpenCLIP range', '× OpenCLIP', 'note'],
       rows,
     };
   } finally {

@@ -5,10 +5,10 @@
  * sample's position, so the same batch comes out in-process or on a worker thread.
  */
 import { augmentView, cropBox, type AugmentConfig } from './augment.js';
-import { decodeImage, type Fit } from './decode.js';
+import { decodeImage, decodeRegion, type Fit } from './decode.js';
 import { eda } from './eda.js';
 import { DataError, type BadRecord } from './errors.js';
-import { CLIP_MEAN, CLIP_STD, normalizeCHW, toCHW, toFloat } from './image.js';
+import { CLIP_MEAN, CLIP_STD, normalizeCHW, resizeToCHW, toCHW, toFloat } from './image.js';
 import { Rng } from './rng.js';
 import { Tokenizer, type TokenizerJSON } from './tokenizer.js';
 import type { SynonymTable } from './wordnet.js';
@@ -158,8 +158,12 @@ export class BatchBuilder {
     }
     const scale = spec.cropScale;
     const rng = new Rng([spec.seed, epoch, index, 0]);
-    const img = await decoded(scale ? { kind: 'crop', size: S, box: (W, H) => cropBox(W, H, rng, scale) } : { kind: 'cover', size: S });
-    return (outs, offset) => toCHW(img, spec.background, spec.mean, spec.std, outs[0]!, offset);
+    const fit: Fit = scale ? { kind: 'crop', size: S, box: (W, H) => cropBox(W, H, rng, scale) } : { kind: 'cover', size: S };
+    const { image, resize } = await decodeRegion(s.image, where, fit, { rgb: true });
+    return (outs, offset) =>
+      resize
+        ? resizeToCHW(image, resize.outW, resize.outH, resize.window, spec.background, spec.mean, spec.std, outs[0]!, offset)
+        : toCHW(image, spec.background, spec.mean, spec.std, outs[0]!, offset);
   }
 
   async build(job: BatchJob): Promise<Batch> {

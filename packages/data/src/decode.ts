@@ -10,7 +10,7 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import { DataError, messageOf } from './errors.js';
-import { coverGeometry, cropRgba, resizeBicubic } from './image.js';
+import { coverGeometry, resizeBicubic, type Window } from './image.js';
 import type { RgbaImage } from './png.js';
 
 /** Image members in the order a sample's image is chosen (webdataset's `jpg;png;jpeg;webp`, then what libvips also reads). */
@@ -117,11 +117,65 @@ function exifOrientation(bytes: Uint8Array, start: number, end: number, u16: (at
   return 1;
 }
 
+/** What a fit leaves to JavaScript: PIL's bicubic resize of the decoded pixels to `outW`×`outH`, keeping `window` (see `resizeBicubic`). */
+export interface PendingResize {
+  outW: number;
+  outH: number;
+  window: Window;
+}
+
 /**
- * Decodes `bytes` to 8-bit RGBA (sRGB); with `rgb`, an 8-bit sRGB image without alpha (most JPEGs)
- * comes out as RGB (`channels: 3`), skipping the conversion to RGBA (a quarter of the decode's
- * time on 256-px JPEGs). A corrupt, truncated or unsupported file throws a `DataError` naming
- * `where.file` and `where.record` (kind `corrupt image`).
+ * Decodes `bytes` and does what libvips does best of `fit`, leaving the rest as a `PendingResize`.
+ * Shrinking (the usual case: 256-px shards to 224) runs in libvips, on its own threads, within 2
+ * levels of PIL (JPEGs shrink on load where the reduction allows). Enlarging, libvips
+ * interpolates differently (3–13 levels), so the decoded (and cropped) pixels are left to PIL's
+ * own algorithm in JavaScript, exact (`resizeBicubic`; the batch builder's `resizeToCHW` writes
+ * them straight into the model's input). Measured on 256-px JPEGs: PIL's algorithm in JavaScript
+ * costs 1.7 ms an image on the loader's thread, libvips' resize as much CPU but on its own threads,
+ * which is what lets one loader worker keep up.
+ */
+export async function decodeRegion(
+  bytes: Uint8Array,
+  where: { file: string; record: string | number } = WHERE,
+  fit: Fit = { kind: 'native' },
+  o: { rgb?: boolean } = {},
+): Promise<{ image: RgbaImage; resize: PendingResize | null }> {
+  try {
+    // failOn 'warning': libjpeg's "premature end of data" is a warning, and a truncated file must not pass as a grey-bottomed image.
+    const open = () => sharp(bytes, { failOn: 'warning', limitInputPixels: 2 ** 28, sequentialRead: true }).autoOrient();
+    const head = jpegHeader(bytes) ?? (await libvipsHeader(open));
+    const rgb = !!o.rgb && head.plainRgb;
+    const pixels = async (img: Sharp): Promise<RgbaImage> => {
+      const { data, info } = await (rgb ? img : img.toColourspace('srgb').ensureAlpha()).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      if (info.channels !== (rgb ? 3 : 4)) throw new Error(`${info.channels} channels after conversion to ${rgb ? 'RGB' : 'RGBA'}`);
+      const image: RgbaImage = { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+      return rgb ? { ...image, channels: 3 } : image;
+    };
+    const done = async (img: Sharp) => ({ image: await pixels(img), resize: null });
+    if (fit.kind === 'native') return await done(open());
+    if (fit.kind === 'shorter') return await done(open().resize(fit.max, fit.max, { fit: 'outside', withoutEnlargement: true, kernel: 'cubic' }));
+    // The size as displayed: EXIF orientations 5–8 swap width and height.
+    const [width, height] = head.orientation >= 5 ? [head.height, head.width] : [head.width, head.height];
+    const S = fit.size;
+    if (fit.kind === 'crop') {
+      const b = fit.box(width, height);
+      const region = open().extract({ left: b.x, top: b.y, width: b.w, height: b.h });
+      if (S <= b.w && S <= b.h) return await done(region.resize(S, S, { fit: 'fill', kernel: 'cubic' }));
+      return { image: await pixels(region), resize: { outW: S, outH: S, window: { x: 0, y: 0, w: S, h: S } } };
+    }
+    const { w, h, left, top } = coverGeometry(width, height, S);
+    if (w <= width && h <= height) return await done(open().resize(w, h, { fit: 'fill', kernel: 'cubic' }).extract({ left, top, width: S, height: S }));
+    return { image: await pixels(open()), resize: { outW: w, outH: h, window: { x: left, y: top, w: S, h: S } } };
+  } catch (e) {
+    throw new DataError(where.file, where.record, `corrupt or unreadable image (${messageOf(e)})`, { cause: e, kind: 'corrupt image' });
+  }
+}
+
+/**
+ * Decodes `bytes` to 8-bit RGBA (sRGB), fitted as `fit` asks; with `rgb`, an 8-bit sRGB image
+ * without alpha (most JPEGs) comes out as RGB (`channels: 3`), skipping the conversion to RGBA (a
+ * quarter of the decode's time on 256-px JPEGs). A corrupt, truncated or unsupported file throws
+ * a `DataError` naming `where.file` and `where.record` (kind `corrupt image`).
  */
 export async function decodeImage(
   bytes: Uint8Array,
@@ -129,37 +183,8 @@ export async function decodeImage(
   fit: Fit = { kind: 'native' },
   o: { rgb?: boolean } = {},
 ): Promise<RgbaImage> {
-  try {
-    // failOn 'warning': libjpeg's "premature end of data" is a warning, and a truncated file must not pass as a grey-bottomed image.
-    const open = () => sharp(bytes, { failOn: 'warning', limitInputPixels: 2 ** 28, sequentialRead: true }).autoOrient();
-    const head = jpegHeader(bytes) ?? (await libvipsHeader(open));
-    const plainRgb = o.rgb && head.plainRgb;
-    const pixels = async (img: Sharp, rgb = plainRgb): Promise<RgbaImage> => {
-      const { data, info } = await (rgb ? img : img.toColourspace('srgb').ensureAlpha()).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-      if (info.channels !== (rgb ? 3 : 4)) throw new Error(`${info.channels} channels after conversion to ${rgb ? 'RGB' : 'RGBA'}`);
-      const image: RgbaImage = { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-      return rgb ? { ...image, channels: 3 } : image;
-    };
-    if (fit.kind === 'native') return await pixels(open());
-    if (fit.kind === 'shorter') return await pixels(open().resize(fit.max, fit.max, { fit: 'outside', withoutEnlargement: true, kernel: 'cubic' }));
-    // Shrinking, libvips' bicubic is PIL's (measured: under 0.1 level apart on average); enlarging, it
-    // interpolates differently (several levels), so an image smaller than the output is decoded
-    // as it is and enlarged by PIL's own algorithm (`resizeBicubic`, RGBA): few pixels either way.
-    // The size as displayed: EXIF orientations 5–8 swap width and height.
-    const [width, height] = head.orientation >= 5 ? [head.height, head.width] : [head.width, head.height];
-    const S = fit.size;
-    if (fit.kind === 'crop') {
-      const b = fit.box(width, height);
-      const region = open().extract({ left: b.x, top: b.y, width: b.w, height: b.h });
-      if (S <= b.w && S <= b.h) return await pixels(region.resize(S, S, { fit: 'fill', kernel: 'cubic' }));
-      return resizeBicubic(await pixels(region, false), S, S);
-    }
-    const { w, h, left, top } = coverGeometry(width, height, S);
-    if (w <= width && h <= height) return await pixels(open().resize(w, h, { fit: 'fill', kernel: 'cubic' }).extract({ left, top, width: S, height: S }));
-    return cropRgba(resizeBicubic(await pixels(open(), false), w, h), left, top, S, S);
-  } catch (e) {
-    throw new DataError(where.file, where.record, `corrupt or unreadable image (${messageOf(e)})`, { cause: e, kind: 'corrupt image' });
-  }
+  const { image, resize } = await decodeRegion(bytes, where, fit, o);
+  return resize ? resizeBicubic(image, resize.outW, resize.outH, resize.window) : image;
 }
 
 /** The header as libvips reads it (any format). */

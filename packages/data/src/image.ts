@@ -198,16 +198,25 @@ function bicubic(x: number): number {
 
 const PRECISION_BITS = 22; // PIL's for 8-bit images: 32 − 8 − 2
 const ONE = 2 ** PRECISION_BITS;
+const HALF = 2 ** (PRECISION_BITS - 1); // the rounding term, a small integer (ONE / 2 inside a loop would make the sums floats)
+
+interface BicubicTaps {
+  /** Per output pixel: its first input pixel, how many it reads, and their fixed-point weights (`stride` apart). */
+  start: Int32Array;
+  count: Int32Array;
+  weights: Int32Array;
+  stride: number;
+}
 
 /** PIL's `precompute_coeffs` + `normalize_coeffs_8bpc`: per output pixel, its first input pixel and fixed-point weights. */
-function bicubicTaps(inSize: number, outSize: number): { start: Int32Array; count: Int32Array; weights: Float64Array; stride: number } {
+function bicubicTaps(inSize: number, outSize: number): BicubicTaps {
   const scale = inSize / outSize;
   const filterscale = Math.max(scale, 1);
   const support = 2 * filterscale;
   const stride = Math.ceil(support) * 2 + 1;
   const start = new Int32Array(outSize);
   const count = new Int32Array(outSize);
-  const weights = new Float64Array(outSize * stride);
+  const weights = new Int32Array(outSize * stride);
   for (let i = 0; i < outSize; i++) {
     const centre = (i + 0.5) * scale;
     const lo = Math.max(Math.trunc(centre - support + 0.5), 0);
@@ -225,38 +234,164 @@ function bicubicTaps(inSize: number, outSize: number): { start: Int32Array; coun
   return { start, count, weights, stride };
 }
 
-/** One pass of PIL's 8-bit resampling along x (`horizontal`) or y, channels independent, rounding to bytes. */
-function bicubicPass(src: RgbaImage, out: number, horizontal: boolean): RgbaImage {
-  const [W, H] = [src.width, src.height];
-  const t = bicubicTaps(horizontal ? W : H, out);
-  const [oW, oH] = horizontal ? [out, H] : [W, out];
-  const data = new Uint8Array(oW * oH * 4);
-  const s = src.data;
-  for (let y = 0; y < oH; y++)
-    for (let x = 0; x < oW; x++) {
-      const i = horizontal ? x : y;
-      const wb = i * t.stride;
-      for (let c = 0; c < 4; c++) {
-        let acc = ONE / 2;
-        for (let k = 0; k < t.count[i]!; k++) {
-          const p = horizontal ? (y * W + t.start[i]! + k) * 4 : ((t.start[i]! + k) * W + x) * 4;
-          acc += s[p + c]! * t.weights[wb + k]!;
-        }
-        const v = Math.floor(acc / ONE);
-        data[(y * oW + x) * 4 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
-      }
-    }
-  return { width: oW, height: oH, data };
+/** One tap of weight 1 per pixel: an axis PIL leaves as it is goes through the same pass unchanged. */
+function identityTaps(size: number): BicubicTaps {
+  return { start: Int32Array.from({ length: size }, (_, i) => i), count: new Int32Array(size).fill(1), weights: new Int32Array(size).fill(ONE), stride: 1 };
+}
+
+/** PIL's rounding of a fixed-point sum to a byte. */
+const byte = (acc: number) => {
+  const v = acc >> PRECISION_BITS;
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+};
+
+/** The model's input as the last pass writes it: planar floats at `offset`, each byte mapped through its channel's table ((v / 255 − mean) / std). */
+interface Planar {
+  out: Float32Array;
+  offset: number;
+  luts: readonly [Float32Array, Float32Array, Float32Array];
 }
 
 /**
- * PIL's `Image.resize(size, BICUBIC)` on 8-bit RGBA (what torchvision's Resize and
- * RandomResizedCrop run on PIL images): antialiased when shrinking, fixed-point weights, a
- * horizontal pass then a vertical one, each rounded to bytes. Alpha is filtered as a fourth channel.
+ * One pass of PIL's 8-bit resampling along x (`horizontal`) or y, for output pixels [from, from + n)
+ * of that axis: channels independent, 32-bit integer sums (exactly PIL's), rounded to bytes. RGB
+ * or RGBA. `origin`: the first input row (vertical) `src` holds; `into`: where the bytes go (else
+ * a new array). With `planar` (RGB, vertical), the bytes go straight into the model's input instead.
  */
-export function resizeBicubic(src: RgbaImage, outW: number, outH: number): RgbaImage {
-  const h = outW === src.width ? src : bicubicPass(src, outW, true);
-  return outH === src.height ? h : bicubicPass(h, outH, false);
+function bicubicPass(src: RgbaImage, t: BicubicTaps, from: number, n: number, horizontal: boolean, origin = 0, into?: Uint8Array, planar?: Planar): RgbaImage {
+  // Plain locals in the loops (no destructuring): V8 keeps them in registers.
+  const W = src.width;
+  const s = src.data;
+  const ch = src.channels ?? 4;
+  const oW = horizontal ? n : W;
+  const oH = horizontal ? src.height : n;
+  const data = planar ? new Uint8Array(0) : into ? into.subarray(0, oW * oH * ch) : new Uint8Array(oW * oH * ch);
+  const { start, count, weights, stride } = t;
+  const step = horizontal ? ch : W * ch;
+  const out = planar?.out ?? new Float32Array(0);
+  const [l0, l1, l2] = planar?.luts ?? [out, out, out];
+  const plane = oW * oH;
+  let o = 0;
+  let q = planar?.offset ?? 0;
+  for (let y = 0; y < oH; y++)
+    for (let x = 0; x < oW; x++) {
+      const i = (horizontal ? x : y) + from;
+      const m = count[i]!;
+      const wb = i * stride;
+      let p = horizontal ? (y * W + start[i]! - origin) * ch : ((start[i]! - origin) * W + x) * ch;
+      let a = HALF;
+      let b = HALF;
+      let c = HALF;
+      let d = HALF;
+      // Two copies of the tap loop: a channel test inside it costs a third of the pass.
+      if (ch === 3)
+        for (let k = 0; k < m; k++, p += step) {
+          const w = weights[wb + k]!;
+          a = (a + Math.imul(s[p]!, w)) | 0;
+          b = (b + Math.imul(s[p + 1]!, w)) | 0;
+          c = (c + Math.imul(s[p + 2]!, w)) | 0;
+        }
+      else
+        for (let k = 0; k < m; k++, p += step) {
+          const w = weights[wb + k]!;
+          a = (a + Math.imul(s[p]!, w)) | 0;
+          b = (b + Math.imul(s[p + 1]!, w)) | 0;
+          c = (c + Math.imul(s[p + 2]!, w)) | 0;
+          d = (d + Math.imul(s[p + 3]!, w)) | 0;
+        }
+      if (planar) {
+        out[q] = l0[byte(a)]!;
+        out[q + plane] = l1[byte(b)]!;
+        out[q + 2 * plane] = l2[byte(c)]!;
+        q++;
+        continue;
+      }
+      data[o++] = byte(a);
+      data[o++] = byte(b);
+      data[o++] = byte(c);
+      if (ch === 4) data[o++] = byte(d);
+    }
+  return { width: oW, height: oH, data, ...(ch === 3 ? { channels: 3 as const } : {}) };
+}
+
+/** A window of the resized image: output columns [x, x + w), rows [y, y + h). */
+export interface Window {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** Both passes for `win` of the resized image; only the source rows its vertical taps read are filtered horizontally. */
+/** Taps by (input size, output size): training crops repeat a few dozen sizes, so each is computed once. */
+const tapsCache = new Map<number, BicubicTaps>();
+function tapsFor(inSize: number, outSize: number): BicubicTaps {
+  const key = inSize * 65536 + outSize;
+  let t = tapsCache.get(key);
+  if (!t) {
+    if (tapsCache.size >= 512) tapsCache.clear();
+    t = inSize === outSize ? identityTaps(outSize) : bicubicTaps(inSize, outSize);
+    tapsCache.set(key, t);
+  }
+  return t;
+}
+
+/** The horizontal pass's output between the passes, reused: a fresh one would cost its pages every image. */
+let between = new Uint8Array(0);
+
+function resizeWindow(src: RgbaImage, outW: number, outH: number, win: Window, planar?: Planar): RgbaImage {
+  const tx = tapsFor(src.width, outW);
+  const ty = tapsFor(src.height, outH);
+  let [r0, r1] = [Infinity, 0];
+  for (let j = win.y; j < win.y + win.h; j++) [r0, r1] = [Math.min(r0, ty.start[j]!), Math.max(r1, ty.start[j]! + ty.count[j]!)];
+  const ch = src.channels ?? 4;
+  const band = { ...src, height: r1 - r0, data: src.data.subarray(r0 * src.width * ch, r1 * src.width * ch) };
+  if (between.length < band.height * win.w * ch) between = new Uint8Array(band.height * win.w * ch);
+  const rows = bicubicPass(band, tx, win.x, win.w, true, 0, between);
+  return bicubicPass(rows, ty, win.y, win.h, false, r0, undefined, planar);
+}
+
+/**
+ * PIL's `Image.resize(size, BICUBIC)` on 8-bit RGB or RGBA (what torchvision's Resize and
+ * RandomResizedCrop run on PIL images), bit for bit: antialiased when shrinking, fixed-point
+ * weights, a horizontal pass then a vertical one, each rounded to bytes; alpha filtered as a
+ * fourth channel. `window` keeps part of the result (a centre crop), computing only that part.
+ */
+export function resizeBicubic(src: RgbaImage, outW: number, outH: number, window: Window = { x: 0, y: 0, w: outW, h: outH }): RgbaImage {
+  return resizeWindow(src, outW, outH, window);
+}
+
+/**
+ * `resizeBicubic` and `toCHW` in one: the window of the resized image written into `out` at
+ * `offset` as the model's input. An RGB image never exists as resized bytes (the vertical pass
+ * writes floats); an RGBA one is composited over `background` after resizing, as PIL's would be.
+ */
+export function resizeToCHW(
+  src: RgbaImage,
+  outW: number,
+  outH: number,
+  window: Window,
+  background: readonly [number, number, number],
+  mean: readonly number[],
+  std: readonly number[],
+  out: Float32Array,
+  offset: number,
+): Float32Array {
+  if (src.channels !== 3) return toCHW(resizeWindow(src, outW, outH, window), background, mean, std, out, offset);
+  resizeWindow(src, outW, outH, window, { out, offset, luts: normalisation(mean, std) });
+  return out;
+}
+
+let lastLuts: { key: string; luts: Planar['luts'] } | undefined;
+
+/** Per channel, each byte's normalised value, as toCHW computes it; kept for the next image (a loader uses one mean and std). */
+function normalisation(mean: readonly number[], std: readonly number[]): Planar['luts'] {
+  const key = `${mean.join()}/${std.join()}`;
+  if (lastLuts?.key !== key) {
+    const lut = (c: number) => Float32Array.from({ length: 256 }, (_, v) => (v / 255 - mean[c]!) * (1 / std[c]!));
+    lastLuts = { key, luts: [lut(0), lut(1), lut(2)] };
+  }
+  return lastLuts.luts;
 }
 
 /** Python's round() of a non-negative half (torchvision's centre offsets). */
@@ -271,14 +406,6 @@ export function coverGeometry(width: number, height: number, size: number): { w:
   return { w, h, left: roundHalfEven((w - size) / 2), top: roundHalfEven((h - size) / 2) };
 }
 
-/** The region (x, y, w, h) of an RGBA image. */
-export function cropRgba(img: RgbaImage, x: number, y: number, w: number, h: number): RgbaImage {
-  if (x === 0 && y === 0 && w === img.width && h === img.height) return img;
-  const data = new Uint8Array(w * h * 4);
-  for (let r = 0; r < h; r++) data.set(img.data.subarray(((y + r) * img.width + x) * 4, ((y + r) * img.width + x + w) * 4), r * w * 4);
-  return { width: w, height: h, data };
-}
-
 /**
  * An image as evaluation sees it, in JavaScript (the browser page, `mode classify`): OpenCLIP's
  * eval transform by PIL's algorithm (shorter side to `size`, bicubic, centre crop), over white,
@@ -287,5 +414,5 @@ export function cropRgba(img: RgbaImage, x: number, y: number, w: number, h: num
  */
 export function evalImage(img: RgbaImage, size: number): Float32Array {
   const g = coverGeometry(img.width, img.height, size);
-  return normalizeCHW(toFloat(cropRgba(resizeBicubic(img, g.w, g.h), g.left, g.top, size, size), [1, 1, 1]));
+  return normalizeCHW(toFloat(resizeBicubic(img, g.w, g.h, { x: g.left, y: g.top, w: size, h: size }), [1, 1, 1]));
 }

@@ -30,7 +30,7 @@ export {
   type ShardIndex,
   type IndexedSample,
 } from './shard-index.js';
-export { decodeImage, imageMember, jpegHeader, IMAGE_EXTENSIONS, type Fit, type Box, type ImageHeader } from './decode.js';
+export { decodeImage, decodeRegion, imageMember, jpegHeader, IMAGE_EXTENSIONS, type Fit, type Box, type ImageHeader } from './decode.js';
 export { toPair, toClass, isLabelled, decodeUtf8, firstInvalidUtf8, type PairRecord, type ClassRecord } from './records.js';
 export { decodePng, encodePng, type RgbaImage } from './png.js';
 export {
@@ -43,7 +43,8 @@ export {
   evalImage,
   resizeBicubic,
   coverGeometry,
-  cropRgba,
+  resizeToCHW,
+  type Window,
   CLIP_MEAN,
   CLIP_STD,
   type FloatImage,
