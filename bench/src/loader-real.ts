@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { decodeImage, defaultDataDir, imageMember, openPairs, readShards, ShardWriter, shardsOf, Tokenizer } from '@mode/data';
+import { decodeImage, defaultDataDir, imageMember, openPairs, readShards, ShardWriter, shardsOf, type TextTokenizer } from '@mode/data';
 import { forwardFlops, preset } from '@mode/models';
 import { PYTHON } from './peers/numpy.js';
 import type { SuiteResults } from './results.js';
@@ -94,7 +94,7 @@ async function peer(shards: string[], mode: 'pipeline' | 'decode', workers: numb
 }
 
 /** Ours, timed as the peer is: from the first batch until `images` more have arrived. */
-async function ours(shards: string[], workers: number, images: number, tokenizer: Tokenizer): Promise<{ rate: number; mode: string }> {
+async function ours(shards: string[], workers: number, images: number, tokenizer: TextTokenizer): Promise<{ rate: number; mode: string }> {
   const loader = openPairs(shards, { batchSize: BATCH, imageSize: SIZE, cropScale: [0.9, 1], tokenizer, seed: 1, epochs: Infinity, workers });
   const it = loader[Symbol.asyncIterator]();
   await it.next();
@@ -124,7 +124,7 @@ async function oursDecode(samples: Uint8Array[], images: number): Promise<number
   }
 }
 
-export async function realDataSection(options: BenchOptions, tokenizer: Tokenizer): Promise<SuiteResults> {
+export async function realDataSection(options: BenchOptions, tokenizer: TextTokenizer): Promise<SuiteResults> {
   const cores = cpus().length;
   const images = options.quick ? 512 : 2048;
   const tmp = mkdtempSync(join(tmpdir(), 'mode-bench-real-'));

@@ -7,7 +7,18 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatasetBuilder, defaultDataDir, emojiEntries, emojiPairs, loadSynonyms, loadTokenizer, openPairs, Tokenizer, type OpenOptions } from '@mode/data';
+import {
+  DatasetBuilder,
+  defaultDataDir,
+  emojiEntries,
+  emojiPairs,
+  loadSynonyms,
+  loadTokenizer,
+  openPairs,
+  Tokenizer,
+  type OpenOptions,
+  type TextTokenizer,
+} from '@mode/data';
 import { realDataSection } from './loader-real.js';
 import { textTable } from './results.js';
 import type { BenchOptions, Suite } from './suites.js';
@@ -16,7 +27,7 @@ import { timeAsync } from './timing.js';
 interface Setup {
   dirs: string[];
   label: string;
-  tokenizer: Tokenizer;
+  tokenizer: TextTokenizer;
   synonyms: Record<string, string[]>;
   cleanup(): void;
 }

@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path';
 import { l2Normalize, noGrad } from '@mode/autograd';
-import { mixCaptions, type CaptionRecord, type MixSource, type Tokenizer } from '@mode/data';
+import { mixCaptions, type CaptionRecord, type MixSource, type TextTokenizer } from '@mode/data';
 import type { CLIP } from '@mode/models';
 import { EmbeddingsWriter, type EmbeddingRow, type EmbeddingsManifest } from './embeddings.js';
 
@@ -17,7 +17,7 @@ export interface TextEncoder {
 }
 
 /** A CLIP model's text tower (the seed model's, by default): features at the end-of-text token, projected. */
-export function clipTextEncoder(model: CLIP, tokenizer: Tokenizer, name: string): TextEncoder {
+export function clipTextEncoder(model: CLIP, tokenizer: TextTokenizer, name: string): TextEncoder {
   const L = model.config.text.contextLength;
   return {
     name,

@@ -10,7 +10,7 @@ import { eda } from './eda.js';
 import { DataError, type BadRecord } from './errors.js';
 import { CLIP_MEAN, CLIP_STD, normalizeCHW, resizeToCHW, toCHW, toFloat } from './image.js';
 import { Rng } from './rng.js';
-import { Tokenizer, type TokenizerJSON } from './tokenizer.js';
+import { tokenizerFromJSON, type AnyTokenizerJSON, type TextTokenizer } from './tokenizers.js';
 import type { SynonymTable } from './wordnet.js';
 
 /** Everything a batch builder needs; plain data, so it can be sent to a worker. */
@@ -32,7 +32,7 @@ export interface BatchSpec {
   std: readonly number[];
   /** Transparent pixels are composited over this colour (RGB in [0, 1]). */
   background: [number, number, number];
-  tokenizer: TokenizerJSON | null;
+  tokenizer: AnyTokenizerJSON | null;
   contextLength: number;
   /** EDA: a second caption per pair, edited with one of the three operations. */
   eda: { synonyms: SynonymTable; p: number } | null;
@@ -134,13 +134,13 @@ export class ArrayPool {
 type Writer = (views: readonly Float32Array[], offset: number) => void;
 
 export class BatchBuilder {
-  private readonly tokenizer: Tokenizer | undefined;
+  private readonly tokenizer: TextTokenizer | undefined;
 
   constructor(
     readonly spec: BatchSpec,
     readonly pool = new ArrayPool(),
   ) {
-    this.tokenizer = spec.tokenizer ? Tokenizer.fromJSON(spec.tokenizer) : undefined;
+    this.tokenizer = spec.tokenizer ? tokenizerFromJSON(spec.tokenizer) : undefined;
   }
 
   /** One sample decoded and transformed, ready to be written into its place in the batch. */

@@ -65,7 +65,9 @@ export {
   type AugmentConfig,
 } from './augment.js';
 export { IGNORE_INDEX } from './labels.js';
-export { Tokenizer, maskTokens, SPECIAL, SPECIAL_TOKENS, type TokenizerJSON, type TrainOptions } from './tokenizer.js';
+export { Tokenizer, maskTokens, checksum, SPECIAL, SPECIAL_TOKENS, type TokenizerJSON, type TrainOptions } from './tokenizer.js';
+export { OpenAiTokenizer, OPENAI_MERGES, type OpenAiTokenizerJSON } from './openai-tokenizer.js';
+export { tokenizerFromJSON, type TextTokenizer, type AnyTokenizerJSON } from './tokenizers.js';
 export { eda, synonymReplacement, randomSwap, randomDeletion, EDA_OPS, type EdaOp, type EdaOptions } from './eda.js';
 export { loadWordNet, loadFrequencies, buildSynonymTable, wordnetDir, type WordNet, type SynonymTable, type SynonymTableOptions } from './wordnet.js';
 export {

@@ -17,7 +17,7 @@ import { toClass, toPair } from './records.js';
 import { Rng, hashString } from './rng.js';
 import { readShards, type RawSample } from './shards.js';
 import { defaultIndexDir, indexedSample, readIndex, readIndexedSample, type IndexedSample, type ShardIndex } from './shard-index.js';
-import type { Tokenizer } from './tokenizer.js';
+import type { TextTokenizer } from './tokenizers.js';
 import type { SynonymTable } from './wordnet.js';
 
 export interface LoaderOptions {
@@ -33,7 +33,7 @@ export interface LoaderOptions {
   views?: 1 | 2;
   /** Without `augment`: OpenCLIP's training crop, RandomResizedCrop(scale = cropScale), bicubic. Default: the eval transform. */
   cropScale?: readonly [number, number];
-  tokenizer?: Tokenizer;
+  tokenizer?: TextTokenizer;
   contextLength?: number;
   /** A second caption per pair edited by EDA. */
   eda?: { synonyms: SynonymTable; p?: number };

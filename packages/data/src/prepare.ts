@@ -7,11 +7,14 @@
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { DatasetBuilder, datasetShards, readDatasetInfo, type DatasetInfo, type LabelledSample, type PairSample } from './dataset.js';
 import { BadRecords, DataError, report } from './errors.js';
 import { toPair } from './records.js';
 import { readShards } from './shards.js';
+import { OpenAiTokenizer } from './openai-tokenizer.js';
 import { Tokenizer } from './tokenizer.js';
+import { tokenizerFromJSON, type AnyTokenizerJSON, type TextTokenizer } from './tokenizers.js';
 import { buildSynonymTable, loadFrequencies, loadWordNet } from './wordnet.js';
 import { emojiEntries, emojiPairs, loadEmojiSheet } from './sources/emoji.js';
 import { scanClipart } from './sources/clipart.js';
@@ -319,25 +322,38 @@ export async function prepare(options: PrepareOptions = {}): Promise<PrepareResu
 }
 
 /** The cache's tokenizer (after `mode data prepare`). */
-export function loadTokenizer(dir = defaultDataDir()): Tokenizer {
+export function loadTokenizer(dir = defaultDataDir()): TextTokenizer {
   return readTokenizer(join(dir, 'tokenizer.json'));
 }
 
-/** A tokenizer file (`mode data tokenizer --out`, or the cache's tokenizer.json); a bad one is an error naming it. */
-export function readTokenizer(path: string): Tokenizer {
+/**
+ * A tokenizer file: the project's (`mode data tokenizer --out`, or the cache's tokenizer.json), or
+ * OpenAI CLIP's merges (`bpe_simple_vocab_16e6.txt.gz` as OpenAI and OpenCLIP ship it, gzipped or
+ * not). A bad one is an error naming it.
+ */
+export function readTokenizer(path: string): TextTokenizer {
   if (!existsSync(path))
     throw Object.assign(new Error(`no tokenizer at ${path}. Fix: npx mode data prepare, or mode data tokenizer --data PATTERN --out ${path}`), {
       userFacing: true,
     });
   try {
-    return Tokenizer.fromJSON(JSON.parse(readFileSync(path, 'utf8')));
+    const raw = readFileSync(path);
+    const text = (raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw).toString('utf8');
+    if (!text.trimStart().startsWith('{')) return OpenAiTokenizer.fromMergesFile(text, path);
+    return tokenizerFromJSON(JSON.parse(text) as AnyTokenizerJSON);
   } catch (e) {
-    throw Object.assign(new Error(`${path}: not a mode tokenizer (${(e as Error).message})`), { userFacing: true });
+    throw Object.assign(
+      new Error(
+        `${path}: not a tokenizer (${(e as Error).message}). Fix: a mode tokenizer JSON (mode data tokenizer) or OpenAI's bpe_simple_vocab_16e6.txt.gz`,
+      ),
+      { userFacing: true },
+    );
   }
 }
 
 /** `--tokenizer FILE` when given, else the data folder's tokenizer.json. */
-export const tokenizerFor = (o: { tokenizer?: string; dataDir?: string }): Tokenizer => (o.tokenizer ? readTokenizer(o.tokenizer) : loadTokenizer(o.dataDir));
+export const tokenizerFor = (o: { tokenizer?: string; dataDir?: string }): TextTokenizer =>
+  o.tokenizer ? readTokenizer(o.tokenizer) : loadTokenizer(o.dataDir);
 
 /** The cache's EDA synonym table (after `mode data prepare`). */
 export function loadSynonyms(dir = defaultDataDir()): Record<string, string[]> {

@@ -91,6 +91,7 @@ const SHIFT = 2 ** 20;
 const pairKey = (a: number, b: number) => a * SHIFT + b;
 
 export class Tokenizer {
+  readonly kind = 'mode';
   readonly pad = SPECIAL.pad;
   readonly sot = SPECIAL.sot;
   readonly eot = SPECIAL.eot;
@@ -206,13 +207,7 @@ export class Tokenizer {
    * A model records it and refuses a tokenizer with another (ids would mean other strings).
    */
   get id(): string {
-    const text = JSON.stringify(this.toJSON());
-    const h = (seed: number) => {
-      let x = seed;
-      for (let i = 0; i < text.length; i++) x = Math.imul(x ^ text.charCodeAt(i), 0x01000193);
-      return (x >>> 0).toString(16).padStart(8, '0');
-    };
-    return `${h(0x811c9dc5)}${h(0x2545f491)}`;
+    return checksum(JSON.stringify(this.toJSON()));
   }
 
   /** CLIP's cleaning: NFC, whitespace runs to one space, trimmed, lower-cased (when the tokenizer is). */
@@ -300,6 +295,16 @@ export class Tokenizer {
     });
     return out;
   }
+}
+
+/** 64 bits of FNV-1a (two seeds) over `text`, as 16 hex digits: what identifies a vocabulary. */
+export function checksum(text: string): string {
+  const h = (seed: number) => {
+    let x = seed;
+    for (let i = 0; i < text.length; i++) x = Math.imul(x ^ text.charCodeAt(i), 0x01000193);
+    return (x >>> 0).toString(16).padStart(8, '0');
+  };
+  return `${h(0x811c9dc5)}${h(0x2545f491)}`;
 }
 
 /**

@@ -5,7 +5,7 @@
  * then classifies any number of images.
  */
 import { l2Normalize, linear, noGrad, tensor, type Tensor } from '@mode/autograd';
-import type { Tokenizer } from '@mode/data';
+import type { TextTokenizer } from '@mode/data';
 import type { CLIP } from '@mode/models';
 import { classifier, taskWeights, type Clusters } from './ensemble.js';
 import { combineLogits, type TaskWeights } from './weights.js';
@@ -37,7 +37,7 @@ export async function zeroShotTask(o: {
   experts: readonly CLIP[];
   encoder: CLIP;
   clusters: Clusters;
-  tokenizer: Tokenizer;
+  tokenizer: TextTokenizer;
   classes: readonly string[];
   templates: readonly string[];
 }): Promise<ZeroShotTask> {

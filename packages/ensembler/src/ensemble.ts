@@ -5,7 +5,7 @@
  * equal-compute single model).
  */
 import { l2Normalize, linear, noGrad, tensor, type Tensor } from '@mode/autograd';
-import { openClassification, type Tokenizer } from '@mode/data';
+import { openClassification, type TextTokenizer } from '@mode/data';
 import { zeroShotClassifier, type CLIP } from '@mode/models';
 import { combineLogits, metadataWeights, type TaskWeights } from './weights.js';
 
@@ -43,7 +43,7 @@ export interface Clusters {
 }
 
 /** Per class the normalised mean of its normalised template embeddings (the zero-shot classifier), [C × D] on the host. */
-export async function classEmbeddings(model: CLIP, tokenizer: Tokenizer, classes: readonly string[], templates: readonly string[]): Promise<Float32Array> {
+export async function classEmbeddings(model: CLIP, tokenizer: TextTokenizer, classes: readonly string[], templates: readonly string[]): Promise<Float32Array> {
   const W = await classifier(model, tokenizer, classes, templates);
   const v = await W.read();
   W.dispose();
@@ -51,7 +51,7 @@ export async function classEmbeddings(model: CLIP, tokenizer: Tokenizer, classes
 }
 
 /** Each class's template-averaged, normalised text embedding, [C × D] on the GPU (the caller disposes it). */
-export function classifier(model: CLIP, tokenizer: Tokenizer, classes: readonly string[], templates: readonly string[]): Promise<Tensor> {
+export function classifier(model: CLIP, tokenizer: TextTokenizer, classes: readonly string[], templates: readonly string[]): Promise<Tensor> {
   const prompts = classes.flatMap((c) => templates.map((t) => t.replace('{}', c)));
   return zeroShotClassifier(model, tokenizer.tokenize(prompts, model.config.text.contextLength), classes.length, templates.length);
 }
@@ -59,7 +59,7 @@ export function classifier(model: CLIP, tokenizer: Tokenizer, classes: readonly 
 /** Weights for a task: its class names embedded by the clustering text encoder, against the fine centres. */
 export async function taskWeights(
   encoder: CLIP,
-  tokenizer: Tokenizer,
+  tokenizer: TextTokenizer,
   classes: readonly string[],
   templates: readonly string[],
   clusters: Clusters,
@@ -96,7 +96,7 @@ export interface EnsembleOptions {
   /** The clustering text encoder (the seed model's text tower). */
   encoder: CLIP;
   clusters: Clusters;
-  tokenizer: Tokenizer;
+  tokenizer: TextTokenizer;
   dir: string;
   split: string;
   task?: string;

@@ -22,6 +22,11 @@ export interface VisionConfig {
 export interface TextConfig {
   contextLength: number;
   vocabSize: number;
+  /**
+   * The tokenizer's end-of-text id, whose position the text tower pools: the project's BPE 2 (the
+   * default), OpenAI's 49407 (its largest id: OpenCLIP's `argmax` finds the same position).
+   */
+  eotId?: number;
   width: number;
   layers: number;
   heads: number;
@@ -80,11 +85,12 @@ export const PRESETS = {
 export type PresetName = keyof typeof PRESETS;
 
 /** A preset by name, with overrides (e.g. the tokenizer's vocabulary size); a clear error for an unknown name. */
-export function preset(name: string, overrides: { vocabSize?: number; contextLength?: number; imageSize?: number } = {}): ClipConfig {
+export function preset(name: string, overrides: { vocabSize?: number; eotId?: number; contextLength?: number; imageSize?: number } = {}): ClipConfig {
   const base = (PRESETS as Record<string, ClipConfig>)[name];
   if (!base) throw new Error(`unknown model preset "${name}": use one of ${Object.keys(PRESETS).join(', ')}`);
   const c: ClipConfig = structuredClone(base);
   if (overrides.vocabSize !== undefined) c.text.vocabSize = overrides.vocabSize;
+  if (overrides.eotId !== undefined) c.text.eotId = overrides.eotId;
   if (overrides.contextLength !== undefined) c.text.contextLength = overrides.contextLength;
   if (overrides.imageSize !== undefined) c.vision.imageSize = overrides.imageSize;
   checkConfig(c);
@@ -106,6 +112,8 @@ export function checkConfig(c: ClipConfig): void {
   if (v.pool !== 'mean' && v.pool !== 'cls') bad(`vision.pool "${v.pool}" must be "mean" or "cls"`);
   if (c.gelu !== 'none' && c.gelu !== 'tanh') bad(`gelu "${c.gelu}" must be "none" or "tanh"`);
   if (t.contextLength < 2) bad(`text.contextLength ${t.contextLength} leaves no room for start and end tokens`);
+  if (t.eotId !== undefined && !(Number.isInteger(t.eotId) && t.eotId >= 0 && t.eotId < t.vocabSize))
+    bad(`text.eotId ${t.eotId} is not an id of the ${t.vocabSize}-token vocabulary`);
 }
 
 const prefixed = (p: string, o: object) => Object.fromEntries(Object.entries(o).map(([k, x]) => [`${p}.${k}`, x]));

@@ -2,7 +2,7 @@ import { add, Embedding, embedding, LayerNorm, matmul, Module, randn, reshape, t
 import type { TextConfig } from './config.js';
 import { initNormal, seeds, Transformer } from './transformer.js';
 
-/** The tokenizer's end-of-text id (`@mode/data`'s SPECIAL.eot); models take token ids, not text. */
+/** The project tokenizer's end-of-text id (`@mode/data`'s SPECIAL.eot), the default of `TextConfig.eotId`; models take token ids, not text. */
 export const EOT_ID = 2;
 
 /**
@@ -37,7 +37,7 @@ export class TextTransformer extends Module {
   /** tokens [B·ctx] ids (start, tokens, end, padding), B rows of contextLength → features [B, embed]. */
   forward(tokens: ArrayLike<number>): Tensor {
     const L = this.cfg.contextLength;
-    const eot = eotPositions(tokens, L); // checked before any work is queued
+    const eot = eotPositions(tokens, L, this.cfg.eotId ?? EOT_ID); // checked before any work is queued
     const x = this.tokenFeatures(tokens);
     const B = eot.length;
     // The row of each caption's end token (captions are padded: not the last column).
@@ -59,7 +59,7 @@ export class TextTransformer extends Module {
 }
 
 /** The column of the first end-of-text id in each row; throws naming a row that has none. */
-export function eotPositions(tokens: ArrayLike<number>, contextLength: number): Int32Array {
+export function eotPositions(tokens: ArrayLike<number>, contextLength: number, eotId = EOT_ID): Int32Array {
   if (tokens.length === 0 || tokens.length % contextLength)
     throw new RangeError(`TextTransformer: ${tokens.length} token ids are not rows of contextLength ${contextLength}`);
   const B = tokens.length / contextLength;
@@ -67,11 +67,12 @@ export function eotPositions(tokens: ArrayLike<number>, contextLength: number): 
   for (let b = 0; b < B; b++) {
     let p = -1;
     for (let j = 0; j < contextLength; j++)
-      if (tokens[b * contextLength + j] === EOT_ID) {
+      if (tokens[b * contextLength + j] === eotId) {
         p = j;
         break;
       }
-    if (p < 0) throw new RangeError(`TextTransformer: row ${b} has no end-of-text token (id ${EOT_ID}); tokenize with @mode/data's Tokenizer.tokenize`);
+    if (p < 0)
+      throw new RangeError(`TextTransformer: row ${b} has no end-of-text token (id ${eotId}); tokenize with the model's tokenizer (@mode/data's tokenize)`);
     out[b] = p;
   }
   return out;

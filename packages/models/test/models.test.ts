@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ag from '@mode/autograd';
 import { freshSeed, randomArray, relativeError, rng } from '@mode/kernels';
-import { CLIP, classifierFromFeatures, EOT_ID, forwardFlops, loadClip, preset, summaryTable, type ClipConfig } from '../src/index.js';
+import { CLIP, classifierFromFeatures, EOT_ID, eotPositions, forwardFlops, loadClip, preset, summaryTable, type ClipConfig } from '../src/index.js';
 
 const seed = freshSeed();
 console.log(`models tests: seed ${seed} (replay with MODE_SEED=${seed})`);
@@ -148,6 +148,18 @@ describe('CLIP (OpenCLIP layout)', () => {
     expect(Array.from(b)).toEqual(Array.from(a));
     m.dispose();
     back.dispose();
+  });
+
+  it("pools at the tokenizer's end-of-text id, the config's eotId (OpenAI's 49407; the project's 2 by default)", () => {
+    const c = cfg('mean');
+    const o = new CLIP({ ...c, text: { ...c.text, eotId: 49 } }, { seed: 7 });
+    const tokens = randomTokens(3, c.text.contextLength, 49); // ids below 49: the end token is EOT_ID (2)
+    const moved = tokens.map((t) => (t === EOT_ID ? 49 : t));
+    expect(eotPositions(moved, c.text.contextLength, 49)).toEqual(eotPositions(tokens, c.text.contextLength));
+    expect(() => o.encodeText(tokens)).toThrow(/row 0 has no end-of-text token \(id 49\)/);
+    expect(() => o.encodeText(moved)).not.toThrow();
+    expect(() => preset('tiny', { eotId: 49408 })).toThrow(/text.eotId 49408 is not an id of the \d+-token vocabulary/);
+    o.dispose();
   });
 
   it('rejects bad input with the fix', () => {

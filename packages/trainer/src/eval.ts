@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { l2Normalize, noGrad, tensor, type Tensor } from '@mode/autograd';
-import { defaultDataDir, tokenizerFor, openClassification, openMix, readDatasetInfo, type MixSource, type Tokenizer } from '@mode/data';
+import { defaultDataDir, tokenizerFor, openClassification, openMix, readDatasetInfo, type MixSource, type TextTokenizer } from '@mode/data';
 import { checkTokenizer, zeroShotClassifier, zeroShotLogits, type CLIP } from '@mode/models';
 import { HOLDOUT } from './train.js';
 
@@ -47,7 +47,7 @@ export async function zeroShot(
     dir: string;
     split?: string;
     task?: string;
-    tokenizer: Tokenizer;
+    tokenizer: TextTokenizer;
     batchSize?: number;
     limit?: number;
     /** Override the set's own class names / prompt templates (`{}` for the name). */
@@ -98,7 +98,7 @@ export async function zeroShot(
  */
 export async function retrieval(
   model: CLIP,
-  o: { sources: MixSource[]; tokenizer: Tokenizer; batchSize?: number; limit?: number; all?: boolean },
+  o: { sources: MixSource[]; tokenizer: TextTokenizer; batchSize?: number; limit?: number; all?: boolean },
 ): Promise<RetrievalResult> {
   const S = model.config.vision.imageSize;
   const L = model.config.text.contextLength;

@@ -34,7 +34,7 @@ export interface TrainOptions {
   maxGradNorm?: number;
   /** Where `mode data prepare` put the data sets (tokenizer, synonyms, default mix). */
   dataDir?: string;
-  /** A tokenizer file (`mode data tokenizer`) instead of the data folder's; the model records which. */
+  /** A tokenizer file (`mode data tokenizer`, or OpenAI's `bpe_simple_vocab_16e6.txt.gz`) instead of the data folder's; the model records which. */
   tokenizer?: string;
   /** Data sets to train on; default: defaultMix(dataDir). */
   data?: MixSource[];
@@ -187,7 +187,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   const tokenizerSource = flags.tokenizer ?? join(dataDir, 'tokenizer.json');
   const tokenizer = readTokenizer(tokenizerSource);
-  const config = preset(flags.preset, { vocabSize: tokenizer.vocabSize });
+  if (tokenizer.kind === 'openai' && terms.includes('mlm'))
+    throw userError(
+      `--declip mlm masks tokens with the project tokenizer's mask id, and OpenAI's vocabulary (${tokenizerSource}) has none. Fix: drop mlm from --declip, or train with a mode tokenizer`,
+    );
+  // The text tower pools at the tokenizer's end-of-text id (the project's is the config's default).
+  const config = preset(flags.preset, { vocabSize: tokenizer.vocabSize, ...(tokenizer.kind === 'openai' ? { eotId: tokenizer.eot } : {}) });
   manualSeed(flags.seed);
   const model = new CLIP(config, { seed: flags.seed });
   model.tokenizer = { id: tokenizer.id, source: resolve(tokenizerSource) };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ag from '@mode/autograd';
 import { freshSeed } from '@mode/kernels';
-import { loadTokenizer, openMix } from '@mode/data';
+import { loadTokenizer, openMix, readTokenizer } from '@mode/data';
 import { loadClip } from '@mode/models';
 import { findCheckpoint, NonFiniteError, readCheckpointState, recalls, retrieval, train, zeroShot, type StepReport, type TrainOptions } from '../src/index.js';
 import { makeDataDir } from './fixture.js';
@@ -212,6 +212,22 @@ describe('training a tiny CLIP', () => {
     }
   });
 });
+
+const MERGES = join(import.meta.dirname, '../../../../shared/data/bpe_simple_vocab_16e6.txt.gz');
+it.skipIf(!existsSync(MERGES))(
+  `trains with OpenAI's tokenizer: 49,408 ids, pooled at 49407, recorded in the model; MLM refused (needs ${MERGES})`,
+  async () => {
+    const o = base({ steps: 3, tokenizer: MERGES, checkpointEvery: 3 });
+    const r = await train(o);
+    expect(r.config.text).toMatchObject({ vocabSize: 49408, eotId: 49407 });
+    expect(metrics(o.out).every((m) => Number.isFinite(m.loss))).toBe(true);
+    const model = loadClip(r.final!);
+    expect(model.tokenizer?.id).toBe(readTokenizer(MERGES).id);
+    expect(model.config.text.eotId).toBe(49407);
+    model.dispose();
+    await expect(train(base({ steps: 1, tokenizer: MERGES, declip: ['mlm'] }))).rejects.toThrow(/--declip mlm .* OpenAI's vocabulary .* has none/);
+  },
+);
 
 it('the b32 preset (ViT-B/32 shapes) builds and runs a training step here, however slowly', async () => {
   const o = base({ preset: 'b32', steps: 1, batchSize: 2, checkpointEvery: 1 });

@@ -89,7 +89,10 @@ export function register(program: Command): void {
       'data set folders, folders of .tar shards, brace patterns or globs, DIR[:SPLIT][@FRACTION], several joined with :: (default: the training mix of mode train)',
     )
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
-    .option('--tokenizer <file>', "a tokenizer file (mode data tokenizer); default: the data folder's; it must be the models' own")
+    .option(
+      '--tokenizer <file>',
+      "a tokenizer file (mode data tokenizer, or OpenAI's bpe_simple_vocab_16e6.txt.gz); default: the data folder's; it must be the models' own",
+    )
     .option('--out <dir>', 'embeddings folder', 'out/embeddings')
     .option('--dtype <type>', 'f16 or f32', 'f16')
     .option('--batch <n>', 'captions per encoder call', '256')

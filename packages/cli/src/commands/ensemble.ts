@@ -34,7 +34,10 @@ export function register(program: Command): void {
     .option('--task <names...>', 'fashion-mnist, mnist, openmoji, or a classification set folder', ['fashion-mnist', 'mnist', 'openmoji'])
     .option('--limit <n>', 'at most this many images per task')
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
-    .option('--tokenizer <file>', "a tokenizer file (mode data tokenizer); default: the data folder's; it must be the models' own")
+    .option(
+      '--tokenizer <file>',
+      "a tokenizer file (mode data tokenizer, or OpenAI's bpe_simple_vocab_16e6.txt.gz); default: the data folder's; it must be the models' own",
+    )
     .option('--probe', "also a linear probe on the experts' concatenated image features vs each baseline's (tasks with a train split)")
     .option('--probe-train <n>', 'training images of the probe', '2000')
     .option('--out <file>', 'write the results as JSON')

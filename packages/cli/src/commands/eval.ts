@@ -17,7 +17,10 @@ export function register(program: Command): void {
       '--data <patterns...>',
       'retrieval on your own pairs (all of them): folders of .tar shards, brace patterns or globs, joined with :: as --train-data',
     )
-    .option('--tokenizer <file>', "a tokenizer file (mode data tokenizer); default: the data folder's; it must be the model's own")
+    .option(
+      '--tokenizer <file>',
+      "a tokenizer file (mode data tokenizer, or OpenAI's bpe_simple_vocab_16e6.txt.gz); default: the data folder's; it must be the model's own",
+    )
     .option('--templates <file>', "prompt templates, one per line with {c} (or {}) for the class name, e.g. OpenAI's 80 ImageNet templates")
     .option('--classnames <file>', "class names, one per line in label order (a class-folder tree: its folders' sorted order)")
     .option('--workers <n>', 'loader worker threads', '1')

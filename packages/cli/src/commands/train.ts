@@ -63,7 +63,10 @@ export function register(program: Command): void {
       'what to train on: data set folders, folders of .tar shards, brace patterns or globs (img2dataset output), DIR[:SPLIT][@FRACTION], several joined with :: (default: emoji, clipart, 5% of fashion-mnist and mnist)',
     )
     .option('--data-dir <dir>', 'where `mode data prepare` wrote (tokenizer, synonyms, the default mix)')
-    .option('--tokenizer <file>', "a tokenizer file (mode data tokenizer: BPE trained on your captions); default: the data folder's. The model records it")
+    .option(
+      '--tokenizer <file>',
+      "a tokenizer file (mode data tokenizer: BPE trained on your captions; or OpenAI's bpe_simple_vocab_16e6.txt.gz); default: the data folder's. The model records it",
+    )
     .option('--checkpoint-every <n>', 'steps between checkpoints', '50')
     .option('--queue <n>', 'NN supervision: queue length', '4096')
     .option(

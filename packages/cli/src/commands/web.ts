@@ -75,7 +75,10 @@ export function register(program: Command): void {
     .option('--classes <names>', "class names, comma-separated (default: the task's)")
     .option('--task <name>', 'fashion-mnist, mnist or openmoji: its class names and prompt templates', 'fashion-mnist')
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
-    .option('--tokenizer <file>', "a tokenizer file (mode data tokenizer); default: the data folder's; it must be the models' own")
+    .option(
+      '--tokenizer <file>',
+      "a tokenizer file (mode data tokenizer, or OpenAI's bpe_simple_vocab_16e6.txt.gz); default: the data folder's; it must be the models' own",
+    )
     .option('--out <file>', 'write the logits as JSON')
     .option('--json', 'print the result as JSON')
     .action(async (flags: ClassifyFlags) => {

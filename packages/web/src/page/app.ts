@@ -5,7 +5,7 @@
  */
 import kernels from 'mode:kernels';
 import { decodeSafetensors, init, toFloat32, type Engine, type SafetensorsFile } from '@mode/autograd';
-import { decodePng, evalImage, Tokenizer, type RgbaImage, type TokenizerJSON } from '@mode/data';
+import { decodePng, evalImage, tokenizerFromJSON, type AnyTokenizerJSON, type RgbaImage, type TextTokenizer } from '@mode/data';
 import { concatRows, zeroShotTask, type TaskLogits, type ZeroShotTask } from '@mode/ensembler';
 import { Gpu } from '@mode/gpu';
 import { autotuner } from '@mode/kernels';
@@ -44,7 +44,7 @@ export interface Loaded {
   experts: CLIP[];
   encoder: CLIP;
   clusters: { fine: Float32Array; fineToExpert: Uint32Array; experts: number };
-  tokenizer: Tokenizer;
+  tokenizer: TextTokenizer;
   imageSize: number;
   /** Wall seconds of each loading step. */
   seconds: Record<string, number>;
@@ -109,7 +109,7 @@ export async function load(gpu: Gpu, progress: (what: string) => void = () => {}
     offset += c.experts;
   }
   if (offset !== experts.length) throw new PageError(`the clusters name ${offset} experts, the manifest ${experts.length}. Fix: npx mode export again`);
-  const tokenizer = Tokenizer.fromJSON(JSON.parse(new TextDecoder().decode(await fetchBytes(manifest.tokenizer, 'the tokenizer'))) as TokenizerJSON);
+  const tokenizer = tokenizerFromJSON(JSON.parse(new TextDecoder().decode(await fetchBytes(manifest.tokenizer, 'the tokenizer'))) as AnyTokenizerJSON);
   lap('clusters + tokenizer');
   return {
     gpu,
