@@ -1,11 +1,12 @@
 // Elementwise unary ops and their backward, over n contiguous elements, chosen by OP.
 // Forward (reads x):  0 alpha·x + beta, 1 exp, 2 log, 3 sqrt, 4 relu, 5 gelu (tanh form, as the
 //   matmul epilogue), 6 tanh, 7 sigmoid, 8 clamp to [alpha, beta], 9 fill with beta,
-//   10 exact gelu x·Φ(x) (erf form, PyTorch's default and OpenCLIP's).
+//   10 exact gelu x·Φ(x) (erf form, PyTorch's default and OpenCLIP's), 11 quick gelu x·σ(1.702x)
+//   (OpenAI's trained CLIPs, OpenCLIP's QuickGELU).
 // Backward (reads dy and x = the tensor the forward saved): 16 exp: dy·y, 17 log: dy / x,
 //   18 sqrt: dy / (2y), 19 relu: dy where y > 0, 20 gelu: dy·gelu'(x), 21 tanh: dy·(1 − y²),
 //   22 sigmoid: dy·y·(1 − y), 24 clamp: dy where alpha ≤ x ≤ beta,
-//   25 exact gelu: dy·(Φ(x) + x·φ(x)).
+//   25 exact gelu: dy·(Φ(x) + x·φ(x)), 26 quick gelu: dy·(s + 1.702·x·s·(1 − s)), s = σ(1.702x).
 // Forward ops never read dy (bind x there too).
 
 override OP: u32 = 0;
@@ -55,6 +56,13 @@ fn gelu_erf_grad(v: f32) -> f32 {
   return phi(v) + v * 0.3989422804014327 * exp(-0.5 * v * v);
 }
 
+const QUICK: f32 = 1.702;
+
+fn quick_gelu_grad(v: f32) -> f32 {
+  let s = 1.0 / (1.0 + exp(-QUICK * v));
+  return s + QUICK * v * s * (1.0 - s);
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = gid.x + gid.y * groups.x * 256u;
@@ -75,6 +83,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
     case 8u: { r = clamp(v, p.alpha, p.beta); }
     case 9u: { r = p.beta; }
     case 10u: { r = v * phi(v); }
+    case 11u: { r = v / (1.0 + exp(-QUICK * v)); }
     case 16u: { r = dy[i] * v; }
     case 17u: { r = dy[i] / v; }
     case 18u: { r = dy[i] * 0.5 / v; }
@@ -83,6 +92,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
     case 21u: { r = dy[i] * (1.0 - v * v); }
     case 22u: { r = dy[i] * v * (1.0 - v); }
     case 25u: { r = dy[i] * gelu_erf_grad(v); }
+    case 26u: { r = dy[i] * quick_gelu_grad(v); }
     default: { r = select(0.0, dy[i], v >= p.alpha && v <= p.beta); }
   }
   out[i] = r;

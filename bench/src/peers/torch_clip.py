@@ -58,7 +58,9 @@ def block(p, pre, x, heads, causal, gelu):
     o = (s.softmax(-1) @ v).transpose(1, 2).reshape(B, L, W)
     x = x + o @ p[pre + "attn.out_proj.weight"].T + p[pre + "attn.out_proj.bias"]
     h = F.layer_norm(x, (W,), p[pre + "ln_2.weight"], p[pre + "ln_2.bias"], 1e-5)
-    h = F.gelu(h @ p[pre + "mlp.c_fc.weight"].T + p[pre + "mlp.c_fc.bias"], approximate=gelu)
+    h = h @ p[pre + "mlp.c_fc.weight"].T + p[pre + "mlp.c_fc.bias"]
+    # OpenCLIP's QuickGELU (OpenAI's activation) is x * sigmoid(1.702 * x); otherwise nn.GELU.
+    h = h * torch.sigmoid(1.702 * h) if gelu == "quick" else F.gelu(h, approximate=gelu)
     return x + h @ p[pre + "mlp.c_proj.weight"].T + p[pre + "mlp.c_proj.bias"]
 
 
@@ -85,7 +87,7 @@ def clip_loss(p, cfg, images, tokens):
     for i in range(t["layers"]):
         x = block(p, f"transformer.resblocks.{i}.", x, t["heads"], True, cfg["gelu"])
     x = F.layer_norm(x, (t["width"],), p["ln_final.weight"], p["ln_final.bias"], 1e-5)
-    eot = (tokens == EOT_ID).int().argmax(-1)
+    eot = (tokens == t.get("eotId", EOT_ID)).int().argmax(-1)
     text = F.normalize(x[torch.arange(B), eot] @ p["text_projection"], dim=-1)
 
     logits = p["logit_scale"].exp() * image @ text.T

@@ -32,6 +32,7 @@ export {
   gelu,
   tanh,
   sigmoid,
+  quickGelu,
   clamp,
   sum,
   mean,

@@ -218,6 +218,8 @@ export function gelu(x: Tensor, o: GeluOptions = {}): Tensor {
   if (a !== 'tanh' && a !== 'none') throw new RangeError(`gelu: approximate must be 'tanh' or 'none', got ${JSON.stringify(a)}`);
   return a === 'tanh' ? unaryOp('gelu', 'gelu_bwd', 'x', x) : unaryOp('gelu_erf', 'gelu_erf_bwd', 'x', x);
 }
+/** OpenAI's QuickGELU, x·σ(1.702x): the activation of OpenAI's trained CLIPs (OpenCLIP's `quick_gelu`). */
+export const quickGelu = (x: Tensor) => unaryOp('quick_gelu', 'quick_gelu_bwd', 'x', x);
 export const tanh = (x: Tensor) => unaryOp('tanh', 'tanh_bwd', 'y', x);
 export const sigmoid = (x: Tensor) => unaryOp('sigmoid', 'sigmoid_bwd', 'y', x);
 /** Clamped to [lo, hi]; the gradient passes where x is inside. */

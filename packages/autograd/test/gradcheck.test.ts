@@ -7,6 +7,7 @@ import {
   freshSeed,
   fusedQKVLayout,
   geluErfReference,
+  quickGeluReference,
   geluReference,
   infoNCEReference,
   logSoftmaxReference,
@@ -139,6 +140,7 @@ const cases: Case[] = [
     cpu: ([a]) => R.map(geluErfReference, a!),
   },
   { name: 'tanh', inputs: [{ shape: [11], lo: -3, hi: 3 }], gpu: ([a]) => ag.tanh(a!), cpu: ([a]) => R.map(Math.tanh, a!) },
+  { name: 'quick gelu, x·σ(1.702x)', inputs: [{ shape: [13], lo: -5, hi: 5 }], gpu: ([a]) => ag.quickGelu(a!), cpu: ([a]) => R.map(quickGeluReference, a!) },
   { name: 'sigmoid', inputs: [{ shape: [11], lo: -4, hi: 4 }], gpu: ([a]) => ag.sigmoid(a!), cpu: ([a]) => R.map((x) => 1 / (1 + Math.exp(-x)), a!) },
   {
     name: 'clamp',

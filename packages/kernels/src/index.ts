@@ -85,7 +85,19 @@ export { softmax, softmaxReference } from './softmax.js';
 // Kernels of the autograd (@mode/autograd): strided broadcasting ops, unary ops, reductions,
 // normalisation, (log-)softmax and cross-entropy, embedding, dropout, AdamW.
 export { strided, stridedReference, contiguousStrides, coalesce, STRIDED_OPS, type StridedOp, type StridedView, type StridedProblem } from './strided.js';
-export { unary, fill, unaryReference, geluReference, geluErfReference, erfReference, UNARY_OPS, type UnaryOp, type UnaryParams } from './unary.js';
+export {
+  unary,
+  fill,
+  unaryReference,
+  geluReference,
+  geluErfReference,
+  quickGeluReference,
+  quickGeluGradReference,
+  erfReference,
+  UNARY_OPS,
+  type UnaryOp,
+  type UnaryParams,
+} from './unary.js';
 export { reduce, reduceReference, reduceVariant, REDUCE_OPS, type ReduceOp, type ReduceProblem, type ReduceVariant } from './reduce.js';
 export {
   layerNormAffine,

@@ -4,7 +4,8 @@ import { grid } from './grid.js';
 /**
  * Ops of kernels/unary.wgsl. Forward ops read x; the `*_bwd` ops read dy and the tensor the
  * forward saved (the output y for exp, sqrt, relu, tanh, sigmoid; the input x for log, gelu,
- * gelu_erf, clamp). `gelu` is the tanh approximation, `gelu_erf` the exact x·Φ(x).
+ * gelu_erf, quick_gelu, clamp). `gelu` is the tanh approximation, `gelu_erf` the exact x·Φ(x),
+ * `quick_gelu` OpenAI's x·σ(1.702x).
  */
 export const UNARY_OPS = {
   affine: 0,
@@ -18,6 +19,7 @@ export const UNARY_OPS = {
   clamp: 8,
   fill: 9,
   gelu_erf: 10,
+  quick_gelu: 11,
   exp_bwd: 16,
   log_bwd: 17,
   sqrt_bwd: 18,
@@ -27,6 +29,7 @@ export const UNARY_OPS = {
   sigmoid_bwd: 22,
   clamp_bwd: 24,
   gelu_erf_bwd: 25,
+  quick_gelu_bwd: 26,
 } as const;
 export type UnaryOp = keyof typeof UNARY_OPS;
 
@@ -81,6 +84,13 @@ export function erfReference(x: number): number {
 export const geluErfReference = (v: number) => 0.5 * v * (1 + erfReference(v / Math.SQRT2));
 export const geluErfGradReference = (v: number) => 0.5 * (1 + erfReference(v / Math.SQRT2)) + (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI);
 
+/** OpenAI's QuickGELU, x·σ(1.702x), and its derivative. */
+export const quickGeluReference = (v: number) => v / (1 + Math.exp(-1.702 * v));
+export const quickGeluGradReference = (v: number) => {
+  const s = 1 / (1 + Math.exp(-1.702 * v));
+  return s + 1.702 * v * s * (1 - s);
+};
+
 /** CPU float64 reference. */
 export function unaryReference(op: UnaryOp, x: ArrayLike<number>, params: UnaryParams = {}, dy: ArrayLike<number> = x): Float64Array {
   const a = params.alpha ?? 1;
@@ -97,6 +107,7 @@ export function unaryReference(op: UnaryOp, x: ArrayLike<number>, params: UnaryP
     clamp: (v) => Math.min(Math.max(v, a), b),
     fill: () => b,
     gelu_erf: geluErfReference,
+    quick_gelu: quickGeluReference,
     exp_bwd: (v, g) => g * v,
     log_bwd: (v, g) => g / v,
     sqrt_bwd: (v, g) => (g * 0.5) / v,
@@ -106,6 +117,7 @@ export function unaryReference(op: UnaryOp, x: ArrayLike<number>, params: UnaryP
     sigmoid_bwd: (v, g) => g * v * (1 - v),
     clamp_bwd: (v, g) => (v >= a && v <= b ? g : 0),
     gelu_erf_bwd: (v, g) => g * geluErfGradReference(v),
+    quick_gelu_bwd: (v, g) => g * quickGeluGradReference(v),
   };
   return Float64Array.from({ length: x.length }, (_, i) => f[op](x[i]!, dy[i]!));
 }

@@ -134,6 +134,7 @@ describe('unary ops and their backward', () => {
     ['clamp', -2, 2],
     ['fill', -1, 1],
     ['gelu_erf', -6, 6],
+    ['quick_gelu', -8, 8],
     ['exp_bwd', 0.1, 3],
     ['log_bwd', 0.1, 3],
     ['sqrt_bwd', 0.1, 3],
@@ -143,6 +144,7 @@ describe('unary ops and their backward', () => {
     ['sigmoid_bwd', 0, 1],
     ['clamp_bwd', -2, 2],
     ['gelu_erf_bwd', -6, 6],
+    ['quick_gelu_bwd', -8, 8],
   ];
   for (const [op, lo, hi] of ops) {
     it(`${op} n=1037`, async () => {

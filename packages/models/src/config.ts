@@ -33,12 +33,18 @@ export interface TextConfig {
   mlpRatio: number;
 }
 
+export type Activation = 'none' | 'tanh' | 'quick';
+
 export interface ClipConfig {
   embedDim: number;
   vision: VisionConfig;
   text: TextConfig;
-  /** GELU of the MLPs: 'none' is the exact erf form (OpenCLIP's nn.GELU), 'tanh' the approximation. */
-  gelu: 'none' | 'tanh';
+  /**
+   * Activation of the MLPs: 'none' the exact erf GELU (OpenCLIP's nn.GELU), 'tanh' its
+   * approximation, 'quick' OpenAI's QuickGELU x·σ(1.702x) (OpenCLIP's `quick_gelu`, what OpenAI's
+   * trained CLIPs use).
+   */
+  gelu: Activation;
 }
 
 /** ViT-B/32 text and image shapes (vocabulary: our tokenizer's, not OpenAI's 49,408). */
@@ -110,7 +116,7 @@ export function checkConfig(c: ClipConfig): void {
   if (v.width % v.heads) bad(`vision.width ${v.width} is not a multiple of vision.heads ${v.heads}`);
   if (t.width % t.heads) bad(`text.width ${t.width} is not a multiple of text.heads ${t.heads}`);
   if (v.pool !== 'mean' && v.pool !== 'cls') bad(`vision.pool "${v.pool}" must be "mean" or "cls"`);
-  if (c.gelu !== 'none' && c.gelu !== 'tanh') bad(`gelu "${c.gelu}" must be "none" or "tanh"`);
+  if (!['none', 'tanh', 'quick'].includes(c.gelu)) bad(`gelu "${c.gelu}" must be "none", "tanh" or "quick"`);
   if (t.contextLength < 2) bad(`text.contextLength ${t.contextLength} leaves no room for start and end tokens`);
   if (t.eotId !== undefined && !(Number.isInteger(t.eotId) && t.eotId >= 0 && t.eotId < t.vocabSize))
     bad(`text.eotId ${t.eotId} is not an id of the ${t.vocabSize}-token vocabulary`);

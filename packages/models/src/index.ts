@@ -1,4 +1,4 @@
-export { PRESETS, preset, checkConfig, visionTokens, type ClipConfig, type VisionConfig, type TextConfig, type PresetName } from './config.js';
+export { PRESETS, preset, checkConfig, visionTokens, type ClipConfig, type VisionConfig, type TextConfig, type PresetName, type Activation } from './config.js';
 export { MultiheadAttention, ResidualAttentionBlock, Transformer, initNormal, initZero, seeds } from './transformer.js';
 export { VisionTransformer } from './vision.js';
 export { TextTransformer, EOT_ID, eotPositions } from './text.js';

@@ -50,7 +50,7 @@ export function summaryTable(model: CLIP, batch: number): string {
   const lines = [
     `vision  ${c.vision.imageSize} px, ${c.vision.patchSize}-px patches (${visionTokens(c.vision)} tokens, pool ${c.vision.pool}), width ${c.vision.width}, ${c.vision.layers} layers, ${c.vision.heads} heads`,
     `text    context ${c.text.contextLength}, vocabulary ${fmt(c.text.vocabSize)}, width ${c.text.width}, ${c.text.layers} layers, ${c.text.heads} heads (causal)`,
-    `embed   ${c.embedDim}, GELU ${c.gelu === 'none' ? 'exact (erf)' : 'tanh approximation'}`,
+    `embed   ${c.embedDim}, GELU ${{ none: 'exact (erf)', tanh: 'tanh approximation', quick: 'QuickGELU x·σ(1.702x)' }[c.gelu]}`,
     '',
     'part          tensors   parameters',
     ...parameterCounts(model).map((r) => `${r.part.padEnd(12)} ${String(r.tensors).padStart(8)} ${fmt(r.params).padStart(12)}`),

@@ -1,5 +1,5 @@
 import { add, Embedding, embedding, LayerNorm, matmul, Module, randn, reshape, type Tensor } from '@mode/autograd';
-import type { TextConfig } from './config.js';
+import type { TextConfig, Activation } from './config.js';
 import { initNormal, seeds, Transformer } from './transformer.js';
 
 /** The project tokenizer's end-of-text id (`@mode/data`'s SPECIAL.eot), the default of `TextConfig.eotId`; models take token ids, not text. */
@@ -20,7 +20,7 @@ export class TextTransformer extends Module {
   constructor(
     readonly cfg: TextConfig,
     embedDim: number,
-    gelu: 'none' | 'tanh',
+    gelu: Activation,
     seed?: number,
   ) {
     super();

@@ -1,5 +1,5 @@
 import { add, concat, expand, LayerNorm, linear, matmul, mean, Module, permute, rand, randn, reshape, slice, type Tensor } from '@mode/autograd';
-import { visionTokens, type VisionConfig } from './config.js';
+import { visionTokens, type VisionConfig, type Activation } from './config.js';
 import { seeds, Transformer } from './transformer.js';
 
 /** A module holding one tensor under `weight` (the patch embedding's `conv1.weight`). */
@@ -29,7 +29,7 @@ export class VisionTransformer extends Module {
   constructor(
     readonly cfg: VisionConfig,
     embedDim: number,
-    gelu: 'none' | 'tanh',
+    gelu: Activation,
     seed?: number,
   ) {
     super();

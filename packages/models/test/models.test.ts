@@ -6,7 +6,18 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ag from '@mode/autograd';
 import { freshSeed, randomArray, relativeError, rng } from '@mode/kernels';
-import { CLIP, classifierFromFeatures, EOT_ID, eotPositions, forwardFlops, loadClip, preset, summaryTable, type ClipConfig } from '../src/index.js';
+import {
+  CLIP,
+  classifierFromFeatures,
+  EOT_ID,
+  eotPositions,
+  forwardFlops,
+  loadClip,
+  preset,
+  summaryTable,
+  type Activation,
+  type ClipConfig,
+} from '../src/index.js';
 
 const seed = freshSeed();
 console.log(`models tests: seed ${seed} (replay with MODE_SEED=${seed})`);
@@ -23,7 +34,7 @@ afterAll(async () => {
 });
 
 /** A one- or two-layer model small enough for a float64 PyTorch reference in a second. */
-const cfg = (pool: 'mean' | 'cls', gelu: 'none' | 'tanh' = 'none'): ClipConfig => ({
+const cfg = (pool: 'mean' | 'cls', gelu: Activation = 'none'): ClipConfig => ({
   embedDim: 24,
   vision: { imageSize: 16, patchSize: 4, width: 32, layers: 2, heads: 2, mlpRatio: 2, pool },
   text: { contextLength: 12, vocabSize: 50, width: 32, layers: 2, heads: 4, mlpRatio: 2 },
@@ -97,6 +108,7 @@ describe('CLIP (OpenCLIP layout)', () => {
   for (const [pool, gelu] of [
     ['mean', 'none'],
     ['cls', 'tanh'],
+    ['cls', 'quick'],
   ] as const)
     it.skipIf(!torchOk)(`agrees with PyTorch float64: features, loss and every gradient (pool ${pool}, GELU ${gelu})`, async () => {
       const c = cfg(pool, gelu);
