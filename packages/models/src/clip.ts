@@ -1,17 +1,5 @@
-import {
-  assign,
-  clamp,
-  full,
-  l2Normalize,
-  loadModuleFrom,
-  Module,
-  noGrad,
-  readSafetensorsFile,
-  saveModule,
-  type SafetensorsFile,
-  type Tensor,
-} from '@mode/autograd';
-import { checkConfig, type ClipConfig } from './config.js';
+import { assign, clamp, full, l2Normalize, loadModuleFrom, Module, noGrad, saveModule, type SafetensorsFile, type Tensor } from '@mode/autograd';
+import { checkConfig, type ClipConfig, type Preprocess } from './config.js';
 import { TextTransformer } from './text.js';
 import { seeds } from './transformer.js';
 import { VisionTransformer } from './vision.js';
@@ -29,6 +17,8 @@ export class CLIP extends Module {
   readonly logit_scale: Tensor;
   /** The tokenizer it was trained with (`Tokenizer.id` and the file it came from), recorded in the saved file. */
   tokenizer: { id: string; source: string } | null = null;
+  /** How its images are prepared (OpenCLIP's preprocess_cfg; null: OpenAI's constants at the image size), recorded in the saved file. */
+  preprocess: Preprocess | null = null;
 
   constructor(
     readonly config: ClipConfig,
@@ -63,24 +53,31 @@ export class CLIP extends Module {
 
   /** Weights as safetensors, with the config in the file's metadata (so a file is a model). */
   async save(path: string): Promise<void> {
-    await saveModule(this, path, { config: JSON.stringify(this.config), ...(this.tokenizer ? { tokenizer: JSON.stringify(this.tokenizer) } : {}) });
+    await saveModule(this, path, {
+      config: JSON.stringify(this.config),
+      ...(this.tokenizer ? { tokenizer: JSON.stringify(this.tokenizer) } : {}),
+      ...(this.preprocess ? { preprocess: JSON.stringify(this.preprocess) } : {}),
+    });
   }
-}
-
-/** A model from a file written by save(): the config from its metadata, then the weights (strict). */
-export function loadClip(path: string, opts: { config?: ClipConfig } = {}): CLIP {
-  return clipFromSafetensors(readSafetensorsFile(path), path, opts);
 }
 
 /** loadClip from a decoded file (bytes a browser page fetched, say); `where` names it in errors. */
 export function clipFromSafetensors(file: SafetensorsFile, where: string, opts: { config?: ClipConfig } = {}): CLIP {
   const text = file.metadata?.config;
   const config = opts.config ?? (text ? (JSON.parse(text) as ClipConfig) : undefined);
-  if (!config) throw new Error(`${where}: no model config in the safetensors metadata (it was not written by mode); pass { config }`);
+  if (!config)
+    throw Object.assign(
+      new Error(
+        `${where}: no model config in the safetensors metadata (it was not written by mode). Fix: for an OpenCLIP file, give its model_configs/NAME.json (--config)`,
+      ),
+      { userFacing: true },
+    );
   const model = new CLIP(config, { seed: 0 });
   loadModuleFrom(model, file, where);
   const tok = file.metadata?.tokenizer;
   if (tok) model.tokenizer = JSON.parse(tok) as { id: string; source: string };
+  const pre = file.metadata?.preprocess;
+  if (pre) model.preprocess = JSON.parse(pre) as Preprocess;
   return model;
 }
 

@@ -35,6 +35,24 @@ export interface TextConfig {
 
 export type Activation = 'none' | 'tanh' | 'quick';
 
+/** How images are prepared for a model: OpenCLIP's `preprocess_cfg`. */
+export interface Preprocess {
+  size: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+  interpolation: 'bicubic' | 'bilinear';
+  /** 'shortest': shorter side to size, then centre crop (CLIP's eval transform). */
+  resizeMode: 'shortest';
+}
+
+export const OPENAI_PREPROCESS = (size: number): Preprocess => ({
+  size,
+  mean: [0.48145466, 0.4578275, 0.40821073],
+  std: [0.26862954, 0.26130258, 0.27577711],
+  interpolation: 'bicubic',
+  resizeMode: 'shortest',
+});
+
 export interface ClipConfig {
   embedDim: number;
   vision: VisionConfig;

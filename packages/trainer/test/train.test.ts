@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ag from '@mode/autograd';
 import { freshSeed } from '@mode/kernels';
 import { loadTokenizer, openMix, readTokenizer } from '@mode/data';
-import { loadClip } from '@mode/models';
+import { loadClip, OPENAI_TOKENIZER } from '@mode/models';
 import { findCheckpoint, NonFiniteError, readCheckpointState, recalls, retrieval, train, zeroShot, type StepReport, type TrainOptions } from '../src/index.js';
 import { makeDataDir } from './fixture.js';
 
@@ -223,6 +223,7 @@ it.skipIf(!existsSync(MERGES))(
     expect(metrics(o.out).every((m) => Number.isFinite(m.loss))).toBe(true);
     const model = loadClip(r.final!);
     expect(model.tokenizer?.id).toBe(readTokenizer(MERGES).id);
+    expect(OPENAI_TOKENIZER.id).toBe(readTokenizer(MERGES).id); // what an imported OpenCLIP model records
     expect(model.config.text.eotId).toBe(49407);
     model.dispose();
     await expect(train(base({ steps: 1, tokenizer: MERGES, declip: ['mlm'] }))).rejects.toThrow(/--declip mlm .* OpenAI's vocabulary .* has none/);

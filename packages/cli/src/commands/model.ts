@@ -31,4 +31,51 @@ export function register(program: Command): void {
         }
       });
     });
+  model
+    .command('import')
+    .description("An OpenCLIP model as this project's model file (weights, config, tokenizer record, preprocessing)")
+    .argument('<src>', 'an OpenCLIP hub folder (open_clip_config.json + open_clip_model.safetensors), or an OpenCLIP .safetensors with --config')
+    .option('--config <file>', "OpenCLIP's model_configs/NAME.json for a bare safetensors file")
+    .requiredOption('--out <file>', 'the model file to write (.safetensors)')
+    .action(async (src: string, flags: { config?: string; out: string }) => {
+      const m = await import('@mode/models');
+      const ag = await import('@mode/autograd');
+      await withDevice(program, {}, async (gpu) => {
+        const engine = await ag.init(gpu);
+        try {
+          const clip = m.loadClip(src, flags.config ? { openclipConfig: flags.config } : {});
+          await clip.save(flags.out);
+          const c = clip.config;
+          console.log(
+            `${flags.out}: ViT ${c.vision.layers}×${c.vision.width}/${c.vision.patchSize} at ${c.vision.imageSize} px, text ${c.text.layers}×${c.text.width}, ` +
+              `${c.gelu === 'quick' ? 'QuickGELU' : 'GELU'}, tokenizer ${clip.tokenizer ? clip.tokenizer.source : 'unrecorded'}`,
+          );
+          clip.dispose();
+        } finally {
+          await engine.destroy();
+        }
+      });
+    });
+  model
+    .command('export')
+    .description('A model as an OpenCLIP hub folder, which open_clip.create_model_and_transforms(name, pretrained=FILE) loads')
+    .argument('<model>', 'a model file (mode train, mode model import) or an OpenCLIP folder')
+    .option('--format <name>', 'openclip', 'openclip')
+    .requiredOption('--out <dir>', 'the folder to write (open_clip_config.json, open_clip_model.safetensors)')
+    .action(async (src: string, flags: { format: string; out: string }) => {
+      if (flags.format !== 'openclip') throw Object.assign(new Error(`--format ${flags.format}: only openclip`), { userFacing: true });
+      const m = await import('@mode/models');
+      const ag = await import('@mode/autograd');
+      await withDevice(program, {}, async (gpu) => {
+        const engine = await ag.init(gpu);
+        try {
+          const clip = m.loadClip(src);
+          await m.saveOpenClip(clip, flags.out);
+          console.log(`${flags.out}: ${m.OPENCLIP_CONFIG} + ${m.OPENCLIP_WEIGHTS}`);
+          clip.dispose();
+        } finally {
+          await engine.destroy();
+        }
+      });
+    });
 }

@@ -1,0 +1,63 @@
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as ag from '@mode/autograd';
+import { CLIP, configFromOpenClip, saveOpenClip } from '@mode/models';
+
+// OpenCLIP's models through the command: `mode model import` a hub folder (and a bare
+// safetensors with --config), `mode model export` it back, `--model` taking a hub folder as it is.
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = join(root, 'packages/cli/bin/mode.js');
+const work = mkdtempSync(join(tmpdir(), 'mode-cli-openclip-'));
+const env = { ...process.env, MODE_TUNE_CACHE: join(work, 'autotune.json') };
+const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 300_000, env });
+
+const MODEL_CFG = {
+  embed_dim: 16,
+  quick_gelu: true,
+  vision_cfg: { image_size: 32, layers: 1, width: 32, patch_size: 16, head_width: 16 },
+  text_cfg: { context_length: 8, vocab_size: 49408, width: 16, heads: 2, layers: 1 },
+};
+const hub = join(work, 'hub');
+
+let engine: ag.Engine;
+beforeAll(async () => {
+  engine = await ag.init();
+  const model = new CLIP(configFromOpenClip(MODEL_CFG, 'test'), { seed: 2 });
+  await saveOpenClip(model, hub);
+  model.dispose();
+});
+afterAll(async () => {
+  await engine?.destroy();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('mode model import / export', () => {
+  it('imports a hub folder and a bare safetensors with --config, exports it back; --model takes the folder', () => {
+    const a = run(['model', 'import', hub, '--out', join(work, 'a.safetensors')]);
+    expect(a.status, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/ViT 1×32\/16 at 32 px, text 1×16, QuickGELU, tokenizer OpenAI's bpe_simple_vocab_16e6.txt.gz/);
+
+    const bare = join(work, 'bare.safetensors');
+    copyFileSync(join(hub, 'open_clip_model.safetensors'), bare);
+    const noConfig = run(['model', 'import', bare, '--out', join(work, 'b.safetensors')]);
+    expect(noConfig.status).not.toBe(0);
+    expect(noConfig.stderr).toMatch(/no model config in the safetensors metadata .* Fix: for an OpenCLIP file, give its model_configs\/NAME.json \(--config\)/);
+    const withConfig = run(['model', 'import', bare, '--config', join(hub, 'open_clip_config.json'), '--out', join(work, 'b.safetensors')]);
+    expect(withConfig.status, withConfig.stderr).toBe(0);
+    expect(readFileSync(join(work, 'b.safetensors'))).toEqual(readFileSync(join(work, 'a.safetensors')));
+
+    const out = join(work, 'exported');
+    const e = run(['model', 'export', join(work, 'a.safetensors'), '--format', 'openclip', '--out', out]);
+    expect(e.status, e.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'open_clip_config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(hub, 'open_clip_config.json'), 'utf8')));
+    expect(existsSync(join(out, 'open_clip_model.safetensors'))).toBe(true);
+
+    const s = run(['model', 'summary', '--model', out]);
+    expect(s.status, s.stderr).toBe(0);
+    expect(s.stdout).toMatch(/QuickGELU/);
+  }, 300_000);
+});
