@@ -45,6 +45,8 @@ export interface RunFlags {
   from?: { run: string; step: number };
   /** The pairs trained on, when a subset of the data (e.g. `expert 2 of out/clusters`). */
   subset?: string;
+  /** The model whose weights (only) started the run (`--init-weights`): its config replaces the preset's. */
+  initWeights?: string;
 }
 
 export interface CheckpointState {

@@ -38,6 +38,9 @@ export const EVAL_TASKS = {
 } as const;
 export type EvalTask = keyof typeof EVAL_TASKS | 'retrieval';
 
+/** The model's own mean and std (an imported OpenCLIP model's preprocess_cfg); the loader's default is OpenAI's. */
+const normalisationOf = (model: CLIP) => (model.preprocess ? { mean: model.preprocess.mean, std: model.preprocess.std } : {});
+
 const imagesOf = (b: { images: Float32Array; size: number }, S: number) => tensor(b.images, [b.size, 3, S, S]);
 
 /** Zero-shot accuracy of `model` on a classification set folder (`limit`: at most that many images). */
@@ -60,7 +63,12 @@ export async function zeroShot(
   const S = model.config.vision.imageSize;
   const L = model.config.text.contextLength;
   const labels = { ...(o.classes ? { classes: o.classes } : {}), ...(o.templates ? { templates: o.templates } : {}) };
-  const { loader, classes, templates } = openClassification(o.dir, o.split, { batchSize: o.batchSize ?? 128, imageSize: S, workers: o.workers ?? 0 }, labels);
+  const { loader, classes, templates } = openClassification(
+    o.dir,
+    o.split,
+    { batchSize: o.batchSize ?? 128, imageSize: S, workers: o.workers ?? 0, ...normalisationOf(model) },
+    labels,
+  );
   const prompts = classes.flatMap((c) => templates.map((t) => t.replace('{}', c)));
   const W = await zeroShotClassifier(model, o.tokenizer.tokenize(prompts, L), classes.length, templates.length);
   let [count, top1, top5] = [0, 0, 0];
@@ -103,6 +111,7 @@ export async function retrieval(
   const S = model.config.vision.imageSize;
   const L = model.config.text.contextLength;
   const loader = openMix(o.sources, {
+    ...normalisationOf(model),
     batchSize: o.batchSize ?? 128,
     imageSize: S,
     tokenizer: o.tokenizer,

@@ -7,10 +7,22 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AdamW, clipScale, cosineSchedule, gradNorm as globalGradNorm, manualSeed, tensor, type Tensor } from '@mode/autograd';
-import { defaultDataDir, defaultMix, loadSynonyms, readTokenizer, maskTokens, openMix, Rng, type BadRecords, type Batch, type MixSource } from '@mode/data';
+import {
+  defaultDataDir,
+  defaultMix,
+  loadSynonyms,
+  readTokenizer,
+  maskTokens,
+  openMix,
+  Rng,
+  type BadRecords,
+  type Batch,
+  type MixSource,
+  type TextTokenizer,
+} from '@mode/data';
 import type { Gpu } from '@mode/gpu';
 import { autotuner } from '@mode/kernels';
-import { CLIP, preset, type ClipConfig } from '@mode/models';
+import { checkTokenizer, CLIP, EOT_ID, loadClip, preset, type ClipConfig } from '@mode/models';
 import { findCheckpoint, flagChanges, loadCheckpoint, readCheckpointState, saveCheckpoint, type RunFlags } from './checkpoint.js';
 import { DeclipHeads } from './heads.js';
 import { FeatureQueue, lossWeights, stepLosses, type DeclipTerm, type LossTerm, type StepInputs } from './losses.js';
@@ -46,6 +58,12 @@ export interface TrainOptions {
    * flags are the seed's; the data order starts afresh from `seed`.
    */
   from?: string;
+  /**
+   * Start from this model's weights only (a model file, or an OpenCLIP hub folder): its
+   * architecture replaces the preset, the optimiser and the schedule start afresh (OpenCLIP's
+   * fine-tuning from `--pretrained`). The run's tokenizer must be the model's.
+   */
+  initWeights?: string;
   /** Train on only these pairs (by key), e.g. a data expert's; `subset` names them in the flags. */
   include?: { keys: ReadonlySet<string>; subset: string };
   /** End the run at this step (writing final.safetensors) though the schedule runs to `steps`: the seed model stops at 27 of 32. */
@@ -120,6 +138,23 @@ export class NonFiniteError extends Error {
   }
 }
 
+/** `--init-weights`: the model to fine-tune, checked against the run's tokenizer (ids must mean the same strings). */
+function initialModel(path: string, tokenizer: TextTokenizer, tokenizerSource: string): CLIP {
+  let model: CLIP;
+  try {
+    model = loadClip(path);
+  } catch (e) {
+    throw userError(`--init-weights ${path}: ${(e as Error).message}`);
+  }
+  checkTokenizer(model, tokenizer, tokenizerSource, `--init-weights ${path}`);
+  const t = model.config.text;
+  if (t.vocabSize !== tokenizer.vocabSize || (t.eotId ?? EOT_ID) !== tokenizer.eot)
+    throw userError(
+      `--init-weights ${path}: its text tower has ${t.vocabSize} token ids ending at ${t.eotId ?? EOT_ID}, the tokenizer ${tokenizerSource} ${tokenizer.vocabSize} ending at ${tokenizer.eot}. Fix: pass the model's tokenizer (--tokenizer)`,
+    );
+  return model;
+}
+
 /** Pairs held out of training (by key hash) for retrieval evaluation. */
 export const HOLDOUT = 0.05;
 
@@ -149,7 +184,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     ...(o.cropScale ? { cropScale: o.cropScale } : {}),
     ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}),
     ...(o.include ? { subset: o.include.subset } : {}),
+    ...(o.initWeights ? { initWeights: resolve(o.initWeights) } : {}),
   };
+  if (o.initWeights && o.from) throw userError('--init-weights and --seed-model: a run starts from one of them');
   // A continued run takes the model, loss and optimiser flags of the run it continues.
   const from = o.from ? findCheckpoint(o.from) : null;
   if (o.from && !from) throw userError(`--seed-model ${o.from}: no checkpoint there. Fix: train the seed model first (mode train --out ${o.from})`);
@@ -191,10 +228,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     throw userError(
       `--declip mlm masks tokens with the project tokenizer's mask id, and OpenAI's vocabulary (${tokenizerSource}) has none. Fix: drop mlm from --declip, or train with a mode tokenizer`,
     );
-  // The text tower pools at the tokenizer's end-of-text id (the project's is the config's default).
-  const config = preset(flags.preset, { vocabSize: tokenizer.vocabSize, ...(tokenizer.kind === 'openai' ? { eotId: tokenizer.eot } : {}) });
   manualSeed(flags.seed);
-  const model = new CLIP(config, { seed: flags.seed });
+  const model = flags.initWeights
+    ? initialModel(flags.initWeights, tokenizer, tokenizerSource)
+    : // The text tower pools at the tokenizer's end-of-text id (the project's is the config's default).
+      new CLIP(preset(flags.preset, { vocabSize: tokenizer.vocabSize, ...(tokenizer.kind === 'openai' ? { eotId: tokenizer.eot } : {}) }), {
+        seed: flags.seed,
+      });
+  const config = model.config;
   model.tokenizer = { id: tokenizer.id, source: resolve(tokenizerSource) };
   const heads = new DeclipHeads({
     embedDim: config.embedDim,
@@ -250,6 +291,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     skipBad: !!o.skipBad,
     tokenizer,
     contextLength: config.text.contextLength,
+    // The model's own normalisation (an imported OpenCLIP model's preprocess_cfg); else OpenAI's constants.
+    ...(model.preprocess ? { mean: model.preprocess.mean, std: model.preprocess.std } : {}),
     ...(terms.includes('mv') ? { eda: { synonyms: loadSynonyms(dataDir) } } : {}),
     epochs: Infinity,
     dropLast: true,

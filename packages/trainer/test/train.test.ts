@@ -214,6 +214,29 @@ describe('training a tiny CLIP', () => {
 });
 
 const MERGES = join(import.meta.dirname, '../../../../shared/data/bpe_simple_vocab_16e6.txt.gz');
+
+describe('--init-weights', () => {
+  it("starts from a model's weights only: its config, a fresh optimiser and schedule; a tokenizer other than the model's is refused", async () => {
+    const a = await train(base({ steps: 3, checkpointEvery: 3 }));
+    // At a learning rate of 0 nothing moves: the run's weights are the model's, bit for bit.
+    const o = base({ steps: 2, lr: 0, warmup: 1, checkpointEvery: 2, initWeights: a.final!, preset: 'small' });
+    const b = await train(o);
+    expect(b.config).toEqual(a.config); // the model's architecture, not --preset small
+    expect(existsSync(b.final!)).toBe(true);
+    const [wa, wb] = [loadClip(a.final!), loadClip(b.final!)];
+    for (const [[n, x], [, y]] of wa.namedParameters().map((p, i) => [p, wb.namedParameters()[i]!] as const))
+      expect(await y!.read(), n).toEqual(await x.read());
+    [wa, wb].forEach((m) => m.dispose());
+    const state = readCheckpointState(findCheckpoint(o.out)!);
+    expect([state.step, state.flags.initWeights]).toEqual([2, a.final]);
+    expect(metrics(o.out).map((m) => m.step)).toEqual([1, 2]);
+    if (existsSync(MERGES))
+      await expect(train(base({ steps: 1, initWeights: a.final!, tokenizer: MERGES }))).rejects.toThrow(
+        /--init-weights .* was trained with tokenizer .*, not f1cdebcac788ff96/,
+      );
+  });
+});
+
 it.skipIf(!existsSync(MERGES))(
   `trains with OpenAI's tokenizer: 49,408 ids, pooled at 49407, recorded in the model; MLM refused (needs ${MERGES})`,
   async () => {

@@ -23,6 +23,7 @@ interface TrainFlags {
   injectNan?: string;
   progress: boolean;
   seedModel?: string;
+  initWeights?: string;
   expert?: string;
   assignment?: string;
   stopAt?: string;
@@ -56,6 +57,10 @@ export function register(program: Command): void {
     .option('--resume', 'continue the run in --out from its checkpoint (the same flags)')
     .option('--stop-at <step>', 'end at this step though the schedule runs to --steps (a seed model for experts to continue)')
     .option('--seed-model <dir>', "continue another run's checkpoint (its weights, optimizer, step; the schedule goes on to --steps, default the seed's)")
+    .option(
+      '--init-weights <model>',
+      "start from a model's weights only (a model file or an OpenCLIP hub folder): its architecture, a fresh optimiser and schedule",
+    )
     .option('--expert <k>', 'train data expert k: its pairs and 2% out-of-cluster sample from --assignment (with --seed-model)')
     .option('--assignment <dir>', 'written by mode cluster (assignment.json, assign-*.jsonl)')
     .option(
@@ -134,6 +139,7 @@ export function register(program: Command): void {
             ...(flags.tokenizer ? { tokenizer: flags.tokenizer } : {}),
             ...(data ? { data } : {}),
             ...(flags.seedModel ? { from: flags.seedModel } : {}),
+            ...(flags.initWeights ? { initWeights: flags.initWeights } : {}),
             ...(include ? { include } : {}),
             ...(flags.stopAt !== undefined ? { stopAt: int('stop-at', flags.stopAt) } : {}),
             ...(flags.profileStep !== undefined ? { profileStep: int('profile-step', flags.profileStep) } : {}),
