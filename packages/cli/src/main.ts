@@ -4,6 +4,7 @@ import { deviceOptions } from './device.js';
 import * as bench from './commands/bench.js';
 import * as cluster from './commands/cluster.js';
 import * as curate from './commands/curate.js';
+import * as encode from './commands/encode.js';
 import * as data from './commands/data.js';
 import * as ensemble from './commands/ensemble.js';
 import * as info from './commands/info.js';
@@ -18,7 +19,7 @@ import * as web from './commands/web.js';
 const program = deviceOptions(new Command('mode').description('Train and serve CLIP data experts on any Dawn-supported GPU').showHelpAfterError());
 
 // Each command lives in commands/<name>.ts and registers itself here.
-for (const command of [info, selftest, bench, data, curate, model, train, evaluate, cluster, ensemble, run, study, web]) command.register(program);
+for (const command of [info, selftest, bench, data, curate, model, train, evaluate, encode, cluster, ensemble, run, study, web]) command.register(program);
 
 /** Errors that already say what failed and how to fix it print without a stack trace. Packages
  * that cannot depend on @mode/gpu mark theirs with `userFacing = true`. */

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ag from '@mode/autograd';
-import { CLIP, configFromOpenClip, saveOpenClip } from '@mode/models';
+import { encodePng, readTokenizer } from '@mode/data';
+import { CLIP, configFromOpenClip, loadClip, saveOpenClip } from '@mode/models';
 
 // OpenCLIP's models through the command: `mode model import` a hub folder (and a bare
 // safetensors with --config), `mode model export` it back, `--model` taking a hub folder as it is.
@@ -22,6 +23,7 @@ const MODEL_CFG = {
   text_cfg: { context_length: 8, vocab_size: 49408, width: 16, heads: 2, layers: 1 },
 };
 const hub = join(work, 'hub');
+const MERGES = join(root, '../shared/data/bpe_simple_vocab_16e6.txt.gz');
 
 let engine: ag.Engine;
 beforeAll(async () => {
@@ -59,5 +61,29 @@ describe('mode model import / export', () => {
     const s = run(['model', 'summary', '--model', out]);
     expect(s.status, s.stderr).toBe(0);
     expect(s.stdout).toMatch(/QuickGELU/);
+  }, 300_000);
+});
+
+describe.skipIf(!existsSync(MERGES))(`mode encode (needs ${MERGES})`, () => {
+  it("writes OpenAI's token ids and unit-norm features of texts and images, the same as the model computes them", async () => {
+    const png = join(work, 'red.png');
+    const px = Uint8Array.from({ length: 40 * 30 * 4 }, (_, i) => [200, 30, 40, 255][i % 4]!);
+    writeFileSync(png, encodePng(px, 40, 30, 4));
+    const texts = ['a photo of a dog', 'A &amp; B: café'];
+    const noTok = run(['encode', '--model', hub, '--text', ...texts, '--out', join(work, 'e.json')]);
+    expect(noTok.status).not.toBe(0);
+    expect(noTok.stderr).toMatch(/records no tokenizer file \(it was trained with OpenAI's bpe_simple_vocab_16e6.txt.gz\)\. Fix: pass --tokenizer/);
+    const r = run(['encode', '--model', hub, '--tokenizer', MERGES, '--text', ...texts, '--image', png, '--out', join(work, 'e.json')]);
+    expect(r.status, r.stderr).toBe(0);
+    const e = JSON.parse(readFileSync(join(work, 'e.json'), 'utf8')) as { tokens: number[][]; text: number[][]; image: number[][] };
+    const tok = readTokenizer(MERGES);
+    expect(e.tokens).toEqual(texts.map((t) => [tok.sot, ...tok.encode(t).slice(0, 6), tok.eot]));
+    for (const f of [...e.text, ...e.image]) expect(Math.hypot(...f)).toBeCloseTo(1, 5);
+    const model = loadClip(hub);
+    const text = await ag.noGrad(() => ag.l2Normalize(model.encodeText(tok.tokenize(texts, 8)))).read();
+    // Within float rounding: the command's process may pick other (autotuned) kernel variants.
+    expect(Math.max(...e.text.flat().map((v, i) => Math.abs(v - text[i]!)))).toBeLessThan(1e-5);
+    expect(e.image).toHaveLength(1);
+    model.dispose();
   }, 300_000);
 });
