@@ -104,7 +104,20 @@ export function stepLosses(
   model: CLIP,
   heads: DeclipHeads,
   x: StepInputs,
-  o: { terms: readonly DeclipTerm[]; weights: Record<LossTerm, number>; queue: FeatureQueue | null; poison?: LossTerm },
+  o: {
+    terms: readonly DeclipTerm[];
+    weights: Record<LossTerm, number>;
+    queue: FeatureQueue | null;
+    poison?: LossTerm;
+    /**
+     * Gradient accumulation as OpenCLIP's `--accum-freq`: every micro-batch's normalised features,
+     * computed first without gradients; this micro-batch's (with gradients) take their place at
+     * `at`, so the CLIP loss is the whole batch's. `share`: this micro-batch's part of the batch
+     * (the per-sample terms are weighted by it); `scaleGrad`: whether this pass gives logit_scale
+     * its gradient (one pass does: it enters the loss directly, not through the features).
+     */
+    contrast?: { images: Tensor[]; texts: Tensor[]; at: number; share: number; scaleGrad: boolean };
+  },
 ): { total: Tensor; terms: Partial<Record<LossTerm, Tensor>>; textFeatures: Tensor } {
   const on = (t: DeclipTerm) => o.terms.includes(t);
   const scale = model.logit_scale;
@@ -128,6 +141,14 @@ export function stepLosses(
       pairs.map(([a, b]) => infoNCE(a, b, scale)).reduce((s, l) => add(s, l)),
       0.25,
     );
+  } else if (o.contrast) {
+    const c = o.contrast;
+    const around = (cached: Tensor[], live: Tensor) =>
+      concat(
+        cached.map((t, j) => (j === c.at ? live : t)),
+        0,
+      );
+    terms.clip = infoNCE(around(c.images, i1), around(c.texts, t1), c.scaleGrad ? scale : scale.detach());
   } else terms.clip = infoNCE(i1, t1, scale);
 
   if (on('ssl')) {
@@ -166,7 +187,8 @@ export function stepLosses(
   if (o.poison && terms[o.poison]) terms[o.poison] = add(terms[o.poison]!, tensor([NaN], []));
   let total: Tensor | null = null;
   for (const [k, v] of Object.entries(terms) as [LossTerm, Tensor][]) {
-    const w = mul(v, o.weights[k]);
+    // Accumulating, the CLIP term is already the whole batch's; the others are this micro-batch's means.
+    const w = mul(v, o.weights[k] * (o.contrast && k !== 'clip' ? o.contrast.share : 1));
     total = total ? add(total, w) : w;
   }
   return { total: total!, terms, textFeatures: t1 };

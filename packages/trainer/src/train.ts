@@ -6,7 +6,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AdamW, clipScale, cosineSchedule, gradNorm as globalGradNorm, manualSeed, tensor, type Tensor } from '@mode/autograd';
+import { AdamW, clipScale, cosineSchedule, gradNorm as globalGradNorm, l2Normalize, manualSeed, noGrad, tensor, type Tensor } from '@mode/autograd';
 import {
   defaultDataDir,
   defaultMix,
@@ -213,6 +213,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const terms = flags.declip as DeclipTerm[];
   const weights = lossWeights(terms);
+  if (flags.accumulate > 1 && (terms.includes('mv') || terms.includes('nn')))
+    throw userError(
+      `--accumulate ${flags.accumulate} with --declip ${terms.join(',')}: accumulation caches the CLIP features of the whole batch (OpenCLIP's --accum-freq), not yet those of the multi-view and nearest-neighbour terms, which would see one micro-batch's negatives. Fix: drop --accumulate, or mv and nn`,
+    );
   const { batchSize, accumulate } = flags;
   mkdirSync(o.out, { recursive: true });
   const existing = findCheckpoint(o.out);
@@ -332,30 +336,42 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
             `step ${step + 1}: ${size} good pairs in the batch after skipping bad samples, too few for ${accumulate} micro-batches of at least 2`,
           );
         const sums: Partial<Record<LossTerm, number>> = {};
-        let total = 0;
-        for (let a = 0; a < accumulate; a++) {
+        const parts = Array.from({ length: accumulate }, (_, a) => {
           const [from, to] = [Math.floor((a * size) / accumulate), Math.floor(((a + 1) * size) / accumulate)];
-          const share = (to - from) / size; // 1 / accumulate when the batch is whole
           const x = microBatch(batch, from, to - from, S, L);
           if (terms.includes('mlm')) x.mlm = maskTokens(x.tokens, config.text.vocabSize, new Rng([flags.seed, step, a, 0x313]));
-          const r = stepLosses(model, heads, x, { terms, weights, queue, ...(o.injectNaN?.step === step ? { poison: o.injectNaN.term } : {}) });
-          const scaled = accumulate > 1 ? r.total.mul(share) : r.total;
+          return { x, share: (to - from) / size }; // share: 1 / accumulate when the batch is whole
+        });
+        // OpenCLIP's --accum-freq: every micro-batch's features first, without gradients; then each
+        // micro-batch again with gradients in its place among them, so the contrastive batch is the whole batch.
+        const cached =
+          accumulate > 1
+            ? noGrad(() => ({
+                images: parts.map(({ x }) => l2Normalize(model.encodeImage(x.images)).keep()),
+                texts: parts.map(({ x }) => l2Normalize(model.encodeText(x.tokens)).keep()),
+              }))
+            : null;
+        for (const [a, { x, share }] of parts.entries()) {
+          const contrast = cached ? { contrast: { ...cached, at: a, share, scaleGrad: a === 0 } } : {};
+          const r = stepLosses(model, heads, x, { terms, weights, queue, ...contrast, ...(o.injectNaN?.step === step ? { poison: o.injectNaN.term } : {}) });
           for (const t of Object.values(r.terms)) t.keep();
           r.textFeatures.keep();
-          scaled.keep();
-          scaled.backward();
-          total += await scaled.item();
+          r.total.keep();
+          r.total.backward();
+          r.total.dispose();
           for (const [k, t] of Object.entries(r.terms) as [LossTerm, Tensor][]) {
             const v = await t.item();
             t.dispose();
             if (!finite(v)) throw new NonFiniteError(step, k, v, findCheckpoint(o.out));
-            sums[k] = (sums[k] ?? 0) + v * share;
+            // The CLIP term of an accumulated step is the whole batch's in every pass.
+            sums[k] = cached && k === 'clip' ? v : (sums[k] ?? 0) + v * share;
           }
-          scaled.dispose();
           queue?.enqueue(r.textFeatures);
           r.textFeatures.dispose();
           [x.images, x.images2].forEach((t) => t?.dispose());
         }
+        cached && [...cached.images, ...cached.texts].forEach((t) => t.dispose());
+        const total = (Object.entries(sums) as [LossTerm, number][]).reduce((s, [k, v]) => s + weights[k] * v, 0);
         loader.release(batch); // uploaded: its buffers serve the next batches (no fresh pages to fault in)
         // The norm is read for the NaN guard anyway, so clipping is AdamW's gradient scale (no pass over the gradients).
         const norm = globalGradNorm(params.map(([, p]) => p));

@@ -10,6 +10,7 @@ interface TrainFlags {
   steps: string;
   batch: string;
   accumulate: string;
+  accumFreq?: string;
   seed: string;
   lr: string;
   warmup?: string;
@@ -49,7 +50,12 @@ export function register(program: Command): void {
     .option('--declip <terms>', 'DeCLIP losses: any of mv,ssl,mlm,nn (or none)', 'none')
     .option('--steps <n>', 'optimiser steps', '1000')
     .option('--batch <n>', 'pairs per step', '64')
-    .option('--accumulate <n>', 'micro-batches per step (gradient accumulation)', '1')
+    .option(
+      '--accumulate <n>',
+      "micro-batches per step: OpenCLIP's --accum-freq (every micro-batch's features first without gradients, then each again with them, so the contrastive batch is the whole --batch)",
+      '1',
+    )
+    .option('--accum-freq <n>', 'the same as --accumulate (OpenCLIP’s name)')
     .option('--seed <n>', 'seed of the initialisation, the data order and the augmentations', '0')
     .option('--lr <x>', 'peak learning rate (linear warm-up, then cosine)', '5e-4')
     .option('--warmup <n>', 'warm-up steps (default: a tenth of the run, at most 500)')
@@ -131,7 +137,7 @@ export function register(program: Command): void {
             declip,
             steps,
             batchSize: int('batch', flags.batch),
-            accumulate: int('accumulate', flags.accumulate),
+            accumulate: flags.accumFreq !== undefined ? int('accum-freq', flags.accumFreq) : int('accumulate', flags.accumulate),
             seed: runSeed,
             lr: Number(flags.lr),
             ...(flags.warmup !== undefined ? { warmup: int('warmup', flags.warmup) } : {}),
