@@ -84,6 +84,33 @@ describe.skipIf(!prepared)('mode run (tiny)', () => {
     expect(readdirSync(join(dir, 'out')).sort()).toEqual(['cut', 'whole']);
   });
 
+  // MoDE from a pretrained seed: the first run's seed model stands in for one (an OpenCLIP hub
+  // folder goes the same way, through mode model import).
+  it('--seed-model: no seed training; experts and the baseline fine-tune it; evaluated and reported', { timeout: 900_000 }, () => {
+    const seed = join(dir, 'out', 'whole', 'seed', 'final.safetensors');
+    expect(existsSync(seed), 'the first test trains the seed').toBe(true);
+    const r = spawnSync(process.execPath, tinyRunArgs('out/pre', '--seed-model', seed), { cwd: dir, env, encoding: 'utf8', timeout: 600_000 });
+    const pre = join(dir, 'out', 'pre');
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    expect(existsSync(join(pre, 'seed', 'metrics.jsonl'))).toBe(false); // imported, not trained
+    for (const k of ['0', '1']) {
+      const m = readFileSync(join(pre, 'experts', k, 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean);
+      expect(m, `expert ${k}: its own schedule of --expert-steps`).toHaveLength(8);
+      expect((JSON.parse(m[0]!) as { step: number }).step).toBe(1);
+    }
+    expect(
+      readFileSync(join(pre, 'baseline', 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean),
+    ).toHaveLength(16); // the experts' total
+    const results = JSON.parse(readFileSync(join(pre, 'results.json'), 'utf8')) as { weights: number[]; baselines: Record<string, number> }[];
+    expect(results[0]!.weights).toHaveLength(2);
+    expect(Object.keys(results[0]!.baselines)).toEqual(['seed', 'equal-compute']);
+    expect(readFileSync(join(pre, 'report.html'), 'utf8')).toContain('<h2>Accuracy (zero-shot top-1)</h2>');
+  });
+
   // The report as a browser sees it: parsed into a DOM, every section, table and plot there and
   // drawn, no script or resource errors; its screenshot beside it (report.png).
   it.skipIf(!CHROMIUM)('the report renders in headless Chromium: sections, tables, plots, a screenshot', async () => {

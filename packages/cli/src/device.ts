@@ -19,3 +19,16 @@ export async function withDevice(program: Command, extra: Partial<OpenOptions>, 
     gpu.destroy();
   }
 }
+
+/** withDevice with the autograd engine initialised on the device for `fn` (and destroyed after). */
+export async function withEngine(program: Command, fn: (gpu: Gpu) => Promise<number | void>): Promise<void> {
+  const ag = await import('@mode/autograd');
+  await withDevice(program, {}, async (gpu) => {
+    const engine = await ag.init(gpu);
+    try {
+      return await fn(gpu);
+    } finally {
+      await engine.destroy();
+    }
+  });
+}

@@ -48,3 +48,19 @@ describe('mode run --data: your shards through the MoDE stages', () => {
     expect(dataOf(seed)).toEqual([join(base.run, 'curate', 'curated'), '/cache/data/fashion-mnist@0.05', '/cache/data/mnist@0.05']);
   });
 });
+
+describe('mode run --seed-model: MoDE from a pretrained seed', () => {
+  it('imports the seed; each expert and the baseline fine-tune it (fresh schedule); every stage tokenizes with --tokenizer', async () => {
+    const all = stages({ ...base, seedModel: '/models/hub', tokenizer: '/vocab/bpe.txt.gz' }, () => false);
+    const task = async (name: string) => (await all.find((s) => s.name === name)!.tasks())[0]!.args;
+    const seedFile = join(base.run, 'seed', 'final.safetensors');
+    expect(await task('seed')).toEqual(['model', 'import', '/models/hub', '--out', seedFile]);
+    const expert = await task('experts');
+    expect(expert.slice(0, 5)).toEqual(['train', '--init-weights', seedFile, '--steps', '2']);
+    expect(expert).toContain('--expert');
+    expect(expert).not.toContain('--seed-model');
+    const baseline = await task('baseline');
+    expect(baseline.slice(0, 5)).toEqual(['train', '--init-weights', seedFile, '--steps', '4']); // 2 experts × 2 steps
+    for (const name of ['embed', 'experts', 'baseline', 'evaluate']) expect((await task(name)).join(' '), name).toContain('--tokenizer /vocab/bpe.txt.gz');
+  });
+});

@@ -1,5 +1,7 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { withDevice } from '../device.js';
+import { withEngine } from '../device.js';
 
 export function register(program: Command): void {
   const model = program.command('model').description('Model presets and files');
@@ -12,23 +14,17 @@ export function register(program: Command): void {
     .option('--names', 'list every parameter with its shape (OpenCLIP names)')
     .action(async (flags: { preset: string; model?: string; batch: string; names?: boolean }) => {
       const m = await import('@mode/models');
-      const ag = await import('@mode/autograd');
-      await withDevice(program, {}, async (gpu) => {
-        const engine = await ag.init(gpu);
+      await withEngine(program, async () => {
+        let clip;
         try {
-          let clip;
-          try {
-            clip = flags.model ? m.loadClip(flags.model) : new m.CLIP(m.preset(flags.preset), { seed: 0 });
-          } catch (e) {
-            throw Object.assign(e as Error, { userFacing: true });
-          }
-          console.log(flags.model ? `model ${flags.model}` : `preset ${flags.preset}`);
-          console.log(m.summaryTable(clip, Number(flags.batch)));
-          if (flags.names) for (const [n, t] of clip.namedParameters()) console.log(`${n.padEnd(56)} [${t.shape.join(', ')}]`);
-          clip.dispose();
-        } finally {
-          await engine.destroy();
+          clip = flags.model ? m.loadClip(flags.model) : new m.CLIP(m.preset(flags.preset), { seed: 0 });
+        } catch (e) {
+          throw Object.assign(e as Error, { userFacing: true });
         }
+        console.log(flags.model ? `model ${flags.model}` : `preset ${flags.preset}`);
+        console.log(m.summaryTable(clip, Number(flags.batch)));
+        if (flags.names) for (const [n, t] of clip.namedParameters()) console.log(`${n.padEnd(56)} [${t.shape.join(', ')}]`);
+        clip.dispose();
       });
     });
   model
@@ -39,21 +35,16 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'the model file to write (.safetensors)')
     .action(async (src: string, flags: { config?: string; out: string }) => {
       const m = await import('@mode/models');
-      const ag = await import('@mode/autograd');
-      await withDevice(program, {}, async (gpu) => {
-        const engine = await ag.init(gpu);
-        try {
-          const clip = m.loadClip(src, flags.config ? { openclipConfig: flags.config } : {});
-          await clip.save(flags.out);
-          const c = clip.config;
-          console.log(
-            `${flags.out}: ViT ${c.vision.layers}×${c.vision.width}/${c.vision.patchSize} at ${c.vision.imageSize} px, text ${c.text.layers}×${c.text.width}, ` +
-              `${c.gelu === 'quick' ? 'QuickGELU' : 'GELU'}, tokenizer ${clip.tokenizer ? clip.tokenizer.source : 'unrecorded'}`,
-          );
-          clip.dispose();
-        } finally {
-          await engine.destroy();
-        }
+      await withEngine(program, async () => {
+        const clip = m.loadClip(src, flags.config ? { openclipConfig: flags.config } : {});
+        mkdirSync(dirname(resolve(flags.out)), { recursive: true });
+        await clip.save(flags.out);
+        const c = clip.config;
+        console.log(
+          `${flags.out}: ViT ${c.vision.layers}×${c.vision.width}/${c.vision.patchSize} at ${c.vision.imageSize} px, text ${c.text.layers}×${c.text.width}, ` +
+            `${c.gelu === 'quick' ? 'QuickGELU' : 'GELU'}, tokenizer ${clip.tokenizer ? clip.tokenizer.source : 'unrecorded'}`,
+        );
+        clip.dispose();
       });
     });
   model
@@ -65,17 +56,11 @@ export function register(program: Command): void {
     .action(async (src: string, flags: { format: string; out: string }) => {
       if (flags.format !== 'openclip') throw Object.assign(new Error(`--format ${flags.format}: only openclip`), { userFacing: true });
       const m = await import('@mode/models');
-      const ag = await import('@mode/autograd');
-      await withDevice(program, {}, async (gpu) => {
-        const engine = await ag.init(gpu);
-        try {
-          const clip = m.loadClip(src);
-          await m.saveOpenClip(clip, flags.out);
-          console.log(`${flags.out}: ${m.OPENCLIP_CONFIG} + ${m.OPENCLIP_WEIGHTS}`);
-          clip.dispose();
-        } finally {
-          await engine.destroy();
-        }
+      await withEngine(program, async () => {
+        const clip = m.loadClip(src);
+        await m.saveOpenClip(clip, flags.out);
+        console.log(`${flags.out}: ${m.OPENCLIP_CONFIG} + ${m.OPENCLIP_WEIGHTS}`);
+        clip.dispose();
       });
     });
 }

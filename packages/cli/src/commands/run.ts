@@ -10,6 +10,8 @@ import { int, parseSource } from '../sources.js';
 interface RunFlags {
   run: string;
   dataDir?: string;
+  seedModel?: string;
+  tokenizer?: string;
   preset: string;
   experts: string;
   fine: string;
@@ -60,6 +62,11 @@ export function register(program: Command): void {
     .option('--task <names...>', 'evaluation tasks', ['fashion-mnist', 'mnist', 'openmoji'])
     .option('--parallel <n>', 'expert processes at once (default: one per two cores)')
     .option('--checkpoint-every <n>', "steps between the training stages' checkpoints", '50')
+    .option(
+      '--seed-model <model>',
+      'start from a pretrained seed (a model file or an OpenCLIP hub folder): no seed training; the experts and the baseline fine-tune it',
+    )
+    .option('--tokenizer <file>', "the tokenizer of every stage (OpenAI's bpe_simple_vocab_16e6.txt.gz for an OpenCLIP seed); default: the data folder's")
     .option('--declip <terms>', "DeCLIP losses of the seed model, any of mv,ssl,mlm,nn (the experts and baseline continue with the seed's)", 'none')
     .option(
       '--launcher <name>',
@@ -100,6 +107,8 @@ export function register(program: Command): void {
         declip: flags.declip,
         arrayTasks: Math.max(1, int('array-tasks', flags.arrayTasks)),
         added: [],
+        ...(flags.seedModel ? { seedModel: resolve(flags.seedModel) } : {}),
+        ...(flags.tokenizer ? { tokenizer: resolve(flags.tokenizer) } : {}),
         ...(flags.data ? { pool: d.splitSpecs(flags.data).flatMap((p) => d.resolveShardSet(p).shards.map((f) => resolve(f))) } : {}),
         parallel: flags.parallel ? int('parallel', flags.parallel) : Math.max(1, Math.floor(availableParallelism() / 2)),
       };

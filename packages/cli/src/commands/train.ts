@@ -103,7 +103,8 @@ export function register(program: Command): void {
       const seed = seedState ? t.readCheckpointState(seedState) : null;
       const steps = seed && cmd.getOptionValueSource('steps') === 'default' ? seed.flags.steps : int('steps', flags.steps);
       if ((flags.expert === undefined) !== (flags.assignment === undefined)) throw userError('--expert and --assignment go together');
-      if (flags.expert !== undefined && !flags.seedModel) throw userError('--expert needs --seed-model (the seed model the expert continues)');
+      if (flags.expert !== undefined && !flags.seedModel && !flags.initWeights)
+        throw userError('--expert needs --seed-model (the seed run the expert continues) or --init-weights (a pretrained seed it fine-tunes)');
       let include: { keys: ReadonlySet<string>; subset: string } | undefined;
       if (flags.expert !== undefined) {
         const c = await import('@mode/clusterer');

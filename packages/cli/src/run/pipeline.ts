@@ -50,6 +50,15 @@ export interface RunOptions {
    * clip art; the curated pairs are then the whole training mix (no MNIST captions added).
    */
   pool?: string[];
+  /**
+   * A pretrained seed (`mode run --seed-model M`: a model file or an OpenCLIP hub folder): the
+   * seed stage imports it instead of training one; each expert fine-tunes it on its cluster with a
+   * fresh optimiser and its own schedule (`--expert-steps`), and the equal-compute baseline
+   * fine-tunes it on all pairs for the experts' total steps.
+   */
+  seedModel?: string;
+  /** The tokenizer of every stage, when not the data folder's (`--tokenizer`; OpenAI's for an OpenCLIP seed). */
+  tokenizer?: string;
 }
 
 /**
@@ -93,6 +102,11 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
   const mix = o.pool ? [curated] : [curated, `${d('fashion-mnist')}@0.05`, `${d('mnist')}@0.05`];
   const total = o.seedSteps + o.expertSteps;
   const resume = (dir: string) => (hasCheckpoint(dir) ? ['--resume'] : []);
+  const tok = o.tokenizer ? ['--tokenizer', o.tokenizer] : [];
+  const seedFile = r('seed', 'final.safetensors');
+  // An expert or the baseline starts from the seed: continuing its checkpoint, or fine-tuning a pretrained one.
+  const fromSeed = (steps: number, data = mix) =>
+    o.seedModel ? ['--init-weights', seedFile, '--steps', String(steps), '--declip', o.declip, '--data', ...data, ...tok] : ['--seed-model', r('seed'), ...tok];
   const train = (out: string) => [
     ...resume(out),
     '--out',
@@ -113,7 +127,7 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
   const experts = [...Array.from({ length: o.experts }, (_, k) => k), ...o.added.map((a) => a.expert)].map((k) => r('experts', String(k), 'final.safetensors'));
   const parts = (f: (i: number, n: number) => Task) => Array.from({ length: o.arrayTasks }, (_, i) => f(i, o.arrayTasks));
   const curateArgs = () => ['curate', '--pool', ...pairsPool(), '--t', String(o.t), '--seed', String(o.seed), '--out', r('curate'), '--no-progress'];
-  const embedArgs = ['embed', '--model', r('seed', 'final.safetensors'), '--out', r('embeddings'), '--data-dir', o.dataDir, '--data', ...mix];
+  const embedArgs = ['embed', '--model', seedFile, '--out', r('embeddings'), '--data-dir', o.dataDir, '--data', ...mix, ...tok];
   const clusterArgs = [
     'cluster',
     '--embeddings',
@@ -167,28 +181,31 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
       name: 'seed',
       done: () => existsSync(r('seed', 'final.safetensors')),
       tasks: () => [
-        {
-          name: 'seed',
-          args: [
-            'train',
-            '--preset',
-            o.preset,
-            '--steps',
-            String(total),
-            '--stop-at',
-            String(o.seedSteps),
-            '--seed',
-            String(o.seed),
-            '--profile-step',
-            String(Math.min(3, o.seedSteps)),
-            '--declip',
-            o.declip,
-            '--data',
-            ...mix,
-            ...train(r('seed')),
-          ],
-          log: log('seed'),
-        },
+        o.seedModel
+          ? { name: 'seed', args: ['model', 'import', o.seedModel, '--out', seedFile], log: log('seed') }
+          : {
+              name: 'seed',
+              args: [
+                'train',
+                '--preset',
+                o.preset,
+                '--steps',
+                String(total),
+                '--stop-at',
+                String(o.seedSteps),
+                '--seed',
+                String(o.seed),
+                '--profile-step',
+                String(Math.min(3, o.seedSteps)),
+                '--declip',
+                o.declip,
+                '--data',
+                ...mix,
+                ...train(r('seed')),
+                ...tok,
+              ],
+              log: log('seed'),
+            },
       ],
     },
     {
@@ -226,7 +243,7 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
           .filter((k) => !existsSync(r('experts', String(k), 'final.safetensors')))
           .map((k) => ({
             name: `expert ${k}`,
-            args: ['train', '--seed-model', r('seed'), '--expert', String(k), '--assignment', r('clusters'), ...train(r('experts', String(k)))],
+            args: ['train', ...fromSeed(o.expertSteps), '--expert', String(k), '--assignment', r('clusters'), ...train(r('experts', String(k)))],
             log: log(`expert-${k}`),
           })),
     },
@@ -239,10 +256,7 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
           name: 'baseline',
           args: [
             'train',
-            '--seed-model',
-            r('seed'),
-            '--steps',
-            String(o.seedSteps + o.experts * o.expertSteps),
+            ...(o.seedModel ? fromSeed(o.experts * o.expertSteps) : [...fromSeed(0), '--steps', String(o.seedSteps + o.experts * o.expertSteps)]),
             '--seed',
             String(o.seed),
             ...train(r('baseline')),
@@ -256,7 +270,7 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
       (k) => r('added', k, 'embeddings', 'embeddings.json'),
       (a, k) => ({
         name: `added ${k} embed`,
-        args: ['embed', '--model', r('seed', 'final.safetensors'), '--out', r('added', k, 'embeddings'), '--data-dir', o.dataDir, '--data', ...a.data],
+        args: ['embed', '--model', seedFile, '--out', r('added', k, 'embeddings'), '--data-dir', o.dataDir, '--data', ...a.data, ...tok],
       }),
     ),
     perAdded(
@@ -288,14 +302,12 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
           // --seed: the data order an expert of that number has.
           args: [
             'train',
-            '--seed-model',
-            r('seed'),
+            ...fromSeed(o.expertSteps, a.data),
             '--expert',
             '0',
             '--assignment',
             r('added', k, 'clusters'),
-            '--data',
-            ...a.data,
+            ...(o.seedModel ? [] : ['--data', ...a.data]),
             '--seed',
             String(1 + a.expert),
             ...train(r('experts', k)),
@@ -320,9 +332,9 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
             r('clusters'),
             ...o.added.map((a) => r('added', String(a.expert), 'clusters')),
             '--encoder',
-            r('seed', 'final.safetensors'),
+            seedFile,
             '--baseline',
-            `seed=${r('seed', 'final.safetensors')}`,
+            `seed=${seedFile}`,
             `equal-compute=${r('baseline', 'final.safetensors')}`,
             '--task',
             ...o.tasks,
@@ -333,6 +345,7 @@ export function stages(o: RunOptions, hasCheckpoint: (dir: string) => boolean): 
             String(Math.min(1000, o.evalLimit)),
             '--data-dir',
             o.dataDir,
+            ...tok,
             '--out',
             r('results.json'),
           ],
