@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ag from '@mode/autograd';
-import { encodePng, readTokenizer } from '@mode/data';
+import { encodePng, readTokenizer, ShardWriter } from '@mode/data';
 import { CLIP, configFromOpenClip, loadClip, saveOpenClip } from '@mode/models';
 
 // OpenCLIP's models through the command: `mode model import` a hub folder (and a bare
@@ -85,5 +85,36 @@ describe.skipIf(!existsSync(MERGES))(`mode encode (needs ${MERGES})`, () => {
     expect(Math.max(...e.text.flat().map((v, i) => Math.abs(v - text[i]!)))).toBeLessThan(1e-5);
     expect(e.image).toHaveLength(1);
     model.dispose();
+
+    // At scale: shards in, clip-retrieval's .npy files out, read back by NumPy.
+    const shards = join(work, 'pairs');
+    const writer = new ShardWriter(shards, { samplesPerShard: 4 });
+    for (let i = 0; i < 7; i++)
+      await writer.write(`k${i}`, {
+        png: encodePng(
+          px.map((v, j) => (j % 4 === 3 ? 255 : (v + 37 * i) % 256)),
+          40,
+          30,
+          4,
+        ),
+        txt: `photo ${i}`,
+      });
+    await writer.close();
+    const out = join(work, 'emb');
+    const big = run(['encode', '--model', hub, '--tokenizer', MERGES, '--data', shards, '--out', out]);
+    expect(big.status, big.stderr).toBe(0);
+    expect(readFileSync(join(out, 'keys.txt'), 'utf8').trim().split('\n')).toEqual(Array.from({ length: 7 }, (_, i) => `k${i}`));
+    const check = spawnSync(
+      '/usr/bin/python3',
+      [
+        '-c',
+        `import numpy as n, sys; a = n.load(sys.argv[1]); b = n.load(sys.argv[2]); print(a.shape, b.shape, a.dtype, round(float(abs(n.linalg.norm(a, axis=1) - 1).max()), 5))`,
+        join(out, 'img_emb.npy'),
+        join(out, 'text_emb.npy'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(check.status, check.stderr).toBe(0); // python3-numpy: scripts/setup.sh installs it
+    expect(check.stdout.trim()).toBe('(7, 16) (7, 16) float32 0.0');
   }, 300_000);
 });
