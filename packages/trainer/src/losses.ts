@@ -91,6 +91,34 @@ export class FeatureQueue {
   }
 }
 
+/** Nearest queue entry of each caption by cosine (for unit vectors the smallest squared distance), detached. */
+const nearest = (texts: Tensor, queue: Tensor) => noGrad(() => embedding(queue, kmeansAssign(texts.detach(), queue).index));
+
+/** Every micro-batch's normalised features without gradients, and the whole batch's NN neighbours (`stepLosses`' `contrast`). */
+export interface FeatureCache {
+  features: { i1: Tensor[]; t1: Tensor[]; i2?: Tensor[]; t2?: Tensor[] };
+  neighbours?: Tensor;
+}
+
+/**
+ * OpenCLIP's `--accum-freq`, first half: the features every contrastive term reads, per
+ * micro-batch, without gradients; the NN neighbours from the queue as it was before the step.
+ */
+export function cacheFeatures(model: CLIP, parts: readonly StepInputs[], o: { terms: readonly DeclipTerm[]; queue: FeatureQueue | null }): FeatureCache {
+  return noGrad(() => {
+    const each = (f: (x: StepInputs) => Tensor) => parts.map((x) => l2Normalize(f(x)).keep());
+    const mv = o.terms.includes('mv');
+    const features: FeatureCache['features'] = {
+      i1: each((x) => model.encodeImage(x.images)),
+      t1: each((x) => model.encodeText(x.tokens)),
+      ...(mv ? { i2: each((x) => model.encodeImage(x.images2!)), t2: each((x) => model.encodeText(x.edaTokens!)) } : {}),
+    };
+    const q = o.queue?.features;
+    const neighbours = o.terms.includes('nn') && q ? nearest(concat(features.t1, 0), q).keep() : undefined;
+    return { features, ...(neighbours ? { neighbours } : {}) };
+  });
+}
+
 /** Mean cosine similarity of matching rows, −mean(cos(p, z)) with z treated as a constant. */
 function negCosine(p: Tensor, z: Tensor): Tensor {
   return mul(mean(sum(mul(l2Normalize(p), l2Normalize(z.detach())), 1)), -1);
@@ -110,17 +138,26 @@ export function stepLosses(
     queue: FeatureQueue | null;
     poison?: LossTerm;
     /**
-     * Gradient accumulation as OpenCLIP's `--accum-freq`: every micro-batch's normalised features,
-     * computed first without gradients; this micro-batch's (with gradients) take their place at
-     * `at`, so the CLIP loss is the whole batch's. `share`: this micro-batch's part of the batch
-     * (the per-sample terms are weighted by it); `scaleGrad`: whether this pass gives logit_scale
-     * its gradient (one pass does: it enters the loss directly, not through the features).
+     * Gradient accumulation as OpenCLIP's `--accum-freq` (`cacheFeatures`): this micro-batch's
+     * features, with gradients, take their place at `at` among every micro-batch's, so each
+     * contrastive term is the whole batch's. `share`: this micro-batch's part of the batch (the
+     * per-sample terms are weighted by it); `scaleGrad`: whether this pass gives logit_scale its
+     * gradient (one pass does: it enters the loss directly, not through the features).
      */
-    contrast?: { images: Tensor[]; texts: Tensor[]; at: number; share: number; scaleGrad: boolean };
+    contrast?: { cache: FeatureCache; at: number; share: number; scaleGrad: boolean };
   },
 ): { total: Tensor; terms: Partial<Record<LossTerm, Tensor>>; textFeatures: Tensor } {
   const on = (t: DeclipTerm) => o.terms.includes(t);
-  const scale = model.logit_scale;
+  const c = o.contrast;
+  const scale = c && !c.scaleGrad ? model.logit_scale.detach() : model.logit_scale;
+  // Accumulating: the whole batch's features, this micro-batch's live among them.
+  const whole = (key: keyof FeatureCache['features'], live: Tensor) =>
+    c
+      ? concat(
+          c.cache.features[key]!.map((t, j) => (j === c.at ? live : t)),
+          0,
+        )
+      : live;
   const img1 = model.encodeImage(x.images);
   const img2 = x.images2 && (on('mv') || on('ssl')) ? model.encodeImage(x.images2) : null;
   const i1 = l2Normalize(img1);
@@ -131,25 +168,18 @@ export function stepLosses(
     if (!img2 || !x.edaTokens) throw new Error('multi-view loss: the batch has no second view or EDA caption (the loader needs views: 2 and eda)');
     const i2 = l2Normalize(img2);
     const t2 = l2Normalize(model.encodeText(x.edaTokens));
+    const [wi1, wi2, wt1, wt2] = [whole('i1', i1), whole('i2', i2), whole('t1', t1), whole('t2', t2)];
     const pairs: [Tensor, Tensor][] = [
-      [i1, t1],
-      [i2, t1],
-      [i1, t2],
-      [i2, t2],
+      [wi1, wt1],
+      [wi2, wt1],
+      [wi1, wt2],
+      [wi2, wt2],
     ];
     terms.clip = mul(
       pairs.map(([a, b]) => infoNCE(a, b, scale)).reduce((s, l) => add(s, l)),
       0.25,
     );
-  } else if (o.contrast) {
-    const c = o.contrast;
-    const around = (cached: Tensor[], live: Tensor) =>
-      concat(
-        cached.map((t, j) => (j === c.at ? live : t)),
-        0,
-      );
-    terms.clip = infoNCE(around(c.images, i1), around(c.texts, t1), c.scaleGrad ? scale : scale.detach());
-  } else terms.clip = infoNCE(i1, t1, scale);
+  } else terms.clip = infoNCE(whole('i1', i1), whole('t1', t1), scale);
 
   if (on('ssl')) {
     if (!img2 || !heads.ssl) throw new Error('SimSiam loss: needs a second image view and the SimSiam heads');
@@ -177,18 +207,19 @@ export function stepLosses(
   }
 
   if (on('nn') && o.queue && o.queue.count > 0) {
-    const q = o.queue.features!;
-    // Nearest queue entry of each caption by cosine: for unit vectors the smallest squared distance.
-    const neighbours = noGrad(() => embedding(q, kmeansAssign(t1.detach(), q).index));
-    terms.nn = infoNCE(i1, neighbours, scale, { symmetric: false });
-    neighbours.dispose();
+    if (c) terms.nn = infoNCE(whole('i1', i1), c.cache.neighbours!, scale, { symmetric: false });
+    else {
+      const neighbours = nearest(t1, o.queue.features!);
+      terms.nn = infoNCE(i1, neighbours, scale, { symmetric: false });
+      neighbours.dispose();
+    }
   }
 
   if (o.poison && terms[o.poison]) terms[o.poison] = add(terms[o.poison]!, tensor([NaN], []));
   let total: Tensor | null = null;
   for (const [k, v] of Object.entries(terms) as [LossTerm, Tensor][]) {
     // Accumulating, the CLIP term is already the whole batch's; the others are this micro-batch's means.
-    const w = mul(v, o.weights[k] * (o.contrast && k !== 'clip' ? o.contrast.share : 1));
+    const w = mul(v, o.weights[k] * (c && (k === 'ssl' || k === 'mlm') ? c.share : 1));
     total = total ? add(total, w) : w;
   }
   return { total: total!, terms, textFeatures: t1 };

@@ -6,7 +6,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AdamW, clipScale, cosineSchedule, gradNorm as globalGradNorm, l2Normalize, manualSeed, noGrad, tensor, type Tensor } from '@mode/autograd';
+import { AdamW, clipScale, concat, cosineSchedule, gradNorm as globalGradNorm, manualSeed, noGrad, tensor, type Tensor } from '@mode/autograd';
 import {
   defaultDataDir,
   defaultMix,
@@ -25,7 +25,7 @@ import { autotuner } from '@mode/kernels';
 import { checkTokenizer, CLIP, EOT_ID, loadClip, preset, type ClipConfig } from '@mode/models';
 import { findCheckpoint, flagChanges, loadCheckpoint, readCheckpointState, saveCheckpoint, type RunFlags } from './checkpoint.js';
 import { DeclipHeads } from './heads.js';
-import { FeatureQueue, lossWeights, stepLosses, type DeclipTerm, type LossTerm, type StepInputs } from './losses.js';
+import { cacheFeatures, FeatureQueue, lossWeights, stepLosses, type DeclipTerm, type LossTerm, type StepInputs } from './losses.js';
 
 export interface TrainOptions {
   /** Run folder: checkpoint/, metrics.jsonl, final.safetensors. */
@@ -213,10 +213,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const terms = flags.declip as DeclipTerm[];
   const weights = lossWeights(terms);
-  if (flags.accumulate > 1 && (terms.includes('mv') || terms.includes('nn')))
-    throw userError(
-      `--accumulate ${flags.accumulate} with --declip ${terms.join(',')}: accumulation caches the CLIP features of the whole batch (OpenCLIP's --accum-freq), not yet those of the multi-view and nearest-neighbour terms, which would see one micro-batch's negatives. Fix: drop --accumulate, or mv and nn`,
-    );
   const { batchSize, accumulate } = flags;
   mkdirSync(o.out, { recursive: true });
   const existing = findCheckpoint(o.out);
@@ -344,15 +340,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         });
         // OpenCLIP's --accum-freq: every micro-batch's features first, without gradients; then each
         // micro-batch again with gradients in its place among them, so the contrastive batch is the whole batch.
-        const cached =
+        const cache =
           accumulate > 1
-            ? noGrad(() => ({
-                images: parts.map(({ x }) => l2Normalize(model.encodeImage(x.images)).keep()),
-                texts: parts.map(({ x }) => l2Normalize(model.encodeText(x.tokens)).keep()),
-              }))
+            ? cacheFeatures(
+                model,
+                parts.map((p) => p.x),
+                { terms, queue },
+              )
             : null;
         for (const [a, { x, share }] of parts.entries()) {
-          const contrast = cached ? { contrast: { ...cached, at: a, share, scaleGrad: a === 0 } } : {};
+          const contrast = cache ? { contrast: { cache, at: a, share, scaleGrad: a === 0 } } : {};
           const r = stepLosses(model, heads, x, { terms, weights, queue, ...contrast, ...(o.injectNaN?.step === step ? { poison: o.injectNaN.term } : {}) });
           for (const t of Object.values(r.terms)) t.keep();
           r.textFeatures.keep();
@@ -363,14 +360,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
             const v = await t.item();
             t.dispose();
             if (!finite(v)) throw new NonFiniteError(step, k, v, findCheckpoint(o.out));
-            // The CLIP term of an accumulated step is the whole batch's in every pass.
-            sums[k] = cached && k === 'clip' ? v : (sums[k] ?? 0) + v * share;
+            // The contrastive terms of an accumulated step are the whole batch's in every pass.
+            sums[k] = cache && (k === 'clip' || k === 'nn') ? v : (sums[k] ?? 0) + v * share;
           }
-          queue?.enqueue(r.textFeatures);
+          // The queue grows after the step (the whole batch's captions at once when accumulating).
+          if (!cache) queue?.enqueue(r.textFeatures);
           r.textFeatures.dispose();
           [x.images, x.images2].forEach((t) => t?.dispose());
         }
-        cached && [...cached.images, ...cached.texts].forEach((t) => t.dispose());
+        if (cache) {
+          const texts = noGrad(() => concat(cache.features.t1, 0));
+          queue?.enqueue(texts);
+          texts.dispose();
+          [...Object.values(cache.features).flat(), cache.neighbours].forEach((t) => t?.dispose());
+        }
         const total = (Object.entries(sums) as [LossTerm, number][]).reduce((s, [k, v]) => s + weights[k] * v, 0);
         loader.release(batch); // uploaded: its buffers serve the next batches (no fresh pages to fault in)
         // The norm is read for the NaN guard anyway, so clipping is AdamW's gradient scale (no pass over the gradients).

@@ -7,7 +7,18 @@ import * as ag from '@mode/autograd';
 import { freshSeed } from '@mode/kernels';
 import { loadTokenizer, openMix, readTokenizer } from '@mode/data';
 import { loadClip, OPENAI_TOKENIZER } from '@mode/models';
-import { findCheckpoint, NonFiniteError, readCheckpointState, recalls, retrieval, train, zeroShot, type StepReport, type TrainOptions } from '../src/index.js';
+import {
+  findCheckpoint,
+  NonFiniteError,
+  type DeclipTerm,
+  readCheckpointState,
+  recalls,
+  retrieval,
+  train,
+  zeroShot,
+  type StepReport,
+  type TrainOptions,
+} from '../src/index.js';
 import { makeDataDir } from './fixture.js';
 
 const seed = freshSeed() % 1000;
@@ -203,7 +214,19 @@ describe('training a tiny CLIP', () => {
     [a, b].forEach((m) => m.dispose());
     await expect(train(base({ batchSize: 16, accumulate: 3 }))).rejects.toThrow('--batch 16 is not a multiple of --accumulate 3');
     await expect(train(base({ batchSize: 16, accumulate: 16 }))).rejects.toThrow(/micro-batches of 1 pair/);
-    await expect(train(base({ batchSize: 16, accumulate: 2, declip: ['nn'] }))).rejects.toThrow(/--accumulate 2 with --declip nn: .* Fix: drop --accumulate/);
+  });
+
+  it('accumulation with multi-view and NN supervision: both terms the whole batch’s (every view and neighbour cached), the queue grown after the step', async () => {
+    const o = { steps: 3, batchSize: 16, warmup: 1, declip: ['mv', 'nn'] as DeclipTerm[], queueSize: 40 };
+    await train(base({ ...o, out: join(runs, 'mvnn-whole') }));
+    await train(base({ ...o, out: join(runs, 'mvnn-two'), accumulate: 2 }));
+    const [w, t] = [metrics(join(runs, 'mvnn-whole')), metrics(join(runs, 'mvnn-two'))];
+    expect(Object.keys(t[1]!.terms).sort()).toEqual(['clip', 'nn']);
+    for (const i of [0, 1, 2]) {
+      for (const k of Object.keys(w[i]!.terms) as ('clip' | 'nn')[])
+        expect(Math.abs(t[i]!.terms[k]! - w[i]!.terms[k]!) / w[i]!.terms[k]!, `step ${i + 1} ${k}`).toBeLessThan(1e-4);
+      expect(Math.abs(t[i]!.gradNorm - w[i]!.gradNorm) / w[i]!.gradNorm, `step ${i + 1} |g|`).toBeLessThan(1e-3);
+    }
   });
 
   it('accumulation with SimSiam and MLM: their per-sample means weighted by each micro-batch’s share', async () => {
