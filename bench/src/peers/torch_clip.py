@@ -100,10 +100,14 @@ def main():
     p, meta = read(sys.argv[1])
     inputs, _ = read(sys.argv[2])
     cfg = json.loads(meta["config"])
-    image, text, loss = clip_loss(p, cfg, inputs["images"].detach(), inputs["tokens"].detach().long())
-    loss.backward()
+    # "forward" (4th argument): features and loss only, for shapes whose gradients would be gigabytes (b32).
+    forward_only = sys.argv[4:5] == ["forward"]
+    with torch.set_grad_enabled(not forward_only):
+        image, text, loss = clip_loss(p, cfg, inputs["images"].detach(), inputs["tokens"].detach().long())
     out = {"out.image": image, "out.text": text, "out.loss": loss.reshape(1)}
-    out.update({"grad." + n: q.grad for n, q in p.items()})
+    if not forward_only:
+        loss.backward()
+        out.update({"grad." + n: q.grad for n, q in p.items()})
     write(sys.argv[3], out)
 
 

@@ -145,6 +145,35 @@ describe('CLIP (OpenCLIP layout)', () => {
       [x, f.image, f.text].forEach((t) => t.dispose());
       m.dispose();
     });
+  // OpenAI's ViT-B/32 as OpenCLIP builds it: 49,408 tokens pooled at 49407, QuickGELU, the class
+  // token; one forward (its gradients would be a gigabyte of files).
+  it.skipIf(!torchOk)(
+    'agrees with PyTorch float64 at ViT-B/32 shapes with OpenAI’s vocabulary and QuickGELU: features and loss of one forward',
+    async () => {
+      const c: ClipConfig = { ...preset('b32', { vocabSize: 49408, eotId: 49407 }), gelu: 'quick' };
+      const m = new CLIP(c, { seed: (random() * 2 ** 32) >>> 0 });
+      const [B, S, L] = [2, c.vision.imageSize, c.text.contextLength];
+      const images = randomArray(B * 3 * S * S, random, -2, 2);
+      const tokens = new Int32Array(B * L);
+      tokens.set([49406, 320, 1125, 539, 320, 1929, 49407], 0);
+      tokens.set([49406, ...Array.from({ length: 40 }, () => 256 + Math.floor(random() * 49000)), 49407], L);
+      const [modelPath, inputsPath, refPath] = ['b32.safetensors', 'b32-in.safetensors', 'b32-ref.safetensors'].map((f) => join(dir, f));
+      await m.save(modelPath);
+      const x = ag.tensor(images, [B, 3, S, S]);
+      await ag.saveSafetensors(inputsPath, { images: x, tokens: ag.tensor(Float32Array.from(tokens), [B, L]) });
+      execFileSync('/usr/bin/python3', [torchScript, modelPath, inputsPath, refPath, 'forward'], { stdio: 'inherit' });
+      const ref = ag.fromSafetensors(refPath);
+      const f = ag.noGrad(() => m.features(x, tokens));
+      expect(relativeError(await f.image.read(), await ref['out.image']!.read())).toBeLessThan(1e-4);
+      expect(relativeError(await f.text.read(), await ref['out.text']!.read())).toBeLessThan(1e-4);
+      const loss = ag.noGrad(() => ag.infoNCE(f.image, f.text, m.logit_scale));
+      expect(Math.abs((await loss.item()) - (await ref['out.loss']!.item()))).toBeLessThan(1e-4);
+      rmSync(modelPath);
+      m.dispose();
+    },
+    600_000,
+  );
+
   it.skipIf(torchOk)('agrees with PyTorch float64 (skipped: python3-torch is not installed; bash scripts/setup.sh installs it)', () => {});
 
   it('saves and loads: the same features from the file, config from its metadata', async () => {
