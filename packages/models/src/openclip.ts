@@ -82,7 +82,7 @@ export function configFromOpenClip(modelCfg: unknown, where: string): ClipConfig
   const quick = top.only('quick_gelu', [true, false], 'the activation') === true;
   top.only('custom_text', [false], 'a CustomTextCLIP, whose text tower is named text.*');
   top.only('init_logit_bias', [null], "SigLIP's sigmoid loss bias");
-  top.ignore('embed_dim', 'cast_dtype', 'init_logit_scale', 'output_dict');
+  top.ignore('cast_dtype', 'init_logit_scale', 'output_dict');
   const embedDim = top.num('embed_dim');
 
   const layers = v.num('layers');
