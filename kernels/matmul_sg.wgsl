@@ -9,14 +9,16 @@
 // B comes as vec4 along n. Needs subgroup size 8.
 // (A shuffle with a uniform lane index measured faster on lavapipe than 8 unrolled
 // subgroupBroadcasts: 28 against 24 GFLOP/s for A·Bᵀ at 1024³.)
-// GELU_ERF_GRAD: C = v·(Φ(h) + h·φ(h)) with v = α·A·B + β·C + bias and h = pre (same layout
+// GELU_GRAD: C = v·GELU'(h) (Φ(h) + h·φ(h), or QuickGELU's) with v = α·A·B + β·C + bias and h = pre (same layout
 // as C): the gradient through an exact GELU whose input h the forward saved, e.g. an MLP's
 // dh = (dy·W_proj) ⊙ GELU'(h) in one pass.
 enable subgroups;
 
 override HAS_BIAS: bool = false;
 override GELU: bool = false;
-override GELU_ERF_GRAD: bool = false;
+override GELU_GRAD: bool = false;
+// QuickGELU (x·σ(1.702x), OpenAI's trained CLIPs) instead of the exact GELU in the saved-input epilogues.
+override QUICK_GELU: bool = false;
 // One subgroup per workgroup: measured equal or faster than 2–8 at every bench shape on lavapipe
 // (+20–35% for Aᵀ·B with small M and for small batched matrices, where fewer rows go to waste).
 override WG_Y: u32 = 1;
@@ -54,6 +56,23 @@ fn phi4(v: vec4<f32>) -> vec4<f32> {
   let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
   let tail = 0.5 * poly * exp(-z * z);
   return select(1.0 - tail, tail, v < vec4(0.0));
+}
+
+// The saved-input GELU's gate g(v), with GELU(v) = v·g(v): Φ(v) for the exact GELU, σ(1.702v)
+// for QuickGELU (QUICK_GELU); and GELU'(h) for the backward. As unary.wgsl's ops 10/11, 25/26.
+fn gelu_gate4(v: vec4<f32>) -> vec4<f32> {
+  if (QUICK_GELU) {
+    return 1.0 / (1.0 + exp(-1.702 * v));
+  }
+  return phi4(v);
+}
+
+fn gelu_grad4(h: vec4<f32>) -> vec4<f32> {
+  if (QUICK_GELU) {
+    let s = 1.0 / (1.0 + exp(-1.702 * h));
+    return s + 1.702 * h * s * (1.0 - s);
+  }
+  return phi4(h) + h * 0.3989422804014327 * exp(-0.5 * h * h);
 }
 
 fn gelu(x: vec4<f32>) -> vec4<f32> {
@@ -98,9 +117,9 @@ fn store_row(acc: vec4<f32>, row: u32, c_base: u32, n4: u32, col4: u32) {
   if (GELU) {
     v = gelu(v);
   }
-  if (GELU_ERF_GRAD) {
+  if (GELU_GRAD) {
     let h = pre[at];
-    v *= phi4(h) + h * 0.3989422804014327 * exp(-0.5 * h * h);
+    v *= gelu_grad4(h);
   }
   c[at] = v;
 }

@@ -6,13 +6,15 @@
 // vec4: lane i loads A[row, k0 + 4i … 4i+3], so one load per row serves 32 k-steps, and each
 // lane reads its own 4 rows of B.
 // Needs subgroup size 8.
-// GELU_ERF: C = v·Φ(v), the exact GELU of v = α·A·Bᵀ + β·C + bias, with v itself written to
+// GELU_PRE: C = v·Φ(v) (or v·σ(1.702v)), the GELU of v = α·A·Bᵀ + β·C + bias, with v itself written to
 // `pre` (what the backward needs): a transformer MLP's c_fc and its activation in one pass.
 enable subgroups;
 
 override HAS_BIAS: bool = false;
 override GELU: bool = false;
-override GELU_ERF: bool = false;
+override GELU_PRE: bool = false;
+// QuickGELU (x·σ(1.702x), OpenAI's trained CLIPs) instead of the exact GELU in the saved-input epilogues.
+override QUICK_GELU: bool = false;
 // One subgroup per workgroup: measured equal or faster than 2–8 at every bench shape on lavapipe
 // (+20–35% for Aᵀ·B with small M and for small batched matrices, where fewer rows go to waste).
 override WG_Y: u32 = 1;
@@ -51,6 +53,23 @@ fn phi4(v: vec4<f32>) -> vec4<f32> {
   let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
   let tail = 0.5 * poly * exp(-z * z);
   return select(1.0 - tail, tail, v < vec4(0.0));
+}
+
+// The saved-input GELU's gate g(v), with GELU(v) = v·g(v): Φ(v) for the exact GELU, σ(1.702v)
+// for QuickGELU (QUICK_GELU); and GELU'(h) for the backward. As unary.wgsl's ops 10/11, 25/26.
+fn gelu_gate4(v: vec4<f32>) -> vec4<f32> {
+  if (QUICK_GELU) {
+    return 1.0 / (1.0 + exp(-1.702 * v));
+  }
+  return phi4(v);
+}
+
+fn gelu_grad4(h: vec4<f32>) -> vec4<f32> {
+  if (QUICK_GELU) {
+    let s = 1.0 / (1.0 + exp(-1.702 * h));
+    return s + 1.702 * h * s * (1.0 - s);
+  }
+  return phi4(h) + h * 0.3989422804014327 * exp(-0.5 * h * h);
 }
 
 fn row4(a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
@@ -93,9 +112,9 @@ fn store_row(acc: vec4<f32>, row: u32, c_base: u32, n4: u32, col4: u32) {
   if (GELU) {
     v = gelu(v);
   }
-  if (GELU_ERF) {
+  if (GELU_PRE) {
     pre[at] = v;
-    v *= phi4(v);
+    v *= gelu_gate4(v);
   }
   c[at] = v;
 }

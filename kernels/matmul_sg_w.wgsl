@@ -11,7 +11,7 @@
 // K), so each dispatch writes those columns of C complete, epilogue included. The lanes own 4
 // rows of A (tokens) each and stream them from storage along k, as matmul_sg_bt's B; each
 // invocation keeps a 32×4 block of Cᵀ (32 columns of C for its 4 rows) in registers.
-// GELU_ERF: as matmul_sg_bt (v written to `pre`, C = v·Φ(v)); GELU_ERF_GRAD: as matmul_sg
+// GELU_PRE: as matmul_sg_bt (v written to `pre`, C = GELU(v)); GELU_GRAD: as matmul_sg
 // (C = v·GELU'(h), h read from `pre`). Needs subgroup size 8.
 enable subgroups;
 
@@ -20,8 +20,10 @@ enable subgroups;
 override WIDE: bool = false;
 override HAS_BIAS: bool = false;
 override GELU: bool = false;
-override GELU_ERF: bool = false;
-override GELU_ERF_GRAD: bool = false;
+override GELU_PRE: bool = false;
+override GELU_GRAD: bool = false;
+// QuickGELU (x·σ(1.702x), OpenAI's trained CLIPs) instead of the exact GELU in the saved-input epilogues.
+override QUICK_GELU: bool = false;
 
 struct Params {
   m: u32,
@@ -56,6 +58,23 @@ fn phi4(v: vec4<f32>) -> vec4<f32> {
   let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
   let tail = 0.5 * poly * exp(-z * z);
   return select(1.0 - tail, tail, v < vec4(0.0));
+}
+
+// The saved-input GELU's gate g(v), with GELU(v) = v·g(v): Φ(v) for the exact GELU, σ(1.702v)
+// for QuickGELU (QUICK_GELU); and GELU'(h) for the backward. As unary.wgsl's ops 10/11, 25/26.
+fn gelu_gate4(v: vec4<f32>) -> vec4<f32> {
+  if (QUICK_GELU) {
+    return 1.0 / (1.0 + exp(-1.702 * v));
+  }
+  return phi4(v);
+}
+
+fn gelu_grad4(h: vec4<f32>) -> vec4<f32> {
+  if (QUICK_GELU) {
+    let s = 1.0 / (1.0 + exp(-1.702 * h));
+    return s + 1.702 * h * s * (1.0 - s);
+  }
+  return phi4(h) + h * 0.3989422804014327 * exp(-0.5 * h * h);
 }
 
 fn row4(wr: vec4<f32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> vec4<f32> {
@@ -99,13 +118,13 @@ fn store_at(v0: vec4<f32>, row: u32, col4: u32) {
   if (GELU) {
     v = gelu(v);
   }
-  if (GELU_ERF) {
+  if (GELU_PRE) {
     pre[at] = v;
-    v *= phi4(v);
+    v *= gelu_gate4(v);
   }
-  if (GELU_ERF_GRAD) {
+  if (GELU_GRAD) {
     let h = pre[at];
-    v *= phi4(h) + h * 0.3989422804014327 * exp(-0.5 * h * h);
+    v *= gelu_grad4(h);
   }
   c[at] = v;
 }

@@ -416,14 +416,15 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor, residual?: Tensor): Ten
 }
 
 /**
- * A transformer MLP with the exact GELU, c_proj(GELU(c_fc(x))) as OpenCLIP's nn.GELU block:
+ * A transformer MLP, c_proj(GELU(c_fc(x))) as OpenCLIP's block, with the exact GELU (nn.GELU) or
+ * `gelu` 'quick' (QuickGELU, x·σ(1.702x), OpenAI's trained CLIPs):
  * x [..., in], w1 [hidden, in], b1 [hidden], w2 [out, hidden], b2 [out]. One op so that GELU
  * lives in the matmul epilogues: the forward's x·W1ᵀ + b1 writes GELU of itself and keeps the
  * value before it (h); the backward's dy·W2 comes out multiplied by GELU'(h), so neither the
  * activation nor its gradient is a pass of its own. (Variants without those epilogues run the
  * unary passes inside matmul().) `residual` (the output's shape) is added in c_proj's epilogue.
  */
-export function mlp(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, residual?: Tensor): Tensor {
+export function mlp(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, residual?: Tensor, gelu: 'erf' | 'quick' = 'erf'): Tensor {
   live(x, w1, b1, w2, b2);
   const [H, I] = [w1.shape[0]!, w1.shape[1]!];
   const O = w2.shape[0]!;
@@ -436,7 +437,7 @@ export function mlp(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, r
   const lead = x.shape.slice(0, -1);
   const h = Tensor.empty(x.engine, [...lead, H], 'f32', 'mlp pre-GELU');
   const g = Tensor.empty(x.engine, [...lead, H], 'f32', 'mlp GELU');
-  mmInto(g, x, w1, { m: rows, n: H, k: I, transB: true, geluErfPre: h.buffer }, b1);
+  mmInto(g, x, w1, { m: rows, n: H, k: I, transB: true, geluPre: h.buffer, geluKind: gelu }, b1);
   const out = Tensor.empty(x.engine, [...lead, O], 'f32', 'mlp');
   const beta = residualInto(out, residual, 'mlp');
   mmInto(out, g, w2, { m: rows, n: O, k: H, transB: true, beta }, b2);
@@ -448,7 +449,7 @@ export function mlp(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, r
     if (x.requiresGrad || w1.requiresGrad || b1.requiresGrad) {
       // dh = (dy·W2) ⊙ GELU'(h) in one matmul.
       const dh = Tensor.empty(x.engine, [...lead, H], 'f32', 'mlp dh');
-      mmInto(dh, dy, sw2!, { m: rows, n: H, k: O, geluErfGradOf: sh!.buffer });
+      mmInto(dh, dy, sw2!, { m: rows, n: H, k: O, geluGradOf: sh!.buffer, geluKind: gelu });
       if (x.requiresGrad) mmInto((grads[0] = Tensor.empty(x.engine, x.shape, 'f32', 'dx')), dh, sw1!, { m: rows, n: I, k: H });
       [grads[1], grads[2]] = weightGrads(dh, sx!, w1, b1, rows);
       dh.dispose();

@@ -221,6 +221,28 @@ const cases: Case[] = [
     },
   },
   {
+    // The same shapes with QuickGELU (OpenAI's CLIPs) in the epilogues: its gate σ(1.702h) and gradient.
+    name: 'mlp c_proj(QuickGELU(c_fc(x))), [2,18,8] → 12 → 8, with a residual',
+    inputs: [{ shape: [2, 18, 8] }, { shape: [12, 8] }, { shape: [12] }, { shape: [8, 12] }, { shape: [8] }, { shape: [2, 18, 8] }],
+    gpu: ([x, w1, b1, w2, b2, r]) => ag.mlp(x!, w1!, b1!, w2!, b2!, r!, 'quick'),
+    cpu: ([x, w1, b1, w2, b2, r]) => {
+      const h = matmulReference(x!.d, w1!.d, { m: 36, n: 12, k: 8, transB: true, biasValues: b1!.d }).map(quickGeluReference);
+      return arr(
+        matmulReference(h, w2!.d, { m: 36, n: 8, k: 12, transB: true, biasValues: b2!.d }).map((v, i) => v + r!.d[i]!),
+        [2, 18, 8],
+      );
+    },
+  },
+  {
+    name: 'mlp with QuickGELU, odd sizes (the unfused path), 5×3 → 6 → 2',
+    inputs: [{ shape: [5, 3] }, { shape: [6, 3] }, { shape: [6] }, { shape: [2, 6] }, { shape: [2] }],
+    gpu: ([x, w1, b1, w2, b2]) => ag.mlp(x!, w1!, b1!, w2!, b2!, undefined, 'quick'),
+    cpu: ([x, w1, b1, w2, b2]) => {
+      const h = matmulReference(x!.d, w1!.d, { m: 5, n: 6, k: 3, transB: true, biasValues: b1!.d }).map(quickGeluReference);
+      return arr(matmulReference(h, w2!.d, { m: 5, n: 2, k: 6, transB: true, biasValues: b2!.d }), [5, 2]);
+    },
+  },
+  {
     name: 'linear with a residual added in the epilogue: r + x·Wᵀ + b, 36×8 → 12',
     inputs: [{ shape: [36, 8] }, { shape: [12, 8] }, { shape: [12] }, { shape: [36, 12] }],
     gpu: ([x, w, b, r]) => ag.linear(x!, w!, b!, r!),

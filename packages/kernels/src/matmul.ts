@@ -2,7 +2,7 @@ import type { BufferRange, Gpu, Kernel } from '@mode/gpu';
 import { Autotuner, type Candidate } from './autotune.js';
 import { reduce } from './reduce.js';
 import { strided } from './strided.js';
-import { geluErfGradReference, geluErfReference, unary } from './unary.js';
+import { geluErfGradReference, geluErfReference, quickGeluGradReference, quickGeluReference, unary } from './unary.js';
 import { tuneKey } from './tune-key.js';
 
 /**
@@ -34,17 +34,19 @@ export interface MatmulProblem {
    */
   rowSumsA?: GPUBuffer;
   /**
-   * C = v·Φ(v), the exact (erf) GELU of v = α·op(A)·op(B) + β·C + bias, with v written here (the
-   * same layout as C): what GELU's backward needs. sg_bt fuses it; other variants write v here
-   * and a unary pass follows.
+   * C = GELU(v) = v·g(v) of v = α·op(A)·op(B) + β·C + bias, with v written here (the same layout
+   * as C): what GELU's backward needs. g is Φ (the exact GELU) or σ(1.702·) (`geluKind` 'quick').
+   * sg_bt and sg_w fuse it; other variants write v here and a unary pass follows.
    */
-  geluErfPre?: GPUBuffer;
+  geluPre?: GPUBuffer;
   /**
-   * C = v·GELU'(h) with h read from here (the same layout as C) and GELU the exact one: the
-   * gradient through a GELU whose input the forward saved (geluErfPre). sg fuses it; other
-   * variants write v to a scratch buffer and a unary pass follows.
+   * C = v·GELU'(h) with h read from here (the same layout as C): the gradient through a GELU
+   * (of `geluKind`) whose input the forward saved (geluPre). sg and sg_w fuse it; other variants
+   * write v to a scratch buffer and a unary pass follows.
    */
-  geluErfGradOf?: GPUBuffer;
+  geluGradOf?: GPUBuffer;
+  /** The GELU of geluPre / geluGradOf: 'erf' (exact, PyTorch's default; the default) or 'quick' (x·σ(1.702x), OpenAI's CLIPs). */
+  geluKind?: 'erf' | 'quick';
   /** Element type of A, B, bias and C. f16 needs the adapter's shader-f16 feature. Default f32. */
   dtype?: 'f32' | 'f16';
 }
@@ -61,9 +63,9 @@ interface Variant {
   dtype?: 'f16';
   /** Writes rowSumsA from its own loads (ROW_SUMS override, `rowsum` binding). */
   fusesRowSums?: boolean;
-  /** Has the exact-GELU epilogue writing `pre` (GELU_ERF), or the one reading it (GELU_ERF_GRAD). */
-  fusesGeluErf?: boolean;
-  fusesGeluErfGrad?: boolean;
+  /** Has the saved-input GELU epilogue writing `pre` (GELU_PRE), or the one reading it (GELU_GRAD); either kind (QUICK_GELU). */
+  fusesGeluPre?: boolean;
+  fusesGeluGrad?: boolean;
   /** Extra shape requirements (vec4 access), as a reason when unmet. */
   requires?: (p: Required<Pick<MatmulProblem, 'm' | 'n' | 'k'>>) => string | null;
   /**
@@ -82,8 +84,8 @@ const vec4 = (what: string, x: number) => (x % 4 === 0 ? null : `${what} = ${x} 
 
 /** The matmul variants, from the plain baseline to the register-blocked subgroup kernels. */
 export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
-  sg: { kernel: 'matmul_sg', block: [32, 4], needsSubgroup8: true, layout: 'AB', fusesGeluErfGrad: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
-  sg_bt: { kernel: 'matmul_sg_bt', block: [32, 4], needsSubgroup8: true, layout: 'ABt', fusesGeluErf: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
+  sg: { kernel: 'matmul_sg', block: [32, 4], needsSubgroup8: true, layout: 'AB', fusesGeluGrad: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
+  sg_bt: { kernel: 'matmul_sg_bt', block: [32, 4], needsSubgroup8: true, layout: 'ABt', fusesGeluPre: true, requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) },
   sg_at: { kernel: 'matmul_sg_at', block: [32, 4], needsSubgroup8: true, layout: 'AtB', fusesRowSums: true, requires: (p) => vec4('M', p.m) ?? vec4('N', p.n) },
   // Rows × columns of Cᵀ: each invocation holds 32 columns of C for its 4 rows.
   sg_wn: {
@@ -91,8 +93,8 @@ export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
     block: [4, 32],
     needsSubgroup8: true,
     layout: 'ABt',
-    fusesGeluErf: true,
-    fusesGeluErfGrad: true,
+    fusesGeluPre: true,
+    fusesGeluGrad: true,
     windows: 'direct',
     requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) ?? windowFits(p.k),
   },
@@ -101,8 +103,8 @@ export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
     block: [4, 32],
     needsSubgroup8: true,
     layout: 'AB',
-    fusesGeluErf: true,
-    fusesGeluErfGrad: true,
+    fusesGeluPre: true,
+    fusesGeluGrad: true,
     windows: 'transposed',
     requires: (p) => vec4('K', p.k) ?? vec4('N', p.n) ?? windowFits(p.k),
   },
@@ -112,6 +114,7 @@ export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
   blocked_f16: { kernel: 'matmul_blocked_f16', block: [4, 4], needsSubgroup8: false, layout: null, dtype: 'f16' },
 };
 
+const geluName = (p: MatmulProblem) => (p.geluKind === 'quick' ? 'quick gelu' : 'gelu');
 const layoutOf = (p: MatmulProblem) => (p.transA ? 'At' : 'A') + (p.transB ? 'Bt' : 'B');
 
 /** Why `variant` cannot run `p` on this adapter, or null. */
@@ -135,8 +138,9 @@ async function pipeline(gpu: Gpu, name: MatmulVariantName, p: MatmulProblem): Pr
   const v = MATMUL_VARIANTS[name];
   const overrides: Record<string, boolean> = { HAS_BIAS: !!p.bias, GELU: !!p.gelu };
   if (v.fusesRowSums) overrides.ROW_SUMS = !!p.rowSumsA;
-  if (v.fusesGeluErf) overrides.GELU_ERF = !!p.geluErfPre;
-  if (v.fusesGeluErfGrad) overrides.GELU_ERF_GRAD = !!p.geluErfGradOf;
+  if (v.fusesGeluPre) overrides.GELU_PRE = !!p.geluPre;
+  if (v.fusesGeluGrad) overrides.GELU_GRAD = !!p.geluGradOf;
+  if (v.fusesGeluPre || v.fusesGeluGrad) overrides.QUICK_GELU = !!(p.geluPre || p.geluGradOf) && p.geluKind === 'quick';
   if (v.layout === null) Object.assign(overrides, { TRANS_A: !!p.transA, TRANS_B: !!p.transB });
   return gpu.kernel(v.kernel, overrides);
 }
@@ -164,19 +168,19 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
     if (batch > 1 && (stride ?? size) !== size) throw new Error(`matmul ${what} with variant ${name}: batches must be contiguous (stride ${stride} ≠ ${size})`);
   };
   if (p.rowSumsA && !v.fusesRowSums) contiguous('rowSumsA', p.strideA, m * k);
-  if ([p.gelu, p.geluErfPre, p.geluErfGradOf].filter(Boolean).length > 1) throw new Error('matmul: gelu, geluErfPre and geluErfGradOf exclude one another');
-  if ((p.geluErfPre || p.geluErfGradOf) && (p.dtype ?? 'f32') !== 'f32') throw new Error('matmul: the exact-GELU epilogues are f32 only');
+  if ([p.gelu, p.geluPre, p.geluGradOf].filter(Boolean).length > 1) throw new Error('matmul: gelu, geluPre and geluGradOf exclude one another');
+  if ((p.geluPre || p.geluGradOf) && (p.dtype ?? 'f32') !== 'f32') throw new Error('matmul: the saved-input GELU epilogues (geluPre, geluGradOf) are f32 only');
   // Without the fused epilogue the product goes to a buffer of its own, and a unary pass makes C from it.
-  const unfusedGelu = (p.geluErfPre && !v.fusesGeluErf) || (p.geluErfGradOf && !v.fusesGeluErfGrad);
+  const unfusedGelu = (p.geluPre && !v.fusesGeluPre) || (p.geluGradOf && !v.fusesGeluGrad);
   if (unfusedGelu) contiguous('exact-GELU epilogue', p.strideC, m * n);
   const elements = batch * m * n;
-  const target = !unfusedGelu ? c : p.geluErfPre ? p.geluErfPre : gpu.buffer(4 * elements, 'matmul before GELU grad');
+  const target = !unfusedGelu ? c : p.geluPre ? p.geluPre : gpu.buffer(4 * elements, 'matmul before GELU grad');
   if (unfusedGelu && (p.beta ?? 0) !== 0) gpu.copyBuffer(c, 0, target, 0, 4 * elements); // β·C reads C's old values
   const ph = placeholder(gpu);
   const extra: Record<string, GPUBuffer> = {};
   if (v.fusesRowSums) extra.rowsum = p.rowSumsA ?? ph.rowsum;
-  if (v.fusesGeluErf) extra.pre = p.geluErfPre ?? ph.rowsum; // writable, never written without GELU_ERF
-  if (v.fusesGeluErfGrad) extra.pre = p.geluErfGradOf ?? extra.pre ?? ph.bias; // sg_w fuses both: keep the writable one
+  if (v.fusesGeluPre) extra.pre = p.geluPre ?? ph.rowsum; // writable, never written without GELU_PRE
+  if (v.fusesGeluGrad) extra.pre = p.geluGradOf ?? extra.pre ?? ph.bias; // sg_w fuses both: keep the writable one
   if (v.windows) {
     await dispatchWindows(gpu, name, kernel, { a, b, c, bias: p.bias ?? ph.bias, pre: extra.pre! }, p);
     if (p.rowSumsA) await reduce(gpu, 'sum', a, p.rowSumsA, { outer: m, len: k, inner: 1 });
@@ -196,11 +200,12 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
     },
     workgroups: [Math.ceil(n / (v.block[1] * wx)), Math.ceil(m / (v.block[0] * wy)), batch],
     work: { flops: 2 * m * n * k * batch },
-    label: `matmul ${name} ${layoutOf(p)} ${batch > 1 ? `${batch}×` : ''}${m}×${n}×${k}${p.dtype === 'f16' ? ' f16' : ''}${p.rowSumsA && v.fusesRowSums ? ' +rowsums' : ''}${p.geluErfPre && v.fusesGeluErf ? ' +gelu' : ''}${p.geluErfGradOf && v.fusesGeluErfGrad ? ' +gelu grad' : ''}`,
+    label: `matmul ${name} ${layoutOf(p)} ${batch > 1 ? `${batch}×` : ''}${m}×${n}×${k}${p.dtype === 'f16' ? ' f16' : ''}${p.rowSumsA && v.fusesRowSums ? ' +rowsums' : ''}${p.geluPre && v.fusesGeluPre ? ` +${geluName(p)}` : ''}${p.geluGradOf && v.fusesGeluGrad ? ` +${geluName(p)} grad` : ''}`,
   });
-  if (unfusedGelu && p.geluErfPre) await unary(gpu, 'gelu_erf', p.geluErfPre, c, elements);
-  if (unfusedGelu && p.geluErfGradOf) {
-    await unary(gpu, 'gelu_erf_bwd', p.geluErfGradOf, c, elements, {}, target);
+  const quick = p.geluKind === 'quick';
+  if (unfusedGelu && p.geluPre) await unary(gpu, quick ? 'quick_gelu' : 'gelu_erf', p.geluPre, c, elements);
+  if (unfusedGelu && p.geluGradOf) {
+    await unary(gpu, quick ? 'quick_gelu_bwd' : 'gelu_erf_bwd', p.geluGradOf, c, elements, {}, target);
     gpu.release(target);
   }
   // Row i of op(A) is row i of A, or column i of A stored K×M.
@@ -233,7 +238,7 @@ async function dispatchWindows(
   const rowsPer = Math.floor(UBO_FLOATS / k / span) * span;
   const wide = span === 64 ? await gpu.kernel(MATMUL_VARIANTS[name].kernel, { ...kernel.overrides, WIDE: true }) : kernel;
   const count = Math.ceil(n / rowsPer);
-  const label = `matmul ${name} ${layoutOf(p)} ${m}×${n}×${k}${p.geluErfPre ? ' +gelu' : ''}${p.geluErfGradOf ? ' +gelu grad' : ''}`;
+  const label = `matmul ${name} ${layoutOf(p)} ${m}×${n}×${k}${p.geluPre ? ` +${geluName(p)}` : ''}${p.geluGradOf ? ` +${geluName(p)} grad` : ''}`;
   for (let i = 0; i < count; i++) {
     const first = i * rowsPer;
     const rows = Math.min(rowsPer, n - first);
@@ -274,7 +279,7 @@ export async function chooseMatmul(gpu: Gpu, p: MatmulProblem, tuner = autotuner
   const key = tuneKey(
     'matmul',
     { m: p.m, n: p.n, k: p.k, b: p.batch ?? 1 },
-    `${layoutOf(p)}/${aligned}${p.bias ? '+bias' : ''}${p.gelu ? '+gelu' : ''}${p.geluErfPre ? '+geluErf' : ''}${p.geluErfGradOf ? '+geluErfGrad' : ''}`,
+    `${layoutOf(p)}/${aligned}${p.bias ? '+bias' : ''}${p.gelu ? '+gelu' : ''}${p.geluPre ? '+geluErf' : ''}${p.geluGradOf ? '+geluErfGrad' : ''}`,
     p.dtype ?? 'f32',
   );
   const adapter = Autotuner.adapterId(gpu);
@@ -293,8 +298,8 @@ export async function chooseMatmul(gpu: Gpu, p: MatmulProblem, tuner = autotuner
     beta: 0,
     rowSumsA: undefined,
     // The epilogues are timed too (fused, or with their unary pass), on scratch.
-    geluErfPre: p.geluErfPre ? gpu.buffer(cBytes) : undefined,
-    geluErfGradOf: p.geluErfGradOf ? gpu.buffer(cBytes) : undefined,
+    geluPre: p.geluPre ? gpu.buffer(cBytes) : undefined,
+    geluGradOf: p.geluGradOf ? gpu.buffer(cBytes) : undefined,
   };
   const candidates: Candidate[] = (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[])
     .filter((name) => name !== 'naive')
@@ -311,7 +316,7 @@ export async function chooseMatmul(gpu: Gpu, p: MatmulProblem, tuner = autotuner
   try {
     return (await tuner.pick(adapter, 'matmul', candidateChecksum(gpu), key, candidates)) as MatmulVariantName;
   } finally {
-    [scratch.a, scratch.b, scratch.c, q.bias, q.geluErfPre, q.geluErfGradOf].forEach((x) => x && gpu.release(x));
+    [scratch.a, scratch.b, scratch.c, q.bias, q.geluPre, q.geluGradOf].forEach((x) => x && gpu.release(x));
   }
 }
 
@@ -332,19 +337,21 @@ export function matmulReference(
 }
 
 /**
- * The reference's C, the row sums of op(A) (rowSumsA), per batch, and with `geluErf` the values
- * before GELU (geluErfPre); `geluErfGradOfValues` stands for geluErfGradOf's contents.
+ * The reference's C, the row sums of op(A) (rowSumsA), per batch, and with `savedGelu` the values
+ * before GELU (geluPre); `geluGradOfValues` stands for geluGradOf's contents. Both use the GELU
+ * of `geluKind` (exact by default).
  */
 export function matmulReferenceWithRowSums(
   a: ArrayLike<number>,
   b: ArrayLike<number>,
-  p: MatmulProblem & { biasValues?: ArrayLike<number>; c0?: ArrayLike<number>; geluErf?: boolean; geluErfGradOfValues?: ArrayLike<number> },
+  p: MatmulProblem & { biasValues?: ArrayLike<number>; c0?: ArrayLike<number>; savedGelu?: boolean; geluGradOfValues?: ArrayLike<number> },
 ): { c: Float64Array; rowSums: Float64Array; pre: Float64Array } {
   const { m, n, k } = p;
   const batch = p.batch ?? 1;
   const [sa, sb, sc] = [p.strideA ?? m * k, p.strideB ?? k * n, p.strideC ?? m * n];
   const alpha = p.alpha ?? 1;
   const beta = p.beta ?? 0;
+  const quick = p.geluKind === 'quick';
   const out = new Float64Array(sc * (batch - 1) + m * n);
   const rowSums = new Float64Array(batch * m);
   const pre = new Float64Array(out.length);
@@ -362,8 +369,8 @@ export function matmulReferenceWithRowSums(
         let v = alpha * s + (beta !== 0 ? beta * p.c0![at]! : 0) + (p.biasValues ? p.biasValues[j]! : 0);
         if (p.gelu) v = geluRef(v);
         pre[at] = v;
-        if (p.geluErf) v = geluErfReference(v);
-        if (p.geluErfGradOfValues) v *= geluErfGradReference(p.geluErfGradOfValues[at]!);
+        if (p.savedGelu) v = quick ? quickGeluReference(v) : geluErfReference(v);
+        if (p.geluGradOfValues) v *= quick ? quickGeluGradReference(p.geluGradOfValues[at]!) : geluErfGradReference(p.geluGradOfValues[at]!);
         out[at] = v;
       }
     }

@@ -29,7 +29,7 @@ afterAll(() => gpu?.destroy());
 /** Runs one problem with fresh random inputs and a NaN-poisoned C (unless β ≠ 0); returns the relative error. */
 async function check(
   variant: MatmulVariantName,
-  p: MatmulProblem & { withBias?: boolean; withRowSums?: boolean; withGeluErf?: boolean; withGeluErfGrad?: boolean },
+  p: MatmulProblem & { withBias?: boolean; withRowSums?: boolean; withGeluPre?: boolean; withGeluGrad?: boolean },
   opts: { shortRows?: number } = {},
 ) {
   const batch = p.batch ?? 1;
@@ -40,15 +40,15 @@ async function check(
   const [ga, gb, gc] = [gpu.upload(a), gpu.upload(b), gpu.upload(c0)];
   const bias = biasValues ? gpu.upload(biasValues) : undefined;
   const rowSumsA = p.withRowSums ? gpu.upload(nanArray(p.m * batch)) : undefined;
-  const geluErfPre = p.withGeluErf ? gpu.upload(nanArray(p.m * p.n * batch)) : undefined;
-  const geluErfGradOfValues = p.withGeluErfGrad ? randomArray(p.m * p.n * batch, random, -3, 3) : undefined;
-  const geluErfGradOf = geluErfGradOfValues && gpu.upload(geluErfGradOfValues);
-  await matmulWith(gpu, variant, ga, gb, gc, { ...p, m: opts.shortRows ?? p.m, bias, rowSumsA, geluErfPre, geluErfGradOf });
+  const geluPre = p.withGeluPre ? gpu.upload(nanArray(p.m * p.n * batch)) : undefined;
+  const geluGradOfValues = p.withGeluGrad ? randomArray(p.m * p.n * batch, random, -3, 3) : undefined;
+  const geluGradOf = geluGradOfValues && gpu.upload(geluGradOfValues);
+  await matmulWith(gpu, variant, ga, gb, gc, { ...p, m: opts.shortRows ?? p.m, bias, rowSumsA, geluPre, geluGradOf });
   const out = await gpu.read(gc);
   const sums = rowSumsA && (await gpu.read(rowSumsA));
-  const pre = geluErfPre && (await gpu.read(geluErfPre));
-  [ga, gb, gc, bias, rowSumsA, geluErfPre, geluErfGradOf].forEach((x) => x && gpu.release(x));
-  const want = matmulReferenceWithRowSums(a, b, { ...p, biasValues, c0, geluErf: p.withGeluErf, geluErfGradOfValues });
+  const pre = geluPre && (await gpu.read(geluPre));
+  [ga, gb, gc, bias, rowSumsA, geluPre, geluGradOf].forEach((x) => x && gpu.release(x));
+  const want = matmulReferenceWithRowSums(a, b, { ...p, biasValues, c0, savedGelu: p.withGeluPre, geluGradOfValues });
   return Math.max(relativeError(out, want.c), sums ? relativeError(sums, want.rowSums) : 0, pre ? relativeError(pre, want.pre) : 0);
 }
 
@@ -114,7 +114,7 @@ for (const name of (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[]).filter(
       if (!runnable.length) return ctx.skip(matmulUnsupported(gpu, name, problems[0]!)!);
       for (const p of runnable) expect(await check(name, { ...p, withBias: true, withRowSums: true })).toBeLessThanOrEqual(1e-5);
     });
-    it("exact-GELU epilogues (fused, or by a unary pass after): C = GELU(v) with v kept, and C = v·GELU'(h), with α, β·C, bias, batched", async (ctx) => {
+    it("saved-input GELU epilogues, exact and QuickGELU (fused, or by a unary pass after): C = GELU(v) with v kept, and C = v·GELU'(h), with α, β·C, bias, batched", async (ctx) => {
       const layout = layoutOf(name);
       const problems = (
         [
@@ -125,10 +125,11 @@ for (const name of (Object.keys(MATMUL_VARIANTS) as MatmulVariantName[]).filter(
       ).map(([m, n, k]): MatmulProblem => ({ m, n, k, ...layout, batch: batched(2), alpha: 0.5, beta: -1.5 }));
       const runnable = problems.filter((p) => !matmulUnsupported(gpu, name, p));
       if (!runnable.length) return ctx.skip(matmulUnsupported(gpu, name, problems[0]!)!);
-      for (const p of runnable) {
-        expect(await check(name, { ...p, withBias: true, withGeluErf: true })).toBeLessThanOrEqual(1e-5);
-        expect(await check(name, { ...p, withBias: true, withGeluErfGrad: true })).toBeLessThanOrEqual(1e-5);
-      }
+      for (const p of runnable)
+        for (const geluKind of ['erf', 'quick'] as const) {
+          expect(await check(name, { ...p, geluKind, withBias: true, withGeluPre: true })).toBeLessThanOrEqual(1e-5);
+          expect(await check(name, { ...p, geluKind, withBias: true, withGeluGrad: true })).toBeLessThanOrEqual(1e-5);
+        }
     });
   });
 }
@@ -145,13 +146,15 @@ describe('matmul B through uniform windows (sg_wn, sg_wt)', () => {
   ];
   for (const name of ['sg_wn', 'sg_wt'] as const) {
     for (const [m, n, k] of problems) {
-      it(`${name} ${m}×${n}×${k}: α, β·C, bias, then GELU / exact GELU kept / GELU' of a saved input`, async (ctx) => {
+      it(`${name} ${m}×${n}×${k}: α, β·C, bias, then GELU / exact and quick GELU kept / their GELU' of a saved input`, async (ctx) => {
         const p: MatmulProblem = { m, n, k, ...layoutOf(name), alpha: 0.5, beta: -1.5 };
         const why = matmulUnsupported(gpu, name, p);
         if (why) return ctx.skip(why);
         expect(await check(name, { ...p, withBias: true, gelu: true })).toBeLessThanOrEqual(1e-5);
-        expect(await check(name, { ...p, withBias: true, withGeluErf: true })).toBeLessThanOrEqual(1e-5);
-        expect(await check(name, { ...p, beta: 0, withGeluErfGrad: true })).toBeLessThanOrEqual(1e-5);
+        expect(await check(name, { ...p, withBias: true, withGeluPre: true })).toBeLessThanOrEqual(1e-5);
+        expect(await check(name, { ...p, beta: 0, withGeluGrad: true })).toBeLessThanOrEqual(1e-5);
+        expect(await check(name, { ...p, geluKind: 'quick', withBias: true, withGeluPre: true })).toBeLessThanOrEqual(1e-5);
+        expect(await check(name, { ...p, geluKind: 'quick', beta: 0, withGeluGrad: true })).toBeLessThanOrEqual(1e-5);
       });
     }
   }

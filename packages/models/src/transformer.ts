@@ -1,4 +1,4 @@
-import { assign, attentionQKV, gelu, LayerNorm, Linear, linear, mlp, Module, nextSeed, noGrad, quickGelu, randn, zeros, type Tensor } from '@mode/autograd';
+import { assign, attentionQKV, gelu, LayerNorm, Linear, linear, mlp, Module, nextSeed, noGrad, randn, zeros, type Tensor } from '@mode/autograd';
 import type { Activation } from './config.js';
 import { rng } from '@mode/kernels';
 
@@ -81,10 +81,10 @@ export class ResidualAttentionBlock extends Module {
     // The residual adds happen in the projections' epilogues.
     const h = this.attn.forward(this.ln_1.forward(x), x);
     const y = this.ln_2.forward(h);
-    // The exact GELU runs in the matmul epilogues too (one op); the tanh form and QuickGELU as separate ops.
-    if (this.o.gelu === 'none') return mlp(y, this.c_fc.weight, this.c_fc.bias!, this.c_proj.weight, this.c_proj.bias!, h);
-    const z = this.c_fc.forward(y);
-    return linear(this.o.gelu === 'quick' ? quickGelu(z) : gelu(z, { approximate: 'tanh' }), this.c_proj.weight, this.c_proj.bias!, h);
+    // The exact GELU and QuickGELU run in the matmul epilogues (one op); the tanh form as a separate op.
+    if (this.o.gelu !== 'tanh')
+      return mlp(y, this.c_fc.weight, this.c_fc.bias!, this.c_proj.weight, this.c_proj.bias!, h, this.o.gelu === 'quick' ? 'quick' : 'erf');
+    return linear(gelu(this.c_fc.forward(y), { approximate: 'tanh' }), this.c_proj.weight, this.c_proj.bias!, h);
   }
 }
 
