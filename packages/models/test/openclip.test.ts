@@ -3,11 +3,14 @@
  * weights, OpenAI's attn_mask buffer) loads; import → export → import is bit-exact; what OpenCLIP
  * configures that these networks cannot do is refused by name.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ag from '@mode/autograd';
+import { freshSeed, relativeError } from '@mode/kernels';
 import { CLIP, configFromOpenClip, loadClip, OPENAI_TOKENIZER, OPENCLIP_CONFIG, OPENCLIP_WEIGHTS, saveOpenClip, type ClipConfig } from '../src/index.js';
 
 let engine: ag.Engine;
@@ -94,6 +97,33 @@ describe('OpenCLIP hub folders', () => {
     const c = loadClip(join(dir, 'model.safetensors'));
     expect([c.preprocess, c.tokenizer, c.config]).toEqual([b.preprocess, b.tokenizer, b.config]);
     for (const m of [source, a, b, c]) m.dispose();
+  });
+
+  // The other side: a folder Python writes from OpenCLIP's own definitions (F16 as half-precision
+  // checkpoints are, a scalar logit_scale, the attn_mask buffer), not from the exporter above.
+  const torchOk = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  it.skipIf(!torchOk)('a hub folder written by Python from OpenCLIP’s definitions loads, and gives PyTorch float64’s features and loss', async () => {
+    const seed = freshSeed();
+    const cfgPath = join(dir, 'ViT-tiny-quickgelu.json');
+    const cfg = { ...MODEL_CFG, vision_cfg: { ...MODEL_CFG.vision_cfg, mlp_ratio: 2 } };
+    writeFileSync(cfgPath, JSON.stringify(cfg));
+    const hub = join(dir, 'python-hub');
+    const script = fileURLToPath(new URL('../../../bench/src/peers/openclip_hub.py', import.meta.url));
+    execFileSync('/usr/bin/python3', [script, cfgPath, hub, String(seed)], { stdio: 'inherit' });
+    const model = loadClip(hub);
+    expect(model.config.vision.mlpRatio).toBe(2);
+    expect(model.preprocess?.mean).toEqual([0.48145466, 0.4578275, 0.40821073]);
+    const inputs = ag.fromSafetensors(join(hub, 'inputs.safetensors'));
+    const ref = ag.fromSafetensors(join(hub, 'ref.safetensors'));
+    const tokens = Int32Array.from(await inputs.tokens!.read());
+    const f = ag.noGrad(() => model.features(inputs.images!, tokens));
+    const why = `seed ${seed} (replay with MODE_SEED=${seed})`;
+    expect(relativeError(await f.image.read(), await ref['out.image']!.read()), why).toBeLessThan(1e-4);
+    expect(relativeError(await f.text.read(), await ref['out.text']!.read()), why).toBeLessThan(1e-4);
+    const loss = ag.noGrad(() => ag.infoNCE(f.image, f.text, model.logit_scale));
+    expect(Math.abs((await loss.item()) - (await ref['out.loss']!.item())), why).toBeLessThan(1e-4);
+    for (const t of [...Object.values(inputs), ...Object.values(ref), f.image, f.text, loss]) t.dispose();
+    model.dispose();
   });
 
   it('refuses by name what these networks cannot do, and models OpenCLIP cannot express', async () => {
