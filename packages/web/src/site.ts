@@ -6,7 +6,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { datasetShards, readDatasetInfo, readShards, toClass } from '@mode/data';
+import { datasetShards, readDatasetInfo, readShards, readTokenizer, toClass } from '@mode/data';
 import { bundlePage, kernelSources } from './bundle.js';
 import { MANIFEST_FORMAT, type SiteManifest } from './manifest.js';
 import { pageHtml, selftestHtml } from './page-html.js';
@@ -33,7 +33,7 @@ export interface SiteOptions {
 }
 
 /** The run's experts, encoder and clusterings, each checked to exist, the fix named when one does not. */
-export function runArtifacts(run: string): { experts: string[]; encoder: string; clusters: string[] } {
+export function runArtifacts(run: string): { experts: string[]; encoder: string; clusters: string[]; tokenizer?: string } {
   const dir = resolve(run);
   if (!existsSync(join(dir, 'run.json')))
     throw new SiteError(`${dir} is not a run folder (no run.json). Fix: point --run at a folder \`mode run\` wrote (default out/run)`);
@@ -41,7 +41,7 @@ export function runArtifacts(run: string): { experts: string[]; encoder: string;
     if (!existsSync(path)) throw new SiteError(`${path} is missing: the run's ${stage} stage has not finished. Fix: npx mode run --run ${run} (it resumes)`);
     return path;
   };
-  const options = (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { options?: { experts?: number } }).options ?? {};
+  const options = (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { options?: { experts?: number; tokenizer?: string } }).options ?? {};
   const added = existsSync(join(dir, 'added.json')) ? (JSON.parse(readFileSync(join(dir, 'added.json'), 'utf8')) as { expert: number }[]) : [];
   const n = options.experts ?? 0;
   const ids = [...Array.from({ length: n }, (_, k) => k), ...added.map((a) => a.expert)];
@@ -53,21 +53,35 @@ export function runArtifacts(run: string): { experts: string[]; encoder: string;
     experts: ids.map((k) => need(join(dir, 'experts', String(k), 'final.safetensors'), added.some((a) => a.expert === k) ? 'added-experts' : 'experts')),
     encoder: need(join(dir, 'seed', 'final.safetensors'), 'seed'),
     clusters: [join(dir, 'clusters'), ...added.map((a) => join(dir, 'added', String(a.expert), 'clusters'))],
+    // A run with its own tokenizer (`mode run --tokenizer`, OpenAI's for an OpenCLIP seed); otherwise the data folder's.
+    ...(options.tokenizer ? { tokenizer: tokenizerOf(options.tokenizer) } : {}),
   };
+}
+
+function tokenizerOf(path: string): string {
+  if (!existsSync(path))
+    throw new SiteError(
+      `${resolve(path)} is missing: the run was made with --tokenizer ${path}. Fix: run this from the folder the run was started in, or put the file back`,
+    );
+  return resolve(path);
 }
 
 export async function buildSite(run: string, o: SiteOptions): Promise<Site> {
   const a = runArtifacts(run);
   const files = new Map<string, SiteFile>();
   const tokenizer = join(o.dataDir, 'tokenizer.json');
-  if (!existsSync(tokenizer)) throw new SiteError(`${tokenizer} is missing. Fix: npx mode data prepare --out ${o.dataDir}`);
+  if (!a.tokenizer && !existsSync(tokenizer)) throw new SiteError(`${tokenizer} is missing. Fix: npx mode data prepare --out ${o.dataDir}`);
   a.experts.forEach((p, k) => files.set(`artifacts/experts/${k}.safetensors`, { path: p }));
   files.set('artifacts/encoder.safetensors', { path: a.encoder });
   a.clusters.forEach((c, i) => {
     files.set(`artifacts/clusters/${i}/fine.safetensors`, { path: join(c, 'fine.safetensors') });
     files.set(`artifacts/clusters/${i}/coarse.safetensors`, { path: join(c, 'coarse.safetensors') });
   });
-  files.set('artifacts/tokenizer.json', { path: tokenizer });
+  // The page reads either vocabulary from its JSON; OpenAI's merges file (gzipped text) is converted.
+  files.set(
+    'artifacts/tokenizer.json',
+    a.tokenizer ? { bytes: new TextEncoder().encode(JSON.stringify(readTokenizer(a.tokenizer).toJSON())), type: 'application/json' } : { path: tokenizer },
+  );
   const manifest: SiteManifest = {
     format: MANIFEST_FORMAT,
     run: basename(resolve(run)),

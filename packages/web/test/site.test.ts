@@ -59,6 +59,15 @@ describe('runArtifacts', () => {
     writeFileSync(join(run, 'experts', '2', 'final.safetensors'), '');
     expect(runArtifacts(run).clusters).toEqual([join(run, 'clusters'), join(run, 'added', '2', 'clusters')]);
     expect(runArtifacts(run).experts).toHaveLength(3);
+    expect(runArtifacts(run).tokenizer).toBeUndefined(); // the data folder's
+    // A run made with its own tokenizer (mode run --tokenizer): the page gets that one.
+    const bpe = join(tmp, 'bpe_simple_vocab_16e6.txt.gz');
+    writeFileSync(join(run, 'run.json'), JSON.stringify({ options: { experts: 2, tokenizer: bpe } }));
+    expect(() => runArtifacts(run)).toThrow(
+      /bpe_simple_vocab_16e6\.txt\.gz is missing: the run was made with --tokenizer .*\. Fix: run this from the folder the run was started in/,
+    );
+    writeFileSync(bpe, '');
+    expect(runArtifacts(run).tokenizer).toBe(bpe);
   });
 });
 

@@ -77,7 +77,7 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'where `mode data prepare` wrote')
     .option(
       '--tokenizer <file>',
-      "a tokenizer file (mode data tokenizer, or OpenAI's bpe_simple_vocab_16e6.txt.gz); default: the data folder's; it must be the models' own",
+      "a tokenizer file (mode data tokenizer, or OpenAI's bpe_simple_vocab_16e6.txt.gz); default: the run's own (mode run --tokenizer), else the data folder's; it must be the models' own",
     )
     .option('--out <file>', 'write the logits as JSON')
     .option('--json', 'print the result as JSON')
@@ -118,9 +118,10 @@ export function register(program: Command): void {
           const encoder = m.loadClip(a.encoder);
           const clusters = c.mergeClusters(a.clusters.map(c.readClusters), a.clusters);
           const S = experts[0]!.config.vision.imageSize;
-          const tokenizer = d.tokenizerFor({ dataDir, ...(flags.tokenizer ? { tokenizer: flags.tokenizer } : {}) });
-          for (const model of [...experts, encoder])
-            m.checkTokenizer(model, tokenizer, flags.tokenizer ?? join(dataDir, 'tokenizer.json'), 'a model of the run');
+          // --tokenizer, else the run's own (mode run --tokenizer), else the data folder's.
+          const tokenizerFile = flags.tokenizer ?? a.tokenizer;
+          const tokenizer = d.tokenizerFor({ dataDir, ...(tokenizerFile ? { tokenizer: tokenizerFile } : {}) });
+          for (const model of [...experts, encoder]) m.checkTokenizer(model, tokenizer, tokenizerFile ?? join(dataDir, 'tokenizer.json'), 'a model of the run');
           const task = await e.zeroShotTask({ experts, encoder, clusters, tokenizer, classes, templates });
           const pixels = new Float32Array(images.length * 3 * S * S);
           images.forEach((img, i) => pixels.set(d.evalImage(img, S), i * 3 * S * S));
