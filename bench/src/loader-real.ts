@@ -208,7 +208,7 @@ export async function realDataSection(options: BenchOptions, tokenizer: TextToke
         `PIL's figure is with torch imported, as OpenCLIP runs: torch's import leaves glibc's heap large; without it the same decode took 1.39 ms of CPU an image (717/s), ` +
         `and MALLOC_TOP_PAD_=64MiB gave the 4× back (heap returned to the OS and faulted in again costs ~12 µs a page on this VM). ` +
         `libvips' decode of a 256-px JPEG costs 1.4–1.5 ms of CPU, the same when 64 are joined into one pipeline (so not its per-image set-up), and its crop + bicubic resize 1.2 ms more, where PIL's takes 0.9: ` +
-        `that ~2 ms an image is the 2-worker gap. ` +
+        `2.6 ms against PIL's 1.3 an image, which is the 2-worker gap. ` +
         `A b32 step at 256 pairs is ${(stepFlops / 1e12).toFixed(2)} TFLOP: the loader must give ${need(30e9)} images/s at lavapipe's ~30 GFLOP/s, ` +
         `${need(100e12)} images/s at 100 TFLOP/s (a data-centre GPU's realistic mixed-precision rate).`,
       columns: ['pipeline', 'workers', 'mode images/s', 'mode range', 'OpenCLIP images/s', 'OpenCLIP range', '× OpenCLIP', 'note'],
