@@ -31,4 +31,5 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   infonce: async () => (await import('./infonce.js')).suite,
   kernels: async () => (await import('./kernels.js')).suite,
   train: async () => (await import('./train.js')).suite,
+  peak: async () => (await import('./peak.js')).suite,
 };

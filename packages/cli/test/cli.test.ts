@@ -27,6 +27,13 @@ describe('mode CLI', () => {
     expect(text.stdout).toContain('maxComputeWorkgroupStorageSize');
     expect(text.stdout).toMatch(/^autotune {6}\S+autotune\.json/m);
     expect(report.autotune.cache).toMatch(/autotune\.json$/);
+    // The measured ceilings (mode bench peak), or how to measure them.
+    expect(report.peak.cache).toMatch(/peak\.json$/);
+    expect(text.stdout).toMatch(
+      report.peak.measured ? /^peak {10}[\d.]+ GFLOP\/s f32, [\d.]+ GB\/s streaming/m : /^peak {10}not measured on this adapter yet: mode bench peak/m,
+    );
+    // Dawn's notes on the adapter are shown here, once, not on every command.
+    for (const note of report.driverNotes as string[]) expect(text.stdout).toContain(`dawn note     ${note.replace(/^Warning: /, '')}`);
     if (report.isCpu) expect(`${report.name} ${report.description}`).toMatch(/llvmpipe/);
   });
 

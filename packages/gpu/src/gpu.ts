@@ -76,6 +76,8 @@ export interface AdapterReport {
   subgroupSize: { min: number; max: number } | null;
   /** llvmpipe's thread count and who chose it (null in a browser). */
   threads: { LP_NUM_THREADS: string; setBy: 'user' | 'mode' } | null;
+  /** What Dawn printed about the adapter when it opened (lavapipe: limits it clamps), held back from the terminal; `mode info` shows them. */
+  driverNotes: string[];
 }
 
 /** A compiled kernel: its reflected interface plus the pipeline for one set of override values. */
@@ -174,7 +176,12 @@ export class Gpu {
       const { fix } = platform.noAdapter();
       throw noAdapter((e as Error).message, fix);
     }
-    const adapter = await instance.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : undefined);
+    // Dawn's notes on the adapter's limits (lavapipe: two "…artificially reduced from 1000000 to
+    // 16…" lines on every adapter request) go in the report for `mode info`, not on every terminal.
+    const { value: adapter, notes } = await platform.adapterNotes(
+      () => instance.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : undefined),
+      /artificially reduced from/,
+    );
     if (!adapter) {
       const { why, fix } = platform.noAdapter();
       throw noAdapter(why, fix);
@@ -224,6 +231,7 @@ export class Gpu {
       limits,
       subgroupSize: info.subgroupMinSize ? { min: info.subgroupMinSize, max: info.subgroupMaxSize ?? info.subgroupMinSize } : null,
       threads,
+      driverNotes: notes,
     };
     const hasTimestamps = device.features.has('timestamp-query');
     const clock: ProfileClock = options.profile === 'cpu-wall' || !hasTimestamps ? 'cpu-wall' : 'gpu-timestamps';

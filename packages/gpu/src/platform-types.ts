@@ -10,6 +10,12 @@ export interface Platform {
   lavapipeThreads(): { LP_NUM_THREADS: string; setBy: 'user' | 'mode' } | null;
   /** A kernel's WGSL and the path its diagnostics name, or null when there is no such file. */
   readKernel(dir: string, name: string): { source: string; file: string } | null;
+  /**
+   * Runs `request` (the adapter request) with what Dawn prints natively about the adapter held
+   * back: lines matching `quirk` are returned as notes (for the adapter report), anything else is
+   * passed on to stderr.
+   */
+  adapterNotes<T>(request: () => Promise<T>, quirk: RegExp): Promise<{ value: T; notes: string[] }>;
   /** Why no adapter opened and what to do about it. */
   noAdapter(): { why: string; fix: string };
 }

@@ -16,6 +16,7 @@ export const platform: Platform = {
   },
 
   lavapipeThreads: () => null,
+  adapterNotes: async (request) => ({ value: await request(), notes: [] }), // a browser keeps its own console
 
   readKernel: () => null,
 

@@ -4,8 +4,8 @@
  * (the package's "browser" field), so nothing above gpu.ts knows which it runs on.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Platform } from './platform-types.js';
@@ -52,8 +52,72 @@ export const platform: Platform = {
     return { source: readFileSync(path, 'utf8'), file: relative(dirname(resolve(dir)), path) || basename(path) };
   },
 
+  async adapterNotes<T>(request: () => Promise<T>, quirk: RegExp): Promise<{ value: T; notes: string[] }> {
+    const run = async () => {
+      const restore = redirectStderr();
+      if (!restore) return { value: await request(), notes: [] };
+      let value: T | undefined;
+      let failure: { error: unknown } | null = null;
+      try {
+        value = await request();
+      } catch (error) {
+        failure = { error };
+      }
+      const lines = restore().split('\n').filter(Boolean);
+      const others = lines.filter((l) => failure || !quirk.test(l));
+      if (others.length) process.stderr.write(others.join('\n') + '\n');
+      if (failure) throw failure.error;
+      return { value: value as T, notes: lines.filter((l) => quirk.test(l)) };
+    };
+    // One redirection at a time: fd 2 is the whole process's.
+    const next = stderrLock.then(run, run);
+    stderrLock = next.catch(() => undefined);
+    return next;
+  },
+
   noAdapter: () => ({ why: diagnoseNoAdapter(), fix: LAVAPIPE_FIX }),
 };
+
+let stderrLock: Promise<unknown> = Promise.resolve();
+
+/**
+ * Points fd 2 at a temporary file (Dawn writes its notes with fprintf(stderr), below Node's
+ * process.stderr; what Node writes meanwhile lands there too and is passed on) and returns the
+ * function that points it back and gives what was written. Null where that cannot be done safely:
+ * not Linux, fd 0 or 1 closed (fd 2 would not be the descriptor reused), or stderr not reopenable
+ * through /proc (a socket).
+ */
+function redirectStderr(): (() => string) | null {
+  if (process.platform !== 'linux') return null;
+  let saved: number;
+  try {
+    fstatSync(0);
+    fstatSync(1);
+    saved = openSync('/proc/self/fd/2', 'a');
+  } catch {
+    return null;
+  }
+  const back = () => {
+    openSync(`/proc/self/fd/${saved}`, 'a'); // the lowest free descriptor: 2
+    closeSync(saved);
+  };
+  const path = join(tmpdir(), `mode-dawn-notes-${process.pid}-${Date.now()}.log`);
+  closeSync(2);
+  let fd: number;
+  try {
+    fd = openSync(path, 'w+', 0o600); // the lowest free descriptor: 2
+  } catch {
+    back();
+    return null;
+  }
+  return () => {
+    closeSync(fd);
+    back();
+    const text = readFileSync(path, 'utf8');
+    rmSync(path, { force: true });
+    return text;
+  };
+}
 
 /** Why no adapter opened, as far as the machine shows it; used only to word the error. */
 function diagnoseNoAdapter(): string {

@@ -1,6 +1,8 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BindingError, DEFAULT_KERNELS_DIR, DeviceLostError, Gpu, KernelCompileError, type Kernel } from '../src/index.js';
 
@@ -25,6 +27,40 @@ describe('adapter', () => {
       expect.arrayContaining(gpu.report.features.filter((f) => ['timestamp-query', 'subgroups', 'shader-f16'].includes(f))),
     );
     expect(process.env.LP_NUM_THREADS).toBe(gpu.report.threads?.LP_NUM_THREADS);
+  });
+});
+
+describe("Dawn's notes on the adapter", () => {
+  // A process of its own: what reaches its fd 2 is what a user's terminal shows.
+  it('are held back from stderr into the report; what else is written to stderr still shows, in order', () => {
+    const gpuIndex = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `
+      import { writeSync } from 'node:fs';
+      const { Gpu } = await import(${JSON.stringify(gpuIndex)});
+      console.error('before');
+      const gpu = await Gpu.open();
+      const again = await Gpu.open();
+      console.error('after');
+      writeSync(2, 'native-level write\\n');
+      console.log(JSON.stringify(gpu.report.driverNotes));
+      gpu.destroy();
+      again.destroy();`;
+    // stderr a file, as `2> log` makes it (a terminal or a pipe goes the same way; a socket, which
+    // Node's own child pipes are, cannot be reopened, so there the notes stay on stderr).
+    const log = join(mkdtempSync(join(tmpdir(), 'mode-notes-')), 'stderr.log');
+    const err = openSync(log, 'w');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', err], encoding: 'utf8', timeout: 120_000 });
+    closeSync(err);
+    const stderr = readFileSync(log, 'utf8');
+    expect(r.status, stderr).toBe(0);
+    expect(stderr).toBe('before\nafter\nnative-level write\n');
+    const notes = JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
+    // lavapipe's two clamped limits; another adapter may have nothing to say.
+    if (gpu.report.name.includes('llvmpipe'))
+      expect(notes).toEqual([
+        expect.stringMatching(/maxDynamicUniformBuffersPerPipelineLayout artificially reduced/),
+        expect.stringMatching(/maxDynamicStorageBuffersPerPipelineLayout artificially reduced/),
+      ]);
   });
 });
 

@@ -134,3 +134,24 @@ export {
 } from './embedding.js';
 export { dropout, dropoutReference, dropoutThreshold, type DropoutProblem } from './dropout.js';
 export { adamw, adamwReference, type AdamWParams } from './adamw.js';
+export {
+  peakFlops,
+  peakFlopsReference,
+  peakFlopsWork,
+  peakMemory,
+  peakMemoryReference,
+  peakMemoryBytes,
+  cachedPeak,
+  storePeak,
+  peakCachePath,
+  peakChecksum,
+  roof,
+  PEAK_MEMORY_OPS,
+  PEAK_WINDOW,
+  type PeakFlopsProblem,
+  type PeakMemoryProblem,
+  type PeakMemoryOp,
+  type PeakMemoryBuffers,
+  type PeakReport,
+  type Ceiling,
+} from './peak.js';

@@ -12,6 +12,7 @@ import {
   type AttentionVariantName,
 } from './attention.js';
 import { dropout, dropoutReference } from './dropout.js';
+import { PEAK_CHECKS } from './peak.check.js';
 import { embedding, embeddingBackward, embeddingBackwardReference, embeddingPlan, embeddingReference } from './embedding.js';
 import { infoNCE, infoNCEReference, infoNCEUnsupported, INFONCE_VARIANTS, type InfoNCEProblem, type InfoNCEVariantName } from './infonce.js';
 import {
@@ -652,6 +653,7 @@ export const SELFTEST_CHECKS: SelftestCheck[] = [
   adamwCheck(1001, 0.1),
   adamwCheck(1001, 0.1, 0.37),
   adamwCheck(333, 0.1, 0.5, 77),
+  ...PEAK_CHECKS,
 ];
 
 export interface SelftestOptions {
