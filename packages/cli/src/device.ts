@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Gpu, type OpenOptions } from '@mode/gpu';
+import { useMeasuredRoof } from '@mode/kernels';
 
 /** Adds the device options every GPU command shares. */
 export function deviceOptions(program: Command): Command {
@@ -13,6 +14,7 @@ export function deviceOptions(program: Command): Command {
 export async function withDevice(program: Command, extra: Partial<OpenOptions>, fn: (gpu: Gpu) => Promise<number | void>): Promise<void> {
   const o = program.opts<{ backend?: string; adapter?: string; power?: GPUPowerPreference }>();
   const gpu = await Gpu.open({ backend: o.backend, adapter: o.adapter, powerPreference: o.power, ...extra });
+  useMeasuredRoof(gpu); // profiles read against the adapter's ceilings where `mode bench peak` measured them
   try {
     process.exitCode = (await fn(gpu)) ?? 0;
   } finally {

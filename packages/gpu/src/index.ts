@@ -12,5 +12,6 @@ export {
 } from './gpu.js';
 export { GpuError, NoAdapterError, KernelCompileError, BindingError, DeviceLostError } from './errors.js';
 export { BufferPool, sizeClass, type PoolStats } from './pool.js';
-export { Profiler, formatTable, type ProfileClock, type Work, type DispatchRecord, type KernelSummary } from './profiler.js';
+export { rooflineSvg, attainable, type RooflinePoint } from './roofline.js';
+export { Profiler, formatTable, type ProfileClock, type Work, type DispatchRecord, type KernelSummary, type Roof } from './profiler.js';
 export { reflectKernel, workgroupSizeOf, type KernelInfo, type BindingInfo, type UniformField } from './reflect.js';

@@ -1,3 +1,7 @@
+import { rooflineSvg, type Roof, type RooflinePoint } from './roofline.js';
+
+export type { Roof };
+
 /** The work one dispatch does, declared by whoever dispatches it, so rates can be printed. */
 export interface Work {
   flops?: number;
@@ -24,6 +28,10 @@ export interface KernelSummary {
   gflops?: number;
   /** Present when every call declared its bytes. */
   gbps?: number;
+  /** gflops as a share of the roof's arithmetic peak (with a roof). */
+  peakFlops?: number;
+  /** gbps as a share of the roof's bandwidth (with a roof). */
+  peakBandwidth?: number;
 }
 
 /**
@@ -37,6 +45,8 @@ export type ProfileClock = 'gpu-timestamps' | 'cpu-wall';
 export class Profiler {
   readonly records: DispatchRecord[] = [];
   private originNs: number | null = null;
+  /** The adapter's ceilings, when measured: adds % of peak to the summary, table and trace, and the dispatch overhead. */
+  roof: Roof | null = null;
 
   constructor(
     readonly clock: ProfileClock,
@@ -71,15 +81,30 @@ export class Profiler {
       };
       if (total > 0 && recs.every((r) => r.work.flops !== undefined)) row.gflops = recs.reduce((a, r) => a + r.work.flops!, 0) / total;
       if (total > 0 && recs.every((r) => r.work.bytes !== undefined)) row.gbps = recs.reduce((a, r) => a + r.work.bytes!, 0) / total;
+      if (this.roof && row.gflops !== undefined) row.peakFlops = (row.gflops * 1e9) / this.roof.flops;
+      if (this.roof && row.gbps !== undefined) row.peakBandwidth = (row.gbps * 1e9) / this.roof.bandwidth;
       rows.push(row);
     }
     return rows.sort((a, b) => b.totalMs - a.totalMs);
   }
 
-  /** The summary as an aligned text table, its clock named in the heading. */
+  /**
+   * What the dispatches' fixed cost comes to: their count × the roof's measured cost of an empty
+   * dispatch, and its share of the profiled time plus that overhead. Null without a measured cost.
+   */
+  overhead(): { dispatches: number; seconds: number; share: number } | null {
+    if (!this.roof?.dispatchSeconds || this.records.length === 0) return null;
+    const seconds = this.records.length * this.roof.dispatchSeconds;
+    const profiled = this.records.reduce((a, r) => a + r.durationNs, 0) / 1e9;
+    return { dispatches: this.records.length, seconds, share: seconds / (profiled + seconds) };
+  }
+
+  /** The summary as an aligned text table, its clock named in the heading; with a roof, % of peak and the dispatch overhead. */
   table(): string {
-    const head = ['kernel', 'calls', 'total ms', 'mean µs', 'p50 µs', 'p95 µs', 'GFLOP/s', 'GB/s'];
+    const roof = this.roof;
+    const head = ['kernel', 'calls', 'total ms', 'mean µs', 'p50 µs', 'p95 µs', 'GFLOP/s', 'GB/s', ...(roof ? ['% peak FLOP/s', '% peak GB/s'] : [])];
     const fmt = (x: number | undefined, d = 1) => (x === undefined ? '–' : x.toFixed(d));
+    const pct = (x: number | undefined) => (x === undefined ? '–' : `${(100 * x).toFixed(1)}%`);
     const rows = this.summary().map((r) => [
       r.kernel,
       String(r.calls),
@@ -89,9 +114,17 @@ export class Profiler {
       fmt(r.p95Us),
       fmt(r.gflops, 2),
       fmt(r.gbps, 2),
+      ...(roof ? [pct(r.peakFlops), pct(r.peakBandwidth)] : []),
     ]);
     const note = this.clock === 'gpu-timestamps' ? 'GPU timestamps' : 'CPU wall clock per dispatch (no timestamp-query: includes submit and sync overhead)';
-    return `profile (${note})\n${formatTable(head, rows)}`;
+    const lines = [`profile (${note})`, formatTable(head, rows)];
+    if (roof) lines.push(`peak: ${(roof.flops / 1e9).toFixed(1)} GFLOP/s, ${(roof.bandwidth / 1e9).toFixed(1)} GB/s (${roof.from})`);
+    const o = this.overhead();
+    if (o)
+      lines.push(
+        `dispatch overhead: ${o.dispatches} dispatches × ${(roof!.dispatchSeconds! * 1e6).toFixed(0)} µs = ${(o.seconds * 1e3).toFixed(1)} ms, ${pct(o.share)} of the profiled time with it`,
+      );
+    return lines.join('\n');
   }
 
   /** Chrome trace-event JSON (opens in Perfetto and chrome://tracing): one complete event per dispatch. */
@@ -115,10 +148,32 @@ export class Profiler {
         tid: 1,
         ts: r.startNs / 1e3,
         dur: r.durationNs / 1e3,
-        args: { label: r.label, ...r.work },
+        args: { label: r.label, ...r.work, ...this.peakShares(r) },
       });
     }
-    return { traceEvents, displayTimeUnit: 'ns', otherData: { clock: this.clock } };
+    return { traceEvents, displayTimeUnit: 'ns', otherData: { clock: this.clock, ...(this.roof ? { roof: this.roof } : {}) } };
+  }
+
+  /** The profiled kernels on the roof (SVG): one point per kernel that declared both FLOPs and bytes. Null without a roof. */
+  roofline(title: string): string | null {
+    if (!this.roof) return null;
+    const byKernel = new Map<string, RooflinePoint>();
+    for (const r of this.records) {
+      if (r.work.flops === undefined || r.work.bytes === undefined) continue;
+      const p = byKernel.get(r.kernel) ?? { label: r.kernel, flops: 0, bytes: 0, seconds: 0 };
+      byKernel.set(r.kernel, { ...p, flops: p.flops + r.work.flops, bytes: p.bytes + r.work.bytes, seconds: p.seconds + r.durationNs / 1e9 });
+    }
+    return rooflineSvg([...byKernel.values()], this.roof, title);
+  }
+
+  /** One dispatch's rates as shares of the roof, for the trace's args. */
+  private peakShares(r: DispatchRecord): Record<string, number> {
+    if (!this.roof || r.durationNs <= 0) return {};
+    const s = r.durationNs / 1e9;
+    const out: Record<string, number> = {};
+    if (r.work.flops !== undefined) out['% peak FLOP/s'] = Math.round((1e4 * r.work.flops) / s / this.roof.flops) / 100;
+    if (r.work.bytes !== undefined) out['% peak GB/s'] = Math.round((1e4 * r.work.bytes) / s / this.roof.bandwidth) / 100;
+    return out;
   }
 }
 

@@ -73,3 +73,36 @@ describe('profiler', () => {
     expect(row!.gbps).toBeUndefined();
   });
 });
+
+describe("profiler against a roof (the adapter's measured ceilings)", () => {
+  it('gives each kernel its % of peak FLOP/s and GB/s, and the dispatches their fixed cost as a line of its own', () => {
+    const p = new Profiler('gpu-timestamps', true);
+    // Two dispatches of 1 ms: 20 MFLOP and 5 MB each, so 20 GFLOP/s and 5 GB/s.
+    p.record('k', 'k #0', 0, 1e6, { flops: 2e7, bytes: 5e6 });
+    p.record('k', 'k #1', 1e6, 2e6, { flops: 2e7, bytes: 5e6 });
+    expect(p.table()).not.toContain('% peak');
+    expect(p.overhead()).toBeNull();
+    p.roof = { flops: 80e9, bandwidth: 10e9, dispatchSeconds: 2e-4, from: 'test' };
+    const [row] = p.summary();
+    expect(row!.peakFlops).toBeCloseTo(0.25, 12);
+    expect(row!.peakBandwidth).toBeCloseTo(0.5, 12);
+    const table = p.table();
+    expect(table).toMatch(/% peak FLOP\/s\s+% peak GB\/s/);
+    expect(table).toMatch(/25\.0%\s+50\.0%/);
+    expect(table).toContain('peak: 80.0 GFLOP/s, 10.0 GB/s (test)');
+    // 2 × 0.2 ms beside 2 ms of kernels: 0.4 / 2.4 of the step.
+    const o = p.overhead()!;
+    expect([o.dispatches, o.seconds, o.share].map((x) => +x.toPrecision(12))).toEqual([2, 4e-4, +(1 / 6).toPrecision(12)]);
+    expect(table).toContain('dispatch overhead: 2 dispatches × 200 µs = 0.4 ms, 16.7% of the profiled time with it');
+    const events = p.chromeTrace().traceEvents.filter((e) => (e as { ph: string }).ph === 'X') as { args: Record<string, number> }[];
+    expect(events[0]!.args).toMatchObject({ '% peak FLOP/s': 25, '% peak GB/s': 50 });
+    // On the roofline: 4 FLOP a byte, where the roof allows min(80, 10 × 4) = 40 GFLOP/s; the kernel does 20.
+    p.record('no bytes', 'x', 2e6, 3e6, { flops: 1 });
+    const svg = p.roofline('step')!;
+    expect(svg.match(/<g class="point">/g)).toHaveLength(1);
+    expect(svg).toContain('<title>k: 20.0 GFLOP/s at 4.00 FLOP/byte, 50% of the roof above it</title>');
+    expect(svg).toMatch(/<polyline class="roof"[^>]*points="[\d., ]+"/);
+    expect(svg).toContain('80.0 GFLOP/s');
+    expect(new Profiler('gpu-timestamps').roofline('none')).toBeNull();
+  });
+});

@@ -289,7 +289,8 @@ export async function attentionForward(
     bindings: { q, k, v, mask: maskOf(gpu, p), o, lse },
     uniforms: uniforms(p, ['q', 'k', 'v', 'o']),
     workgroups: [Math.ceil(p.lq / vt.rowsPerWorkgroup(kernel.workgroupSize, 'forward')), p.bh],
-    work: { flops: attentionFlops(p) },
+    // Bytes: the compulsory traffic, each tensor once (Q and O of lq rows, K and V of lk, LSE).
+    work: { flops: attentionFlops(p), bytes: 4 * p.bh * (2 * p.lq * p.d + 2 * (p.lk ?? p.lq) * p.d + p.lq) },
     label: `attention fwd ${variant} ${p.bh}×${p.lq}×${p.lk ?? p.lq}×${p.d}${p.causal ? ' causal' : ''}`,
   });
 }
@@ -327,7 +328,8 @@ export async function attentionBackward(
     bindings: { q: t.q, k: t.k, v: t.v, mask, o: t.o, lse: t.lse, d_o: t.dO, d_q: t.dQ, delta },
     uniforms: uniforms(p, ['q', 'k', 'v', 'o', 'dO', 'dQ']),
     workgroups: [Math.ceil(p.lq / vt.rowsPerWorkgroup(dq.workgroupSize, 'dq')), p.bh],
-    work: { flops: (flops * 3) / 2 }, // s, dP and dQ: 3 products of 2·d per pair
+    // s, dP and dQ: 3 products of 2·d per pair; Q, O, dO, dQ (lq rows), K, V (lk), LSE and delta once.
+    work: { flops: (flops * 3) / 2, bytes: 4 * p.bh * (4 * p.lq * p.d + 2 * lk * p.d + 2 * p.lq) },
     label: `attention dQ ${variant}`,
   });
   const dkv = await pipeline(gpu, vt.dkv, p, vt.overrides?.(p));
@@ -335,7 +337,8 @@ export async function attentionBackward(
     bindings: { q: t.q, k: t.k, v: t.v, mask, delta, lse: t.lse, d_o: t.dO, d_kv: t.dKV },
     uniforms: uniforms(p, ['q', 'k', 'v', 'dO', 'dK', 'dV']),
     workgroups: [Math.ceil(lk / vt.rowsPerWorkgroup(dkv.workgroupSize, 'dkv')), p.bh],
-    work: { flops: flops * 2 }, // s, dP, dV and dK: 4 products of 2·d per pair
+    // s, dP, dV and dK: 4 products of 2·d per pair; Q, dO (lq rows), K, V, dK, dV (lk), LSE and delta once.
+    work: { flops: flops * 2, bytes: 4 * p.bh * (2 * p.lq * p.d + 4 * lk * p.d + 2 * p.lq) },
     label: `attention dK dV ${variant}`,
   });
   // Safe before the dispatches run: whatever reuses it is recorded (and so runs) after them.

@@ -146,6 +146,8 @@ export {
   peakCachePath,
   peakChecksum,
   roof,
+  roofOf,
+  useMeasuredRoof,
   PEAK_MEMORY_OPS,
   PEAK_WINDOW,
   type PeakFlopsProblem,

@@ -114,6 +114,16 @@ export const MATMUL_VARIANTS: Record<MatmulVariantName, Variant> = {
   blocked_f16: { kernel: 'matmul_blocked_f16', block: [4, 4], needsSubgroup8: false, layout: null, dtype: 'f16' },
 };
 
+/**
+ * A matmul's compulsory traffic, each operand once: A (once when broadcast), B, C written (and read
+ * for β ≠ 0), the bias, the saved GELU input: what a roofline places it by (its arithmetic intensity).
+ */
+function matmulBytes(p: MatmulProblem, batch: number): number {
+  const { m, n, k } = p;
+  const c = m * n * batch * ((p.beta ?? 0) !== 0 ? 2 : 1) + (p.geluPre || p.geluGradOf ? m * n * batch : 0);
+  return (p.dtype === 'f16' ? 2 : 4) * ((p.strideA === 0 ? 1 : batch) * m * k + (p.strideB === 0 ? 1 : batch) * k * n + c + (p.bias ? n : 0));
+}
+
 const geluName = (p: MatmulProblem) => (p.geluKind === 'quick' ? 'quick gelu' : 'gelu');
 const layoutOf = (p: MatmulProblem) => (p.transA ? 'At' : 'A') + (p.transB ? 'Bt' : 'B');
 
@@ -199,7 +209,7 @@ export async function matmulWith(gpu: Gpu, name: MatmulVariantName, a: GPUBuffer
       beta: p.beta ?? 0,
     },
     workgroups: [Math.ceil(n / (v.block[1] * wx)), Math.ceil(m / (v.block[0] * wy)), batch],
-    work: { flops: 2 * m * n * k * batch },
+    work: { flops: 2 * m * n * k * batch, bytes: matmulBytes(p, batch) },
     label: `matmul ${name} ${layoutOf(p)} ${batch > 1 ? `${batch}×` : ''}${m}×${n}×${k}${p.dtype === 'f16' ? ' f16' : ''}${p.rowSumsA && v.fusesRowSums ? ' +rowsums' : ''}${p.geluPre && v.fusesGeluPre ? ` +${geluName(p)}` : ''}${p.geluGradOf && v.fusesGeluGrad ? ` +${geluName(p)} grad` : ''}`,
   });
   const quick = p.geluKind === 'quick';
@@ -254,7 +264,7 @@ async function dispatchWindows(
       bindings: { a: buffers.a, w: window, c: buffers.c, bias: buffers.bias, pre: buffers.pre },
       uniforms: { m, n, k, first, rows, alpha: p.alpha ?? 1, beta: p.beta ?? 0 },
       workgroups: [Math.ceil(m / 32), Math.ceil(rows / span), 1],
-      work: { flops: 2 * m * rows * k },
+      work: { flops: 2 * m * rows * k, bytes: matmulBytes({ ...p, n: rows }, 1) },
       label: count > 1 ? `${label} window ${i + 1}/${count}` : label,
     });
     if (scratch) gpu.release(scratch);

@@ -7,7 +7,7 @@
  * Cache: $MODE_PEAK_CACHE, else ~/.cache/mode/peak.json, keyed by adapter (as the autotuner's),
  * stored with a checksum of the two kernels' WGSL: edit them and the adapter is measured anew.
  */
-import type { Gpu } from '@mode/gpu';
+import type { Gpu, Roof } from '@mode/gpu';
 import { Autotuner } from './autotune.js';
 import { grid } from './grid.js';
 import { tuneCachePath, tuneStore, type TuneStore } from './tune-store.js';
@@ -193,6 +193,19 @@ export function roof(r: PeakReport): { flops: number; bandwidth: number } {
     flops: Math.max(r.flops.mulAdd.value, r.flops.fma.value),
     bandwidth: Math.max(r.bandwidth.read.value, r.bandwidth.write.value, r.bandwidth.copy.value),
   };
+}
+
+/** The cached ceilings as the profiler's roof, or null where `mode bench peak` has not run on this adapter. */
+export function roofOf(gpu: Gpu, path?: string): Roof | null {
+  const r = cachedPeak(gpu, path);
+  if (!r) return null;
+  const { flops, bandwidth } = roof(r);
+  return { flops, bandwidth, dispatchSeconds: r.dispatch.recorded, from: `mode bench peak, ${r.date.slice(0, 10)}` };
+}
+
+/** Sets the profiler's roof from the cache (`% of peak` in its table and trace); returns it, or null when not measured. */
+export function useMeasuredRoof(gpu: Gpu): Roof | null {
+  return (gpu.profiler.roof = roofOf(gpu));
 }
 
 interface PeakFile {

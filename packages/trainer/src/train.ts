@@ -430,9 +430,25 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 function writeProfile(out: string, gpu: Gpu, step: number): void {
   const kernels = gpu.profiler.summary();
   const files: [string, string][] = [
-    ['profile.json', JSON.stringify({ step, adapter: gpu.report.name, clock: 'GPU timestamps, each dispatch in its own pass', kernels }, null, 1) + '\n'],
+    [
+      'profile.json',
+      JSON.stringify(
+        {
+          step,
+          adapter: gpu.report.name,
+          clock: 'GPU timestamps, each dispatch in its own pass',
+          roof: gpu.profiler.roof,
+          overhead: gpu.profiler.overhead(),
+          kernels,
+        },
+        null,
+        1,
+      ) + '\n',
+    ],
     ['trace.json', JSON.stringify(gpu.profiler.chromeTrace())],
   ];
+  const roofline = gpu.profiler.roofline(`step ${step} by kernel, under the measured roof of ${gpu.report.name}`);
+  if (roofline) files.push(['roofline.svg', roofline + '\n']);
   for (const [name, text] of files) {
     writeFileSync(join(out, `${name}.tmp`), text);
     renameSync(join(out, `${name}.tmp`), join(out, name));

@@ -14,7 +14,7 @@ export function register(program: Command): void {
     )
     .action(async (suite: string | undefined, opts: { quick?: boolean; retune?: boolean; trace?: string; data?: string }) => {
       // The bench package imports every other package: load it only when asked.
-      const { SUITES, writeResults } = await import('@mode/bench');
+      const { SUITES, withPeakShares, writeResults } = await import('@mode/bench');
       if (!suite || !SUITES[suite]) {
         if (suite) console.error(`mode bench: no suite "${suite}"`);
         console.log('suites:');
@@ -22,7 +22,16 @@ export function register(program: Command): void {
         process.exitCode = suite ? 1 : 0;
         return;
       }
-      const results = await (await SUITES[suite]()).run(opts);
+      let results = await (await SUITES[suite]()).run(opts);
+      // GPU suites' rates beside the adapter's measured ceilings, where `mode bench peak` has run on it.
+      if (suite !== 'peak' && results.adapter !== 'cpu') {
+        const [{ Gpu }, { roofOf }] = await Promise.all([import('@mode/gpu'), import('@mode/kernels')]);
+        const gpu = await Gpu.open();
+        const roof = gpu.report.name === results.adapter ? roofOf(gpu) : null;
+        gpu.destroy();
+        if (roof) results = withPeakShares(results, roof);
+        else console.log("(no % of peak: the adapter's ceilings are not measured yet; mode bench peak measures them)");
+      }
       // A quick look writes beside the full run's results, never over them.
       const { json, markdown } = writeResults(opts.quick ? { ...results, suite: `${results.suite} quick` } : results);
       console.log(`results: ${json}\n         ${markdown}`);

@@ -180,21 +180,55 @@ export function writeRunReport(run: string, experts: number, timings: { stage: s
       step: number;
       adapter: string;
       clock: string;
-      kernels: { kernel: string; calls: number; totalMs: number; gflops?: number }[];
+      roof?: { flops: number; bandwidth: number; dispatchSeconds: number | null; from: string } | null;
+      overhead?: { dispatches: number; seconds: number; share: number } | null;
+      kernels: { kernel: string; calls: number; totalMs: number; gflops?: number; gbps?: number; peakFlops?: number; peakBandwidth?: number }[];
     };
     const total = p.kernels.reduce((a, k) => a + k.totalMs, 0);
+    const roof = p.roof ?? null;
+    const share = (x: number | undefined) => (x === undefined ? '–' : pct(x));
     body.push(
       '<h2>Where a training step goes</h2>',
       `<p>The seed's step ${p.step} on ${esc(p.adapter)}, by kernel (${esc(p.clock)}: ${total.toFixed(1)} ms in all). Chrome trace: <a href="seed/trace.json">seed/trace.json</a> (open it in Perfetto or chrome://tracing).</p>`,
+      roof
+        ? `<p>Against the adapter's measured ceilings (${esc(roof.from)}): ${(roof.flops / 1e9).toFixed(1)} GFLOP/s f32, ${(roof.bandwidth / 1e9).toFixed(1)} GB/s.</p>`
+        : "<p>The adapter's ceilings are not measured yet: <code>mode bench peak</code> adds % of peak here.</p>",
       table(
-        ['kernel', 'calls', 'ms', 'share', 'GFLOP/s'],
-        p.kernels.map((k) => [k.kernel, k.calls, k.totalMs.toFixed(1), pct(k.totalMs / total), k.gflops === undefined ? '–' : k.gflops.toFixed(1)]),
+        ['kernel', 'calls', 'ms', 'share', 'GFLOP/s', 'GB/s', ...(roof ? ['% peak FLOP/s', '% peak GB/s'] : [])],
+        [
+          ...p.kernels.map((k) => [
+            k.kernel,
+            k.calls,
+            k.totalMs.toFixed(1),
+            pct(k.totalMs / total),
+            k.gflops === undefined ? '–' : k.gflops.toFixed(1),
+            k.gbps === undefined ? '–' : k.gbps.toFixed(1),
+            ...(roof ? [share(k.peakFlops), share(k.peakBandwidth)] : []),
+          ]),
+          // The fixed cost of the step's dispatches, its own line: count × an empty dispatch's measured cost.
+          ...(p.overhead
+            ? [
+                [
+                  `dispatch overhead (${p.overhead.dispatches} × ${((roof?.dispatchSeconds ?? 0) * 1e6).toFixed(0)} µs)`,
+                  p.overhead.dispatches,
+                  (p.overhead.seconds * 1e3).toFixed(1),
+                  pct(p.overhead.share),
+                  '',
+                  '',
+                  ...(roof ? ['', ''] : []),
+                ],
+              ]
+            : []),
+        ],
       ),
       barChart(
         p.kernels.slice(0, 12).map((k) => ({ label: k.kernel, value: k.totalMs })),
         { title: 'ms by kernel (top 12)', format: (v) => `${v.toFixed(1)} ms` },
       ),
     );
+    // The same kernels on the roofline (written by the trainer beside the profile when the roof is measured).
+    const roofline = join(run, 'seed', 'roofline.svg');
+    if (existsSync(roofline)) body.push(readFileSync(roofline, 'utf8'));
   }
   body.push(
     '<h2>Stages</h2>',
