@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatTable, type Gpu } from '@mode/gpu';
 
-export const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+/** bench/results/, or $MODE_BENCH_RESULTS (scripts/device-check.sh writes a lent machine's results there). */
+export const RESULTS_DIR = process.env.MODE_BENCH_RESULTS ?? fileURLToPath(new URL('../results/', import.meta.url));
 
 /** One suite's results: written as `<suite>-<adapter>.json` and `.md` in bench/results/. */
 export interface SuiteResults {

@@ -13,7 +13,6 @@ float64 from the F16-rounded weights (torch_clip.clip_loss).
 """
 import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -63,21 +62,6 @@ def state_dict(cfg, rng):
     return {k: np.asarray(a, dtype="<f2") for k, a in sd.items()}
 
 
-def write_f16(path, tensors, extra):
-    """safetensors as safetensors.torch.save_file writes it: sorted names, F16, {"format": "pt"}."""
-    header, blobs, at = {"__metadata__": {"format": "pt"}}, [], 0
-    for name in sorted({**tensors, **extra}):
-        a = np.array(tensors[name] if name in tensors else extra[name], order="C")  # (ascontiguousarray would make the scalar 1-d)
-        dtype = {"<f2": "F16", "<f4": "F32"}[a.dtype.str]
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [at, at + a.nbytes]}
-        blobs.append(a.tobytes())
-        at += a.nbytes
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
 def main():
     cfg = json.load(open(sys.argv[1]))
     out, seed = sys.argv[2], int(sys.argv[3])
@@ -87,7 +71,7 @@ def main():
     sd = state_dict(cfg, rng)
     L = t["context_length"]
     mask = np.triu(np.full((L, L), -np.inf, dtype="<f4"), 1)
-    write_f16(os.path.join(out, "open_clip_model.safetensors"), sd, {"attn_mask": mask})
+    write(os.path.join(out, "open_clip_model.safetensors"), {**sd, "attn_mask": mask}, {"format": "pt"})
     preprocess = {"size": v["image_size"], "mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
                   "interpolation": "bicubic", "resize_mode": "shortest"}
     json.dump({"model_cfg": cfg, "preprocess_cfg": preprocess}, open(os.path.join(out, "open_clip_config.json"), "w"), indent=2)

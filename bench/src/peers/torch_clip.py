@@ -32,11 +32,14 @@ def read(path, dtype=np.float64):
     return out, meta
 
 
-def write(path, tensors):
-    header, blobs, at = {}, [], 0
+def write(path, tensors, metadata=None):
+    """safetensors: torch tensors as F32, numpy arrays in their own dtype (F16 or F32); sorted names, as safetensors.torch.save_file."""
+    header, blobs, at = ({"__metadata__": metadata} if metadata else {}), [], 0
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name].detach().numpy().astype("<f4"))
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [at, at + a.nbytes]}
+        t = tensors[name]
+        # np.array, not ascontiguousarray: that would make a scalar (OpenCLIP's logit_scale) 1-d.
+        a = np.array(t.detach().numpy().astype("<f4") if isinstance(t, torch.Tensor) else t, order="C")
+        header[name] = {"dtype": {"<f2": "F16", "<f4": "F32"}[a.dtype.str], "shape": list(a.shape), "data_offsets": [at, at + a.nbytes]}
         blobs.append(a.tobytes())
         at += a.nbytes
     h = json.dumps(header).encode()

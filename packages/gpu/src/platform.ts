@@ -22,7 +22,8 @@ const LAVAPIPE_FIX =
 
 export const platform: Platform = {
   name: 'node',
-  defaultKernelsDir: fileURLToPath(new URL('../../../kernels/', import.meta.url)),
+  // $MODE_KERNELS_DIR: kernels read from elsewhere (the device bundle, which has no package tree around it).
+  defaultKernelsDir: process.env.MODE_KERNELS_DIR ?? fileURLToPath(new URL('../../../kernels/', import.meta.url)),
   defaultBackend: { linux: 'vulkan', darwin: 'metal', win32: 'd3d12' }[process.platform as string] ?? 'default',
 
   async webgpu(flags) {
