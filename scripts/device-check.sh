@@ -4,13 +4,20 @@
 # mode bench peak, mode bench kernels and mode bench train, each under its own time limit so that
 # the whole stays within ten minutes, and leaves the results in $OUT (default out/device): the
 # log, info.json and each suite's Markdown and JSON (8 files). --quick: the quick versions of the
-# kernels and train benches (what the test runs on lavapipe); the peak is always measured whole,
-# since the others' % of peak reads it. Needs bash, xz and coreutils; nothing of this repo's
-# node_modules.
+# kernels and train benches; the peak is always measured whole, since the others' % of peak reads
+# it. --smoke: info, selftest and the peak only (what the test runs on lavapipe, where the kernels
+# and train benches alone take longer than the ten minutes). Needs bash, xz and coreutils; nothing
+# of this repo's node_modules.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 quick=""
-[ "${1:-}" = "--quick" ] && quick="--quick"
+smoke=""
+case "${1:-}" in
+  --quick) quick="--quick" ;;
+  --smoke) smoke=1 ;;
+  "") ;;
+  *) echo "device-check: unknown option $1 (--quick or --smoke)" >&2; exit 2 ;;
+esac
 pack=$PWD/.device
 out=${OUT:-$PWD/out/device}
 [ -f "$pack/mode.mjs" ] || { echo "device-check: no $pack/mode.mjs. Fix: bash scripts/device-pack.sh here, then carry .device" >&2; exit 2; }
@@ -46,7 +53,11 @@ timeout 60 "$work/node" "$work/mode.mjs" info --json >"$out/info.json" 2>>"$log"
 step 60 info
 step 150 selftest
 step 60 bench peak
-step 180 bench kernels $quick
-step 120 bench train $quick
+if [ -z "$smoke" ]; then
+  step 180 bench kernels $quick
+  step 120 bench train $quick
+else
+  echo "== mode bench kernels, mode bench train: skipped (--smoke)" | tee -a "$log"
+fi
 ls "$out" | tee -a "$log"
 exit $status

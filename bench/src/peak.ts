@@ -19,6 +19,7 @@ import {
   peakFlopsWork,
   peakMemory,
   peakMemoryBytes,
+  peakTexture,
   PEAK_WINDOW,
   storePeak,
   peakCachePath,
@@ -111,8 +112,11 @@ export const suite: Suite = {
       // Gather indices: a fixed pseudo-random permutation-like walk over all of src.
       const idx = gpu.upload(Uint32Array.from({ length: n }, (_, k) => (k * 2654435761) % n));
       const win = gpu.upload(new Float32Array(4 * PEAK_WINDOW).fill(0.5));
-      const b: PeakMemoryBuffers = { src, dst, idx, win };
-      const ops: PeakMemoryOp[] = ['read', 'write', 'copy', 'gather'];
+      // As many texels as src has vec4s, in rows as wide as the adapter allows (k-means' stage texture).
+      const width = Math.min(gpu.report.limits.maxTextureDimension2D ?? 8192, 8192);
+      const tex = peakTexture(gpu, new Float32Array(4 * n).fill(0.25), width);
+      const b: PeakMemoryBuffers = { src, dst, idx, win, tex };
+      const ops: PeakMemoryOp[] = ['read', 'write', 'copy', 'gather', 'texture'];
       for (const op of ops)
         for (const blocked of [true, false])
           for (const t of quick ? [4096] : [4096, 65536])
@@ -120,7 +124,7 @@ export const suite: Suite = {
               const p: PeakMemoryProblem = { op, n, threads: t, blocked, workgroupSize };
               const s = await seconds(gpu, () => peakMemory(gpu, b, p));
               sweep.push({
-                ceiling: op === 'gather' ? 'gather (per-lane addresses)' : `storage ${op}`,
+                ceiling: op === 'gather' ? 'gather (per-lane addresses)' : op === 'texture' ? 'texture read' : `storage ${op}`,
                 config: `${blocked ? 'contiguous runs' : 'grid stride'}, ${t} invocations, wg ${workgroupSize}`,
                 'GFLOP/s': null,
                 'GB/s': peakMemoryBytes(p) / s / 1e9,
@@ -160,7 +164,7 @@ export const suite: Suite = {
       const groupOf = () =>
         gpu.device.createBindGroup({
           layout: kernel.layouts[0]!,
-          entries: [params, src, dst, idx, win].map((buffer, binding) => ({ binding, resource: { buffer } })),
+          entries: [...[params, src, dst, idx, win].map((buffer, binding) => ({ binding, resource: { buffer } })), { binding: 5, resource: tex.createView() }],
         });
       const group = groupOf();
       const shared = await perCall(1, async () => {
@@ -181,6 +185,7 @@ export const suite: Suite = {
       const readback = await perCall(calls, () => gpu.read(tiny));
       const bindGroup = await perCall(calls * 10, groupOf);
       [tiny, params, src, dst, idx, win].forEach((x) => gpu.release(x));
+      tex.destroy();
 
       const fixed = [
         { cost: 'empty dispatch, as recorded here (own pass, bind group, uniforms; recorded, submitted and waited in a batch)', s: recorded / calls },
@@ -188,7 +193,7 @@ export const suite: Suite = {
         { cost: 'empty dispatch, GPU timestamps (pass begin to end)', s: gpuEmpty },
         { cost: 'empty submit and its wait', s: submit },
         { cost: '4-byte readback (copy, map, read)', s: readback },
-        { cost: 'createBindGroup (5 buffers)', s: bindGroup },
+        { cost: 'createBindGroup (5 buffers, a texture)', s: bindGroup },
       ];
       const clock = gpu.profiler.clock === 'gpu-timestamps' ? 'gpu-timestamps' : 'wall';
       const isFlops = (c: string) => (r: Row) => r.ceiling === c;
@@ -203,6 +208,7 @@ export const suite: Suite = {
           copy: best(sweep, 'GB/s', isFlops('storage copy')),
           uniform: best(sweep, 'GB/s', isFlops('uniform window')),
           gather: best(sweep, 'GB/s', isFlops('gather (per-lane addresses)')),
+          texture: best(sweep, 'GB/s', isFlops('texture read')),
         },
         dispatch: {
           recorded: fixed[0]!.s!,
@@ -223,6 +229,7 @@ export const suite: Suite = {
         ['storage copy (read + write)', report.bandwidth.copy, 'GB/s'],
         ['uniform window reads', report.bandwidth.uniform, 'GB/s'],
         ['per-lane gathers (index, value, write)', report.bandwidth.gather, 'GB/s'],
+        ['texture reads (rgba32float texel, write)', report.bandwidth.texture, 'GB/s'],
       ];
       const results: SuiteResults = {
         suite: 'peak',

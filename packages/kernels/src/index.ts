@@ -141,6 +141,7 @@ export {
   peakMemory,
   peakMemoryReference,
   peakMemoryBytes,
+  peakTexture,
   cachedPeak,
   storePeak,
   peakCachePath,

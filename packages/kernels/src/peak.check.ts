@@ -10,6 +10,7 @@ import {
   peakFlopsReference,
   peakMemory,
   peakMemoryReference,
+  peakTexture,
   PEAK_WINDOW,
   type PeakFlopsProblem,
   type PeakMemoryOp,
@@ -45,13 +46,16 @@ export const peakMemoryCheck = (op: PeakMemoryOp, blocked: boolean): SelftestChe
     const src = randomArray(4 * p.n, random);
     const idx = Uint32Array.from({ length: p.n }, () => Math.floor(random() * p.n));
     const win = randomArray(4 * PEAK_WINDOW, random);
+    const texels = randomArray(4 * p.n, random);
     const dstLength = 4 * (op === 'read' || op === 'uniform' ? p.threads : p.n);
     const b = { src: gpu.upload(src), dst: gpu.upload(nanArray(dstLength)), idx: gpu.upload(idx), win: gpu.upload(win) };
+    const tex = peakTexture(gpu, texels, 64); // 1037 texels in 17 rows of 64
     try {
-      await peakMemory(gpu, b, p);
-      return [[await gpu.read(b.dst), peakMemoryReference(p, src, idx, win, dstLength)]];
+      await peakMemory(gpu, { ...b, tex }, p);
+      return [[await gpu.read(b.dst), peakMemoryReference(p, src, idx, win, dstLength, texels)]];
     } finally {
       Object.values(b).forEach((x) => gpu.release(x));
+      tex.destroy();
     }
   },
 });
@@ -60,6 +64,6 @@ export const PEAK_CHECKS: SelftestCheck[] = [
   ...[4, 8, 12, 16].map((c) => peakFlopsCheck(c, false)),
   peakFlopsCheck(8, true),
   peakFlopsCheck(16, true),
-  ...(['read', 'write', 'copy', 'gather'] as const).flatMap((op) => [peakMemoryCheck(op, false), peakMemoryCheck(op, true)]),
+  ...(['read', 'write', 'copy', 'gather', 'texture'] as const).flatMap((op) => [peakMemoryCheck(op, false), peakMemoryCheck(op, true)]),
   peakMemoryCheck('uniform', false),
 ];

@@ -61,7 +61,7 @@ export function peakFlopsReference(i: number, p: PeakFlopsProblem): number[] {
   return s;
 }
 
-export const PEAK_MEMORY_OPS = { read: 0, write: 1, copy: 2, uniform: 3, gather: 4 } as const;
+export const PEAK_MEMORY_OPS = { read: 0, write: 1, copy: 2, uniform: 3, gather: 4, texture: 5 } as const;
 export type PeakMemoryOp = keyof typeof PEAK_MEMORY_OPS;
 /** vec4s in peak_memory's uniform window (64 KiB). */
 export const PEAK_WINDOW = 4096;
@@ -94,6 +94,8 @@ export function peakMemoryBytes(p: PeakMemoryProblem): number {
       return 16 * p.threads * (p.reps ?? 0) + 16 * p.threads;
     case 'gather':
       return 36 * p.n; // the index, the gathered vec4, the written vec4
+    case 'texture':
+      return 32 * p.n; // the texel read, the vec4 written
   }
 }
 
@@ -104,13 +106,25 @@ export interface PeakMemoryBuffers {
   idx: GPUBuffer;
   /** The 64 KiB uniform window (another op may pass any buffer of that size with UNIFORM usage). */
   win: GPUBuffer;
+  /** texture's rgba32float texture, at least n texels (another op may pass any 2-D texture). */
+  tex: GPUTexture;
+}
+
+/** An rgba32float texture of `texels` (4 floats each) in rows of `width`, for the texture op (the last row zero-padded). */
+export function peakTexture(gpu: Gpu, texels: Float32Array, width: number): GPUTexture {
+  const height = Math.max(1, Math.ceil(texels.length / 4 / width));
+  const texture = gpu.device.createTexture({ size: [width, height], format: 'rgba32float', usage: 0x04 | 0x02, label: 'peak texture' }); // TEXTURE_BINDING | COPY_DST
+  const padded = new Float32Array(width * height * 4);
+  padded.set(texels);
+  gpu.device.queue.writeTexture({ texture }, padded, { bytesPerRow: width * 16, rowsPerImage: height }, [width, height]);
+  return texture;
 }
 
 /** Records one memory-ceiling dispatch. */
 export async function peakMemory(gpu: Gpu, b: PeakMemoryBuffers, p: PeakMemoryProblem): Promise<void> {
   const kernel = await gpu.kernel('peak_memory', { OP: PEAK_MEMORY_OPS[p.op], BLOCKED: p.blocked, WG: p.workgroupSize });
   gpu.dispatch(kernel, {
-    bindings: { src: b.src, dst: b.dst, idx: b.idx, win: b.win },
+    bindings: { src: b.src, dst: b.dst, idx: b.idx, win: b.win, tex: b.tex },
     uniforms: { n: p.n, threads: p.threads, reps: p.reps ?? 0, value: p.value ?? 1 },
     workgroups: p.threads === 0 ? 1 : grid(p.threads, p.workgroupSize),
     work: { bytes: peakMemoryBytes(p) },
@@ -118,13 +132,14 @@ export async function peakMemory(gpu: Gpu, b: PeakMemoryBuffers, p: PeakMemoryPr
   });
 }
 
-/** dst as peak_memory leaves it (float64; the elements an op does not write are absent: NaN). */
+/** dst as peak_memory leaves it (float64; the elements an op does not write are absent: NaN). `texels`: the texture's, row after row. */
 export function peakMemoryReference(
   p: PeakMemoryProblem,
   src: ArrayLike<number>,
   idx: ArrayLike<number>,
   win: ArrayLike<number>,
   dstLength: number,
+  texels: ArrayLike<number> = [],
 ): Float64Array {
   const dst = new Float64Array(dstLength).fill(NaN);
   const { n, threads } = p;
@@ -146,6 +161,7 @@ export function peakMemoryReference(
         if (p.op === 'read') s[l]! += src[k * 4 + l]!;
         else if (p.op === 'write') dst[k * 4 + l] = (k % 8) * (p.value ?? 1);
         else if (p.op === 'copy') dst[k * 4 + l] = src[k * 4 + l]!;
+        else if (p.op === 'texture') dst[k * 4 + l] = texels[k * 4 + l]!;
         else dst[k * 4 + l] = src[idx[k]! * 4 + l]!;
       }
     if (p.op === 'read') for (let l = 0; l < 4; l++) dst[i * 4 + l] = s[l]!;
@@ -168,8 +184,8 @@ export interface PeakReport {
   /** 'gpu-timestamps' or 'wall' (no timestamp-query): how the kernels' seconds were taken. */
   clock: string;
   flops: { mulAdd: Ceiling; fma: Ceiling };
-  /** Storage read, write and copy (streaming), uniform-window reads, per-lane gathers. */
-  bandwidth: { read: Ceiling; write: Ceiling; copy: Ceiling; uniform: Ceiling; gather: Ceiling };
+  /** Storage read, write and copy (streaming), uniform-window reads, per-lane gathers, texture reads. */
+  bandwidth: { read: Ceiling; write: Ceiling; copy: Ceiling; uniform: Ceiling; gather: Ceiling; texture: Ceiling };
   /** Fixed costs, seconds each. */
   dispatch: {
     /** An empty dispatch as the project records one (its own pass, bind group and uniforms), recorded, submitted and waited for in a batch. */

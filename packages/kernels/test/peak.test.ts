@@ -17,7 +17,7 @@ const report: PeakReport = {
   date: '2026-12-07T00:00:00.000Z',
   clock: 'gpu-timestamps',
   flops: { mulAdd: ceiling(70e9), fma: ceiling(75e9) },
-  bandwidth: { read: ceiling(10e9), write: ceiling(17e9), copy: ceiling(11e9), uniform: ceiling(15e9), gather: ceiling(1.5e9) },
+  bandwidth: { read: ceiling(10e9), write: ceiling(17e9), copy: ceiling(11e9), uniform: ceiling(15e9), gather: ceiling(1.5e9), texture: ceiling(9e9) },
   dispatch: { recorded: 3e-4, inSharedPass: 1e-4, gpu: 2e-4, submit: 4e-5, readback: 1e-4, bindGroup: 3e-5 },
 };
 

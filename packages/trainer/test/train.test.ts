@@ -66,7 +66,9 @@ describe('training a tiny CLIP', () => {
   it('the loss falls over 50 steps; metrics, checkpoint and final weights are written', async () => {
     const o = base({ steps: 50, checkpointEvery: 25, profileStep: 3 });
     const seen: number[] = [];
-    const r = await train({ ...o, onStep: (s) => seen.push(s.step) });
+    // A measured roof (as `mode train` sets from `mode bench peak`'s cache): the profile reads against it.
+    engine.gpu.profiler.roof = { flops: 75e9, bandwidth: 17e9, dispatchSeconds: 3.7e-4, from: 'test' };
+    const r = await train({ ...o, onStep: (s) => seen.push(s.step) }).finally(() => (engine.gpu.profiler.roof = null));
     expect(r.step).toBe(50);
     // One profiled step: time by kernel and a Chrome trace.
     const profile = JSON.parse(readFileSync(join(o.out, 'profile.json'), 'utf8'));
@@ -78,6 +80,12 @@ describe('training a tiny CLIP', () => {
         String(family),
       ).toBe(true);
     expect(JSON.parse(readFileSync(join(o.out, 'trace.json'), 'utf8')).traceEvents.length).toBeGreaterThan(100);
+    // % of peak per kernel, the dispatches' fixed cost, and the step on the roofline.
+    expect(profile.roof).toMatchObject({ flops: 75e9, from: 'test' });
+    expect(profile.overhead.dispatches).toBeGreaterThan(100);
+    const mm = profile.kernels.find((k: { kernel: string }) => k.kernel.startsWith('matmul_'));
+    expect(mm.peakFlops).toBeCloseTo((mm.gflops * 1e9) / 75e9, 9);
+    expect(readFileSync(join(o.out, 'roofline.svg'), 'utf8')).toMatch(/<g class="point"><circle[^>]*><title>matmul_/);
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     const m = metrics(o.out);
     expect(m).toHaveLength(50);

@@ -33,7 +33,7 @@ export function register(program: Command): void {
             `peak          ${(top.flops / 1e9).toFixed(1)} GFLOP/s f32, ${(top.bandwidth / 1e9).toFixed(1)} GB/s streaming (mode bench peak, ${peak.date.slice(0, 10)}, ${peakCachePath()})`,
           );
           console.log(
-            `  storage read ${gb(peak.bandwidth.read)}, write ${gb(peak.bandwidth.write)}, copy ${gb(peak.bandwidth.copy)}; uniform ${gb(peak.bandwidth.uniform)}; gathers ${gb(peak.bandwidth.gather)} GB/s`,
+            `  storage read ${gb(peak.bandwidth.read)}, write ${gb(peak.bandwidth.write)}, copy ${gb(peak.bandwidth.copy)}; uniform ${gb(peak.bandwidth.uniform)}; texture ${gb(peak.bandwidth.texture)}; gathers ${gb(peak.bandwidth.gather)} GB/s`,
           );
           const us = (s: number | null) => (s === null ? '–' : `${(s * 1e6).toFixed(0)} µs`);
           console.log(
