@@ -196,19 +196,19 @@ export const suite: Suite = {
         { cost: 'createBindGroup (5 buffers, a texture)', s: bindGroup },
       ];
       const clock = gpu.profiler.clock === 'gpu-timestamps' ? 'gpu-timestamps' : 'wall';
-      const isFlops = (c: string) => (r: Row) => r.ceiling === c;
+      const isCeiling = (c: string) => (r: Row) => r.ceiling === c;
       const report: PeakReport = {
         adapter: `${gpu.report.name} (${gpu.report.description})`,
         date: new Date().toISOString(),
         clock,
-        flops: { mulAdd: best(sweep, 'GFLOP/s', isFlops('f32 multiply + add')), fma: best(sweep, 'GFLOP/s', isFlops('f32 fma()')) },
+        flops: { mulAdd: best(sweep, 'GFLOP/s', isCeiling('f32 multiply + add')), fma: best(sweep, 'GFLOP/s', isCeiling('f32 fma()')) },
         bandwidth: {
-          read: best(sweep, 'GB/s', isFlops('storage read')),
-          write: best(sweep, 'GB/s', isFlops('storage write')),
-          copy: best(sweep, 'GB/s', isFlops('storage copy')),
-          uniform: best(sweep, 'GB/s', isFlops('uniform window')),
-          gather: best(sweep, 'GB/s', isFlops('gather (per-lane addresses)')),
-          texture: best(sweep, 'GB/s', isFlops('texture read')),
+          read: best(sweep, 'GB/s', isCeiling('storage read')),
+          write: best(sweep, 'GB/s', isCeiling('storage write')),
+          copy: best(sweep, 'GB/s', isCeiling('storage copy')),
+          uniform: best(sweep, 'GB/s', isCeiling('uniform window')),
+          gather: best(sweep, 'GB/s', isCeiling('gather (per-lane addresses)')),
+          texture: best(sweep, 'GB/s', isCeiling('texture read')),
         },
         dispatch: {
           recorded: fixed[0]!.s!,
